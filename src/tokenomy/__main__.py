@@ -1,0 +1,3 @@
+from tokenomy.cli.main import main
+
+main()

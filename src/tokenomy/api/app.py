@@ -1,0 +1,55 @@
+"""The app factory: ``create_app(settings)`` builds the Starlette app; nothing is opened until its lifespan starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from tokenomy.api.chat_completions import chat_completions
+from tokenomy.api.embeddings import embeddings
+from tokenomy.api.errors import HANDLERS
+from tokenomy.api.health import healthz
+from tokenomy.api.models import get_model, list_models
+from tokenomy.api.state import Gateway
+from tokenomy.config.settings import Settings
+from tokenomy.dispatch.catalog import Catalog
+from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.providers.registry import build_deployments
+
+log = logging.getLogger("tokenomy")
+
+
+def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Starlette:
+    """An ASGI app serving the OpenAI-compatible API for ``settings``; ``env`` supplies provider keys."""
+    environment = dict(os.environ if env is None else env)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        deployments = build_deployments(settings, environment)
+        catalog = Catalog(deployments, settings.fallbacks)
+        await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
+        app.state.gateway = Gateway(settings=settings, dispatcher=Dispatcher(catalog, settings.retry))
+        log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
+        try:
+            yield
+        finally:
+            for dep in deployments:
+                close = getattr(dep.provider, "aclose", None)
+                if close is not None:
+                    await close()
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)

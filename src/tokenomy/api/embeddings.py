@@ -1,0 +1,76 @@
+"""POST /v1/embeddings, served by the offline MiniLM model (see embeddings/minilm.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokenomy.api.responses import json_response, read_body, request_id
+from tokenomy.api.state import Gateway
+from tokenomy.errors import InvalidRequestError, ModelNotFoundError
+from tokenomy.wire.embeddings import EmbeddingRequest
+from tokenomy.wire.validation import parse_json_object, typed_view
+
+MAX_INPUTS = 2048
+
+
+def _texts(req: EmbeddingRequest) -> list[str]:
+    items = [req.input] if isinstance(req.input, str) else list(req.input)
+    if not items:
+        raise InvalidRequestError("'input' must not be empty", param="input")
+    if len(items) > MAX_INPUTS:
+        raise InvalidRequestError(f"'input' may hold at most {MAX_INPUTS} items, got {len(items)}", param="input")
+    texts: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise InvalidRequestError("token-id input is not supported by the local embedding model; send text",
+                                      param="input")
+        if not item:
+            raise InvalidRequestError(f"'input[{i}]' is an empty string", param="input")
+        texts.append(item)
+    return texts
+
+
+async def _embedder(gateway: Gateway) -> Any:
+    async with gateway.embedder_lock:
+        if gateway.embedder is None:
+            from tokenomy.embeddings.minilm import MiniLMEmbedder
+
+            gateway.embedder = await asyncio.to_thread(MiniLMEmbedder.load)
+    return gateway.embedder
+
+
+async def embeddings(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    rid = request.state.request_id = request_id(request)
+    body = parse_json_object(await read_body(request, gateway.settings.server.max_body_bytes))
+    req = typed_view(body, EmbeddingRequest)
+    wanted = gateway.settings.embeddings.model
+    if not gateway.settings.embeddings.enabled or req.model != wanted:
+        raise ModelNotFoundError(f"embedding model '{req.model}' is not served here; available: {wanted}",
+                                 param="model")
+    texts = _texts(req)
+    embedder = await _embedder(gateway)
+    if req.dimensions is not None and not 1 <= req.dimensions <= embedder.dimensions:
+        raise InvalidRequestError(f"'dimensions' must be in [1, {embedder.dimensions}]", param="dimensions")
+    result = await asyncio.to_thread(embedder.embed, texts)
+    vectors = result.vectors
+    if req.dimensions is not None and req.dimensions < embedder.dimensions:
+        vectors = vectors[:, : req.dimensions]
+        norms = (vectors ** 2).sum(axis=1, keepdims=True) ** 0.5
+        vectors = vectors / norms.clip(min=1e-12)
+    data = [{"object": "embedding", "index": i, "embedding": _encode(vec, req.encoding_format)}
+            for i, vec in enumerate(vectors)]
+    usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}
+    return json_response({"object": "list", "data": data, "model": wanted, "usage": usage},
+                         headers={"x-request-id": rid, "x-tokenomy-model": wanted, "x-tokenomy-tier": "embedding"})
+
+
+def _encode(vector: Any, encoding_format: str | None) -> Any:
+    if encoding_format == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.tolist()

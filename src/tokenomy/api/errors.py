@@ -1,0 +1,45 @@
+"""The one place errors become HTTP responses, all in OpenAI's error format."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokenomy.api.responses import error_response, request_id
+from tokenomy.errors import MethodNotAllowedError, RouteNotFoundError, TokenomyError
+
+log = logging.getLogger("tokenomy.api")
+
+
+async def on_tokenomy_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TokenomyError)
+    rid = getattr(request.state, "request_id", None) or request_id(request)
+    if exc.status >= 500:
+        log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status, exc.code, exc.message)
+    return error_response(exc, rid)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    rid = request_id(request)
+    if exc.status_code == 404:
+        return error_response(RouteNotFoundError(f"unknown URL: {request.method} {request.url.path}"), rid)
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowedError(f"method {request.method} is not allowed on {request.url.path}"),
+                              rid)
+    err = TokenomyError(str(exc.detail))
+    err.status = exc.status_code
+    err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    return error_response(err, rid)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    rid = getattr(request.state, "request_id", None) or request_id(request)
+    log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+    return error_response(TokenomyError(f"internal error (request {rid}); see the gateway log"), rid)
+
+
+HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, Exception: on_unexpected}

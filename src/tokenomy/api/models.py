@@ -1,0 +1,39 @@
+"""GET /v1/models and /v1/models/{id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokenomy.api.responses import json_response, request_id
+from tokenomy.api.state import Gateway
+from tokenomy.dispatch.catalog import ModelEntry
+from tokenomy.errors import ModelNotFoundError
+
+
+def _entry(entry: ModelEntry) -> dict[str, Any]:
+    return {"id": entry.id, "object": "model", "created": 0, "owned_by": entry.owned_by, "tier": entry.tier}
+
+
+def _all(gateway: Gateway) -> list[dict[str, Any]]:
+    entries = [_entry(e) for e in gateway.dispatcher.catalog.models()]
+    if gateway.settings.embeddings.enabled:
+        entries.append({"id": gateway.settings.embeddings.model, "object": "model", "created": 0,
+                        "owned_by": "tokenomy", "tier": "embedding"})
+    return entries
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return json_response({"object": "list", "data": _all(gateway)}, headers={"x-request-id": request_id(request)})
+
+
+async def get_model(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    wanted = request.path_params["model_id"]
+    for entry in _all(gateway):
+        if entry["id"] == wanted:
+            return json_response(entry, headers={"x-request-id": request_id(request)})
+    raise ModelNotFoundError(f"model '{wanted}' is not served here", param="model")

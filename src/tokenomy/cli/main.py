@@ -1,0 +1,43 @@
+"""The ``tokenomy`` command. Each command group lives in its own module; this one only assembles them and draws
+the error boundary: a TokenomyError becomes one line on stderr and exit status 2 (a traceback only with --debug)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from tokenomy import __version__
+from tokenomy.cli.config_cmd import config_group
+from tokenomy.cli.serve import serve
+from tokenomy.errors import TokenomyError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TokenomyError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="tokenomy")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """tokenomy: make LLM traffic cheap without making it worse."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+cli.add_command(serve)
+cli.add_command(config_group)
+
+
+def main() -> None:
+    cli(prog_name="tokenomy")

@@ -1,0 +1,220 @@
+"""Settings: the one place where flags, environment, the YAML file and defaults meet.
+
+Precedence is flag > env > file > default, applied in ``load_settings`` and nowhere else. Every invalid value is
+reported as a ``ConfigError`` that names the key and the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from tokenomy.errors import ConfigError
+
+Tier = Literal["small", "medium", "frontier"]
+TIERS: tuple[Tier, ...] = ("small", "medium", "frontier")
+ProviderKind = Literal[
+    "local", "openai", "anthropic", "openai_compatible", "openrouter", "together", "groq", "deepseek",
+    "fireworks", "mistral", "ollama", "vllm", "sglang", "llamacpp",
+]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class DeploymentConfig(_Strict, frozen=True):
+    """One upstream endpoint serving one model. ``model`` is the name clients ask for."""
+
+    name: str
+    provider: ProviderKind
+    model: str
+    tier: Tier = "medium"
+    upstream_model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = {}
+    timeout_s: float = 60.0
+    max_retries: int | None = None
+    max_concurrency: int | None = None
+    model_path: str | None = None
+    n_ctx: int = 4096
+    n_threads: int | None = None
+
+    @property
+    def sent_model(self) -> str:
+        return self.upstream_model or self.model
+
+
+class RetryConfig(_Strict, frozen=True):
+    max_retries: int = 2
+    base_delay_ms: int = 100
+    max_delay_ms: int = 4000
+    max_retry_after_s: float = 10.0
+    cooldown_s: float = 30.0
+    stream_idle_timeout_s: float = 60.0
+
+
+class ServerConfig(_Strict, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 4000
+    max_body_bytes: int = 20 * 1024 * 1024
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class LocalConfig(_Strict, frozen=True):
+    """The embedded local tier (SmolLM2 in-process). ``enabled`` false turns it off."""
+
+    enabled: bool = True
+    model: str = "smollm2-135m-instruct"
+    model_path: str | None = None
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    max_queue: int = 64
+
+
+class EmbeddingsConfig(_Strict, frozen=True):
+    enabled: bool = True
+    model: str = "all-minilm-l6-v2"
+
+
+class Settings(_Strict, frozen=True):
+    server: ServerConfig = ServerConfig()
+    deployments: list[DeploymentConfig] | None = None
+    fallbacks: dict[str, list[str]] = {}
+    retry: RetryConfig = RetryConfig()
+    local: LocalConfig = LocalConfig()
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
+    env_providers: bool = True
+    home: str | None = None
+
+
+# flag/env name -> dotted settings key, and how to read the string value
+_ENV_KEYS: dict[str, str] = {
+    "TOKENOMY_HOST": "server.host",
+    "TOKENOMY_PORT": "server.port",
+    "TOKENOMY_MAX_BODY_BYTES": "server.max_body_bytes",
+    "TOKENOMY_LOG_LEVEL": "server.log_level",
+    "TOKENOMY_LOCAL": "local.enabled",
+    "TOKENOMY_LOCAL_MODEL_PATH": "local.model_path",
+    "TOKENOMY_EMBEDDINGS": "embeddings.enabled",
+    "TOKENOMY_HOME": "home",
+}
+
+
+def load_settings(
+    config_path: str | None = None,
+    *,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings: defaults, then the file, then environment, then flags (dotted keys, e.g. ``server.port``)."""
+    env = os.environ if env is None else env
+    path = config_path or env.get("TOKENOMY_CONFIG")
+    tree: dict[str, Any] = _read_file(Path(path)) if path else {}
+    for var, key in _ENV_KEYS.items():
+        if var in env and env[var] != "":
+            _set_dotted(tree, key, _parse_scalar(env[var]), source=f"environment variable {var}")
+    for key, value in (flags or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value, source=f"flag for {key}")
+    return _convert(tree, origin=str(path) if path else "settings")
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(data).__name__}")
+    return data
+
+
+def _parse_scalar(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any, *, source: str) -> None:
+    *parents, leaf = key.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: '{part}' in the config is {type(child).__name__}, expected a mapping")
+        node = child
+    node[leaf] = value
+
+
+def _convert(tree: dict[str, Any], *, origin: str) -> Settings:
+    try:
+        settings = msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc, tree)}") from exc
+    _check(settings, origin)
+    return settings
+
+
+def _describe(exc: msgspec.ValidationError, tree: dict[str, Any]) -> str:
+    text = str(exc)
+    if " - at `$" not in text:
+        return text
+    message, _, path = text.partition(" - at `$")
+    key = path.rstrip("`").lstrip(".")
+    return f"key '{key}': {message} (got {_lookup(tree, key)!r})"
+
+
+def _lookup(tree: Any, key: str) -> Any:
+    node = tree
+    for part in key.replace("[", ".").replace("]", "").split("."):
+        if part == "":
+            continue
+        try:
+            node = node[int(part)] if part.isdigit() and isinstance(node, list) else node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _check(settings: Settings, origin: str) -> None:
+    if not 0 < settings.server.port < 65536:
+        raise ConfigError(f"{origin}: key 'server.port': must be in 1..65535 (got {settings.server.port})")
+    names: set[str] = set()
+    for i, dep in enumerate(settings.deployments or ()):
+        if dep.name in names:
+            raise ConfigError(f"{origin}: key 'deployments[{i}].name': duplicate deployment name {dep.name!r}")
+        names.add(dep.name)
+        if dep.timeout_s <= 0:
+            raise ConfigError(f"{origin}: key 'deployments[{i}].timeout_s': must be > 0 (got {dep.timeout_s})")
+        if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
+            raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
+    if settings.retry.max_retries < 0:
+        raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
+
+
+def data_home(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
+    """The data dir: ``home`` from settings/TOKENOMY_HOME, else ~/.local/share/tokenomy."""
+    env = os.environ if env is None else env
+    if settings.home:
+        return Path(settings.home).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tokenomy"

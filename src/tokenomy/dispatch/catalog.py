@@ -1,0 +1,70 @@
+"""Which deployments can answer a requested model name, in the order to try them.
+
+A client asks for a model name (``gpt-4o-mini``) or a tier (``small``, ``medium``, ``frontier``). Its chain is the
+deployments serving that name (config order), then each configured fallback in turn (a model name or a tier),
+without repeats. There are no implicit cross-tier fallbacks: moving a request to a dearer tier costs money, so it
+happens only where the config says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tokenomy.config.settings import TIERS
+from tokenomy.errors import ConfigError, ModelNotFoundError
+from tokenomy.providers.registry import Deployment
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One name a client may ask for, as /v1/models lists it."""
+
+    id: str
+    tier: str
+    owned_by: str
+
+
+class Catalog:
+    def __init__(self, deployments: Iterable[Deployment], fallbacks: dict[str, list[str]] | None = None) -> None:
+        self.deployments = list(deployments)
+        self._by_model: dict[str, list[Deployment]] = {}
+        for dep in self.deployments:
+            self._by_model.setdefault(dep.config.model, []).append(dep)
+        self._by_tier: dict[str, list[Deployment]] = {
+            tier: [d for d in self.deployments if d.config.tier == tier] for tier in TIERS}
+        self._fallbacks = dict(fallbacks or {})
+        for source, targets in self._fallbacks.items():
+            for name in (source, *targets):
+                if not self._known(name):
+                    raise ConfigError(f"key 'fallbacks.{source}': {name!r} is neither a configured model nor a tier")
+
+    def _known(self, name: str) -> bool:
+        return name in self._by_model or name in self._by_tier
+
+    def _direct(self, name: str) -> list[Deployment]:
+        return self._by_model.get(name) or self._by_tier.get(name, [])
+
+    def chain(self, model: str) -> list[Deployment]:
+        """Deployments to try for ``model``, in order; ModelNotFoundError when nothing serves it."""
+        first = self._direct(model)
+        if not first and not self._known(model):
+            raise ModelNotFoundError(
+                f"model '{model}' is not served here; available: {', '.join(e.id for e in self.models())}",
+                param="model")
+        seen: set[str] = set()
+        ordered: list[Deployment] = []
+        for dep in (*first, *(d for name in self._fallbacks.get(model, ()) for d in self._direct(name))):
+            if dep.name not in seen:
+                seen.add(dep.name)
+                ordered.append(dep)
+        if not ordered:
+            raise ModelNotFoundError(f"tier '{model}' has no deployments configured", param="model")
+        return ordered
+
+    def models(self) -> list[ModelEntry]:
+        entries = [ModelEntry(id=name, tier=deps[0].config.tier, owned_by=deps[0].config.provider)
+                   for name, deps in self._by_model.items()]
+        entries.extend(ModelEntry(id=tier, tier=tier, owned_by="tokenomy") for tier, deps in self._by_tier.items()
+                       if deps and tier not in self._by_model)
+        return entries

@@ -1,0 +1,152 @@
+"""Send a validated request along its chain: retries with jitter on one deployment, then the next deployment.
+
+Per deployment: up to ``max_retries`` retries on retryable failures (429 honouring ``retry-after`` up to
+``max_retry_after_s``, 5xx, timeouts, resets), with full-jitter exponential backoff. A deployment that exhausts its
+retries, or refuses our credentials, cools down for ``cooldown_s`` and the next deployment is tried; cooling
+deployments are skipped while any other remains. A request the upstream judged invalid is returned at once. When
+every attempt fails the client gets one error that lists them all.
+
+A stream is "primed": its first chunk is awaited here, so a stream that fails before its first byte is retried like
+any call; after that the stream belongs to the client and a break ends it with an error event (see api/streaming).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenomy.config.settings import RetryConfig
+from tokenomy.dispatch.catalog import Catalog
+from tokenomy.dispatch.cooldown import Cooldowns
+from tokenomy.errors import (
+    AllUpstreamsFailedError,
+    Attempt,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamRateLimitError,
+)
+from tokenomy.providers.base import ChatCall, Chunk, ChunkStream, Completion
+from tokenomy.providers.registry import Deployment
+from tokenomy.wire.validation import ValidChat
+
+
+@dataclass(slots=True)
+class Served:
+    """A whole completion and the deployment that produced it."""
+
+    deployment: Deployment
+    completion: Completion
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ServedStream:
+    """An open stream: its first chunk (already received) and the rest."""
+
+    deployment: Deployment
+    first: Chunk
+    rest: ChunkStream
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        retry: RetryConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.catalog = catalog
+        self._retry = retry
+        self._cooldowns = Cooldowns(retry.cooldown_s)
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def complete(self, chat: ValidChat, request_id: str) -> Served:
+        attempts: list[Attempt] = []
+        for dep in self._ordered(chat.typed.model):
+            body = {**chat.body, "model": dep.config.sent_model}
+            call = ChatCall(body=body, request_id=request_id, timeout_s=dep.config.timeout_s,
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
+            result = await self._on_deployment(dep, call, attempts, _complete_once)
+            if result is not None:
+                return Served(deployment=dep, completion=result, attempts=attempts)
+        raise AllUpstreamsFailedError(chat.typed.model, attempts)
+
+    async def stream(self, chat: ValidChat, request_id: str) -> ServedStream:
+        attempts: list[Attempt] = []
+        for dep in self._ordered(chat.typed.model):
+            # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
+            body = {**chat.body, "model": dep.config.sent_model, "stream": True,
+                    "stream_options": {**(chat.body.get("stream_options") or {}), "include_usage": True}}
+            call = ChatCall(body=body, request_id=request_id, timeout_s=dep.config.timeout_s,
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
+            result = await self._on_deployment(dep, call, attempts, _open_once)
+            if result is not None:
+                first, rest = result
+                return ServedStream(deployment=dep, first=first, rest=rest, attempts=attempts)
+        raise AllUpstreamsFailedError(chat.typed.model, attempts)
+
+    def _ordered(self, model: str) -> list[Deployment]:
+        chain = self.catalog.chain(model)
+        healthy = [d for d in chain if not self._cooldowns.is_cooling(d.name)]
+        return healthy or chain
+
+    async def _on_deployment(self, dep: Deployment, call: ChatCall, attempts: list[Attempt],
+                             once: Callable[[Deployment, ChatCall], Awaitable[Any]]) -> Any:
+        retries = dep.config.max_retries if dep.config.max_retries is not None else self._retry.max_retries
+        for attempt_no in range(retries + 1):
+            try:
+                result = await once(dep, call)
+            except UpstreamError as exc:
+                exc.deployment = exc.deployment or dep.name
+                attempts.append(Attempt(dep.name, exc))
+                if not exc.retryable:
+                    raise
+                delay = self._delay(exc, attempt_no)
+                if isinstance(exc, UpstreamAuthError) or delay is None or attempt_no == retries:
+                    break
+                await self._sleep(delay)
+            else:
+                self._cooldowns.mark_ok(dep.name)
+                return result
+        self._cooldowns.mark_failed(dep.name)
+        return None
+
+    def _delay(self, exc: UpstreamError, attempt_no: int) -> float | None:
+        """Seconds to wait before retrying the same deployment, or None to move on to the next one."""
+        if exc.retry_after_s is not None:
+            if exc.retry_after_s > self._retry.max_retry_after_s:
+                return None
+            return exc.retry_after_s
+        cap = min(float(self._retry.max_delay_ms), self._retry.base_delay_ms * 2.0 ** attempt_no) / 1000
+        floor = cap / 2 if isinstance(exc, UpstreamRateLimitError) else 0.0
+        return floor + (cap - floor) * self._jitter()
+
+
+async def _complete_once(dep: Deployment, call: ChatCall) -> Completion:
+    result = await dep.provider.chat(call)
+    if not isinstance(result, dict):
+        raise UpstreamProtocolError("provider returned a stream for a non-stream call", deployment=dep.name)
+    return result
+
+
+async def _open_once(dep: Deployment, call: ChatCall) -> tuple[Chunk, ChunkStream]:
+    stream = await dep.provider.chat(call)
+    if isinstance(stream, dict):
+        raise UpstreamProtocolError("provider returned a completion for a stream call", deployment=dep.name)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration as exc:
+        raise UpstreamProtocolError("upstream closed the stream before sending anything",
+                                    deployment=dep.name) from exc
+    except BaseException:
+        await stream.aclose()
+        raise
+    return first, stream

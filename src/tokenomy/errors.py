@@ -1,0 +1,189 @@
+"""Every error tokenomy raises, in one tree.
+
+Request-time errors carry the HTTP status and the OpenAI error ``type`` they render as; the API layer has one
+handler that turns any of them into ``{"error": {"message", "type", "param", "code"}}``. Provider and store errors
+are converted into this tree at the boundary where they happen (``raise X from exc``), never further in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TokenomyError(Exception):
+    """Base of the tree. ``status``/``type``/``code`` say how it renders on the HTTP side."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def to_body(self) -> dict[str, object]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+# --- configuration and command-line errors (not request-time) -------------------------------------------------
+
+
+class ConfigError(TokenomyError):
+    """The configuration (file, env or flags) is invalid; the message names the key and the bad value."""
+
+    code = "config_error"
+
+
+# --- client errors ----------------------------------------------------------------------------------------------
+
+
+class InvalidRequestError(TokenomyError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationError(TokenomyError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class ModelNotFoundError(TokenomyError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class RouteNotFoundError(TokenomyError):
+    status = 404
+    type = "invalid_request_error"
+    code = "unknown_url"
+
+
+class MethodNotAllowedError(TokenomyError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class RequestTooLargeError(TokenomyError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class RateLimitError(TokenomyError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class CapabilityError(TokenomyError):
+    """The chosen deployment cannot do what the request asks (e.g. tools on a model without them)."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "unsupported_parameter"
+
+
+# --- upstream errors --------------------------------------------------------------------------------------------
+
+
+class UpstreamError(TokenomyError):
+    """An upstream call failed. ``retryable`` says whether the same request may succeed on a retry or elsewhere."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deployment: str = "",
+        upstream_status: int | None = None,
+        retry_after_s: float | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.deployment = deployment
+        self.upstream_status = upstream_status
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamConnectionError(UpstreamError):
+    code = "upstream_connection_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamUnavailableError(UpstreamError):
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamRateLimitError(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    code = "upstream_rate_limited"
+
+
+class UpstreamAuthError(UpstreamError):
+    """The upstream refused our credentials or does not know the model: a deployment problem, try the next one."""
+
+    code = "upstream_auth_error"
+
+
+class UpstreamRejectedError(UpstreamError):
+    """The upstream judged the request itself invalid (400/413/422): retrying elsewhere would not help."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "upstream_rejected"
+    retryable = False
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream answered with something that is not the protocol (bad JSON, missing fields)."""
+
+    code = "upstream_protocol_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One failed upstream attempt, as reported when every attempt failed."""
+
+    deployment: str
+    error: UpstreamError
+
+    def describe(self) -> str:
+        status = f"HTTP {self.error.upstream_status}" if self.error.upstream_status else self.error.code
+        return f"{self.deployment}: {status}: {self.error.message}"
+
+
+class AllUpstreamsFailedError(UpstreamError):
+    """Every deployment in the chain failed; the message lists each attempt."""
+
+    def __init__(self, model: str, attempts: list[Attempt]) -> None:
+        listed = "; ".join(a.describe() for a in attempts) or "no deployment was available"
+        super().__init__(f"all {len(attempts)} upstream attempts for '{model}' failed: {listed}")
+        self.attempts = attempts
+        self.status, self.type, self.code = _summarise(attempts)
+
+
+def _summarise(attempts: list[Attempt]) -> tuple[int, str, str]:
+    errors = [a.error for a in attempts]
+    if errors and all(isinstance(e, UpstreamRateLimitError) for e in errors):
+        return 429, "rate_limit_error", "upstream_rate_limited"
+    if errors and all(isinstance(e, UpstreamTimeoutError) for e in errors):
+        return 504, "upstream_error", "upstream_timeout"
+    if not errors or any(isinstance(e, UpstreamUnavailableError) for e in errors):
+        return 503, "upstream_error", "upstream_unavailable"
+    return 502, "upstream_error", "upstream_error"

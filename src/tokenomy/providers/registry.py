@@ -1,0 +1,69 @@
+"""Build the deployments a gateway serves, and a Provider for each, from Settings and the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenomy.config.settings import DeploymentConfig, Settings
+from tokenomy.errors import ConfigError
+from tokenomy.providers.base import Provider
+from tokenomy.providers.vendors import VENDORS, env_deployments
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A configured deployment and the provider that calls it."""
+
+    config: DeploymentConfig
+    provider: Provider
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def resolve_deployments(settings: Settings, env: Mapping[str, str]) -> list[DeploymentConfig]:
+    """The deployment list: the file's, else the env-key vendors; plus the local tier unless it is turned off."""
+    configs = list(settings.deployments or ())
+    if settings.deployments is None and settings.env_providers:
+        configs.extend(env_deployments(dict(env)))
+    if settings.local.enabled and not any(c.provider == "local" for c in configs):
+        local = settings.local
+        configs.insert(0, DeploymentConfig(name=f"local/{local.model}", provider="local", model=local.model,
+                                           tier="small", model_path=local.model_path, n_ctx=local.n_ctx,
+                                           n_threads=local.n_threads, timeout_s=300.0))
+    return configs
+
+
+def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queue: int = 64) -> Provider:
+    """One provider for one deployment; a missing key or package is a ConfigError naming the deployment."""
+    if config.provider == "local":
+        from tokenomy.providers.local_llama import LocalLlamaProvider, bundled_model_path
+
+        path = Path(config.model_path).expanduser() if config.model_path else bundled_model_path()
+        return LocalLlamaProvider(deployment=config.name, model_path=path, n_ctx=config.n_ctx,
+                                  n_threads=config.n_threads, max_queue=max_queue)
+    vendor = VENDORS[config.provider]
+    base_url = config.base_url or vendor.base_url
+    if not base_url:
+        raise ConfigError(f"deployment '{config.name}': provider '{config.provider}' needs a base_url")
+    key_env = config.api_key_env or vendor.key_env
+    api_key = env.get(key_env) if key_env else None
+    if config.api_key_env and not api_key:
+        raise ConfigError(f"deployment '{config.name}': environment variable {config.api_key_env} is not set")
+    if config.provider == "anthropic":
+        from tokenomy.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(deployment=config.name, base_url=base_url, api_key=api_key,
+                                 headers=dict(config.headers), max_connections=config.max_concurrency)
+    from tokenomy.providers.openai_compatible import OpenAICompatibleProvider
+
+    return OpenAICompatibleProvider(deployment=config.name, base_url=base_url, api_key=api_key,
+                                    headers=dict(config.headers), max_connections=config.max_concurrency)
+
+
+def build_deployments(settings: Settings, env: Mapping[str, str]) -> list[Deployment]:
+    return [Deployment(config=c, provider=build_provider(c, env, max_queue=settings.local.max_queue))
+            for c in resolve_deployments(settings, env)]

@@ -1,0 +1,145 @@
+"""Real servers on loopback for tests: the gateway (uvicorn in a thread), the fault upstream, llama.cpp's server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from aiohttp import web
+
+from tokenomy.api.app import create_app
+from tokenomy.config.settings import Settings
+from tokenomy.testing.fault_upstream import FaultUpstream
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a real part is missing on a user's machine; under CI a missing part is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def run_gateway(settings: Settings, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve ``create_app(settings)`` on a free loopback port; yields the base URL (``.../v1``)."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings, env=env or {}), host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, loop="uvloop", http="httptools", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def run_fault_upstream() -> Iterator[tuple[str, FaultUpstream]]:
+    upstream = FaultUpstream()
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(upstream.app(), access_log=None, shutdown_timeout=0.2)
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}/v1", upstream
+    finally:
+        asyncio.run_coroutine_threadsafe(_shutdown(runner), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+async def _shutdown(runner: web.AppRunner) -> None:
+    await runner.cleanup()
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def bundled_gguf() -> Path | None:
+    try:
+        from tokenomy.providers.local_llama import bundled_model_path
+
+        path = bundled_model_path()
+    except Exception:
+        return None
+    return path if path.is_file() else None
+
+
+def llama_cpp_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None and bundled_gguf() is not None
+
+
+@contextlib.contextmanager
+def run_llama_server() -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server on the bundled SmolLM2, as a real upstream."""
+    gguf = bundled_gguf()
+    assert gguf is not None
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; a pipe nobody reads would fill up and stall the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",
+         str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-2000:]}")
+            with contextlib.suppress(urllib.error.URLError, OSError), \
+                    urllib.request.urlopen(f"{base}/models", timeout=1) as resp:
+                if resp.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not come up in 90 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        proc.kill()
+        log.close()
