@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 np = pytest.importorskip("numpy")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("tokenizers")
+if find_spec("onnxruntime") is None or find_spec("tokenizers") is None:  # not imported here: see the fixture
+    pytest.skip("the embeddings extra is not installed", allow_module_level=True)
 
 from tokenomy.embeddings import minilm  # noqa: E402
 from tokenomy.embeddings.minilm import MiniLMEmbedder  # noqa: E402
@@ -82,7 +82,8 @@ def test_empty_input_gives_an_empty_matrix(embedder: MiniLMEmbedder) -> None:
     assert result.vectors.shape == (0, 384) and result.prompt_tokens == 0
 
 
-def test_missing_weights_or_runtime_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_weights_or_runtime_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr(minilm, "_WEIGHTS_PACKAGE", "no_such_weights_package")
     with pytest.raises(ConfigError, match=r"tokenomy\[embeddings\]"):
         MiniLMEmbedder.load()
