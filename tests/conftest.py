@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Keep every test (and every gateway a test starts: its ledger, onnxruntime's telemetry file) off the user's home.
+os.environ["HOME"] = tempfile.mkdtemp(prefix="tokenomy-test-home-")
+os.environ.pop("XDG_DATA_HOME", None)
+os.environ.pop("TOKENOMY_DATABASE_URL", None)
+os.environ.pop("TOKENOMY_HOME", None)
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -16,9 +24,3 @@ from tokenomy.testing.fault_upstream import FaultUpstream
 def fault() -> Iterator[tuple[str, FaultUpstream]]:
     with run_fault_upstream() as pair:
         yield pair
-
-
-@pytest.fixture(autouse=True)
-def _quiet_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """onnxruntime and friends write under $HOME; keep tests off the user's home."""
-    monkeypatch.setenv("HOME", str(tmp_path_factory.getbasetemp() / "home"))

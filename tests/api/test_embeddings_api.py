@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 import openai
 import pytest
-from servers import need, run_gateway
 
+from servers import need, run_gateway
 from tokenomy.config.settings import LocalConfig, Settings
 
 

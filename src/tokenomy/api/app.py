@@ -15,12 +15,14 @@ from tokenomy.api.chat_completions import chat_completions
 from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
 from tokenomy.api.health import healthz
+from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.state import Gateway
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
-from tokenomy.providers.registry import build_deployments
+from tokenomy.ledger.setup import build_accountant, open_writer
+from tokenomy.providers.registry import Deployment, build_deployments
 
 log = logging.getLogger("tokenomy")
 
@@ -34,11 +36,19 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         deployments = build_deployments(settings, environment)
         catalog = Catalog(deployments, settings.fallbacks)
         await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
-        app.state.gateway = Gateway(settings=settings, dispatcher=Dispatcher(catalog, settings.retry))
+        dispatcher = Dispatcher(catalog, settings.retry)
+        writer = await asyncio.to_thread(open_writer, settings, environment)
+        await writer.start()
+        metrics = Metrics()
+        metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
+        accountant = build_accountant(settings, environment)
+        app.state.gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
+                                    metrics=metrics)
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
         try:
             yield
         finally:
+            await writer.stop()
             for dep in deployments:
                 close = getattr(dep.provider, "aclose", None)
                 if close is not None:
@@ -51,5 +61,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+
+
+def _queue_depths(deployments: list[Deployment]) -> dict[str, int]:
+    return {d.name: int(getattr(d.provider, "queue_depth", 0)) for d in deployments}

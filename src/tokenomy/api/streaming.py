@@ -1,15 +1,25 @@
-"""Relay a primed upstream stream to the client as SSE.
+"""Relay a primed upstream stream to the client as SSE, and account for it.
 
 Usage is always requested upstream; it is passed on only if the client asked (``stream_options.include_usage``).
 A stream that breaks after the first byte ends with an OpenAI-style error event, which the official SDKs raise as
-an error, instead of hanging. A client that goes away closes the upstream stream (and so stops a local generation).
+an error, instead of hanging.
+
+A client that goes away is noticed at the next chunk. The rest of an HTTP upstream's stream is then drained (up to
+``drain_s``) without forwarding it, so the ledger gets the upstream's own usage figures for what it generated and
+billed; the in-process local tier is stopped at once instead (nothing is billed, and its compute is better spent on
+the next request), its tokens counted from what was generated.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from tokenomy.dispatch.dispatcher import ServedStream
 from tokenomy.errors import UpstreamError
@@ -18,25 +28,79 @@ from tokenomy.providers.sse import DONE, encode_data
 log = logging.getLogger("tokenomy.api")
 
 
-async def relay(served: ServedStream, *, include_usage: bool, request_id: str) -> AsyncIterator[bytes]:
+class SSEResponse(StreamingResponse):
+    """Streams an SSE body, watching for the client's disconnect without cancelling the body mid-await (Starlette's
+    own StreamingResponse cancels it, which would leave no chance to drain and account)."""
+
+    def __init__(self, body: AsyncGenerator[bytes, None], headers: dict[str, str]) -> None:
+        super().__init__(body, status_code=200, headers=headers, media_type="text/event-stream")
+        self._body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        gone = asyncio.create_task(_disconnected(receive))
+        try:
+            async for chunk in self._body:
+                if gone.done():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            gone.cancel()
+            await self._body.aclose()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
+                on_done: Callable[[bool], None]) -> AsyncGenerator[bytes, None]:
+    """The client's SSE bytes. ``on_done(client_disconnected)`` is called once, when the upstream side is over."""
+    call = served.call
     try:
-        async for chunk in _all(served):
+        first = served.first if include_usage else _without_usage(served.first)
+        if first is not None:
+            yield encode_data(first)
+        async for chunk in served.rest:
+            call.chunk(chunk)
             out = chunk if include_usage else _without_usage(chunk)
             if out is not None:
                 yield encode_data(out)
+        call.end_stream("ok")
         yield DONE
     except UpstreamError as exc:
-        log.warning("stream %s from %s broke: %s", request_id, served.deployment.name, exc.message)
+        call.end_stream("error", exc)
+        log.warning("stream from %s broke: %s", served.deployment.name, exc.message)
         yield encode_data({"error": {"message": f"upstream stream broke: {exc.message}", "type": exc.type,
                                      "param": None, "code": exc.code}})
     finally:
+        disconnected = call.outcome == "open"
+        if disconnected:
+            local = served.deployment.config.provider == "local"
+            await _drain(served, 0.0 if local else drain_s)
         await served.rest.aclose()
+        on_done(disconnected)
 
 
-async def _all(served: ServedStream) -> AsyncIterator[dict[str, Any]]:
-    yield served.first
-    async for chunk in served.rest:
-        yield chunk
+async def _drain(served: ServedStream, drain_s: float) -> None:
+    """Read (and drop) the rest of the upstream stream for its usage, for at most ``drain_s`` seconds."""
+    call = served.call
+
+    async def consume() -> None:
+        async for chunk in served.rest:
+            call.chunk(chunk)
+
+    if drain_s > 0:
+        try:
+            await asyncio.wait_for(consume(), timeout=drain_s)
+        except (TimeoutError, UpstreamError) as exc:
+            log.info("drain of %s after client disconnect stopped: %s", served.deployment.name, exc)
+    with contextlib.suppress(Exception):
+        await served.rest.aclose()
+    call.end_stream("disconnected")
 
 
 def _without_usage(chunk: dict[str, Any]) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,17 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pass
 
 
+class PriceOverride(_Strict, frozen=True):
+    """A deployment's own price: flat per-token figures, or a self-hosted GPU's hourly price over its measured
+    throughput (USD per hour ÷ tokens per second ÷ 3600 = USD per token, for input and output alike)."""
+
+    input_usd_per_mtok: Decimal | None = None
+    output_usd_per_mtok: Decimal | None = None
+    cached_input_usd_per_mtok: Decimal | None = None
+    gpu_hour_usd: Decimal | None = None
+    tokens_per_s: Decimal | None = None
+
+
 class DeploymentConfig(_Strict, frozen=True):
     """One upstream endpoint serving one model. ``model`` is the name clients ask for."""
 
@@ -45,6 +57,7 @@ class DeploymentConfig(_Strict, frozen=True):
     model_path: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
+    price: PriceOverride | None = None
 
     @property
     def sent_model(self) -> str:
@@ -83,6 +96,16 @@ class EmbeddingsConfig(_Strict, frozen=True):
     model: str = "all-minilm-l6-v2"
 
 
+class LedgerConfig(_Strict, frozen=True):
+    """The cost ledger. ``database_url``: a SQLite path or ``sqlite:///PATH`` (default: ledger.db in the data dir)."""
+
+    database_url: str | None = None
+    reference_model: str | None = "gpt-4o"
+    drain_on_disconnect_s: float = 30.0
+    max_queue: int = 100_000
+    batch_size: int = 1000
+
+
 class Settings(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     deployments: list[DeploymentConfig] | None = None
@@ -90,6 +113,7 @@ class Settings(_Strict, frozen=True):
     retry: RetryConfig = RetryConfig()
     local: LocalConfig = LocalConfig()
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
+    ledger: LedgerConfig = LedgerConfig()
     env_providers: bool = True
     home: str | None = None
 
@@ -104,6 +128,7 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_LOCAL_MODEL_PATH": "local.model_path",
     "TOKENOMY_EMBEDDINGS": "embeddings.enabled",
     "TOKENOMY_HOME": "home",
+    "TOKENOMY_DATABASE_URL": "ledger.database_url",
 }
 
 
@@ -209,6 +234,11 @@ def _check(settings: Settings, origin: str) -> None:
             raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
     if settings.retry.max_retries < 0:
         raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
+
+
+def database_url(settings: Settings, env: Mapping[str, str] | None = None) -> str:
+    """The ledger's store: ``ledger.database_url`` / TOKENOMY_DATABASE_URL, else ledger.db in the data dir."""
+    return settings.ledger.database_url or str(data_home(settings, env) / "ledger.db")
 
 
 def data_home(settings: Settings, env: Mapping[str, str] | None = None) -> Path:

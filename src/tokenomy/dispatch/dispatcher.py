@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +25,13 @@ from tokenomy.dispatch.cooldown import Cooldowns
 from tokenomy.errors import (
     AllUpstreamsFailedError,
     Attempt,
+    TokenomyError,
     UpstreamAuthError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRateLimitError,
 )
+from tokenomy.ledger.trace import CallTrace, RequestTrace
 from tokenomy.providers.base import ChatCall, Chunk, ChunkStream, Completion
 from tokenomy.providers.registry import Deployment
 from tokenomy.wire.validation import ValidChat
@@ -50,6 +53,7 @@ class ServedStream:
     deployment: Deployment
     first: Chunk
     rest: ChunkStream
+    call: CallTrace
     attempts: list[Attempt] = field(default_factory=list)
 
 
@@ -67,30 +71,31 @@ class Dispatcher:
         self._cooldowns = Cooldowns(retry.cooldown_s)
         self._sleep = sleep
         self._jitter = jitter
+        self.inflight: Counter[str] = Counter()  # upstream calls now open, per deployment (a /metrics gauge)
 
-    async def complete(self, chat: ValidChat, request_id: str) -> Served:
+    async def complete(self, chat: ValidChat, trace: RequestTrace) -> Served:
         attempts: list[Attempt] = []
         for dep in self._ordered(chat.typed.model):
             body = {**chat.body, "model": dep.config.sent_model}
-            call = ChatCall(body=body, request_id=request_id, timeout_s=dep.config.timeout_s,
+            call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
-            result = await self._on_deployment(dep, call, attempts, _complete_once)
+            result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
             if result is not None:
                 return Served(deployment=dep, completion=result, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
 
-    async def stream(self, chat: ValidChat, request_id: str) -> ServedStream:
+    async def stream(self, chat: ValidChat, trace: RequestTrace) -> ServedStream:
         attempts: list[Attempt] = []
         for dep in self._ordered(chat.typed.model):
             # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
             body = {**chat.body, "model": dep.config.sent_model, "stream": True,
                     "stream_options": {**(chat.body.get("stream_options") or {}), "include_usage": True}}
-            call = ChatCall(body=body, request_id=request_id, timeout_s=dep.config.timeout_s,
+            call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
-            result = await self._on_deployment(dep, call, attempts, _open_once)
+            result = await self._on_deployment(dep, call, attempts, trace, _open_once)
             if result is not None:
-                first, rest = result
-                return ServedStream(deployment=dep, first=first, rest=rest, attempts=attempts)
+                first, rest, call_trace = result
+                return ServedStream(deployment=dep, first=first, rest=rest, call=call_trace, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
 
     def _ordered(self, model: str) -> list[Deployment]:
@@ -98,14 +103,16 @@ class Dispatcher:
         healthy = [d for d in chain if not self._cooldowns.is_cooling(d.name)]
         return healthy or chain
 
-    async def _on_deployment(self, dep: Deployment, call: ChatCall, attempts: list[Attempt],
-                             once: Callable[[Deployment, ChatCall], Awaitable[Any]]) -> Any:
+    async def _on_deployment(self, dep: Deployment, call: ChatCall, attempts: list[Attempt], trace: RequestTrace,
+                             once: Callable[[Deployment, ChatCall, CallTrace], Awaitable[Any]]) -> Any:
         retries = dep.config.max_retries if dep.config.max_retries is not None else self._retry.max_retries
         for attempt_no in range(retries + 1):
+            call_trace = self._begin(trace, dep)
             try:
-                result = await once(dep, call)
+                result = await once(dep, call, call_trace)
             except UpstreamError as exc:
                 exc.deployment = exc.deployment or dep.name
+                call_trace.fail(exc)
                 attempts.append(Attempt(dep.name, exc))
                 if not exc.retryable:
                     raise
@@ -113,11 +120,27 @@ class Dispatcher:
                 if isinstance(exc, UpstreamAuthError) or delay is None or attempt_no == retries:
                     break
                 await self._sleep(delay)
+            except TokenomyError as exc:  # the request cannot be served here (e.g. a capability): not retried
+                call_trace.fail(exc)
+                raise
+            except BaseException as exc:
+                call_trace.fail(TokenomyError(f"{type(exc).__name__}: {exc}"))
+                raise
             else:
                 self._cooldowns.mark_ok(dep.name)
                 return result
         self._cooldowns.mark_failed(dep.name)
         return None
+
+    def _begin(self, trace: RequestTrace, dep: Deployment) -> CallTrace:
+        call_trace = trace.begin_call(dep.config)
+        self.inflight[dep.name] += 1
+
+        def ended() -> None:
+            self.inflight[dep.name] -= 1
+
+        call_trace.on_end = ended
+        return call_trace
 
     def _delay(self, exc: UpstreamError, attempt_no: int) -> float | None:
         """Seconds to wait before retrying the same deployment, or None to move on to the next one."""
@@ -130,14 +153,15 @@ class Dispatcher:
         return floor + (cap - floor) * self._jitter()
 
 
-async def _complete_once(dep: Deployment, call: ChatCall) -> Completion:
+async def _complete_once(dep: Deployment, call: ChatCall, trace: CallTrace) -> Completion:
     result = await dep.provider.chat(call)
     if not isinstance(result, dict):
         raise UpstreamProtocolError("provider returned a stream for a non-stream call", deployment=dep.name)
+    trace.complete(result)
     return result
 
 
-async def _open_once(dep: Deployment, call: ChatCall) -> tuple[Chunk, ChunkStream]:
+async def _open_once(dep: Deployment, call: ChatCall, trace: CallTrace) -> tuple[Chunk, ChunkStream, CallTrace]:
     stream = await dep.provider.chat(call)
     if isinstance(stream, dict):
         raise UpstreamProtocolError("provider returned a completion for a stream call", deployment=dep.name)
@@ -149,4 +173,5 @@ async def _open_once(dep: Deployment, call: ChatCall) -> tuple[Chunk, ChunkStrea
     except BaseException:
         await stream.aclose()
         raise
-    return first, stream
+    trace.chunk(first)
+    return first, stream, trace

@@ -1,0 +1,79 @@
+"""``tokenomy spend``: what was spent and saved, from the ledger."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+import click
+import orjson
+
+from tokenomy.config.settings import database_url, load_settings
+from tokenomy.errors import InvalidRequestError
+from tokenomy.ledger.migrate import sqlite_path
+from tokenomy.ledger.queries import GROUPS, Window, spend_report
+
+_RELATIVE = re.compile(r"(?P<n>\d+)(?P<unit>[smhdw])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now_s: float) -> int:
+    """``24h``, ``7d``, ``30m``, an ISO date or datetime (UTC when no zone) → epoch microseconds."""
+    match = _RELATIVE.fullmatch(text.strip())
+    if match:
+        return int((now_s - int(match["n"]) * _UNIT_S[match["unit"]]) * 1_000_000)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidRequestError(f"--since {text!r}: use e.g. 24h, 7d or 2026-11-01") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+@click.command("spend")
+@click.option("--since", default="30d", show_default=True, help="Window start: 24h, 7d, or an ISO date.")
+@click.option("--by", type=click.Choice(sorted(GROUPS)), help="Group the report.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+def spend(since: str, by: str | None, as_json: bool, config_path: str | None) -> None:
+    """Spend, savings, cache hit rate and tier mix from the ledger (TOKENOMY_DATABASE_URL or the data dir)."""
+    settings = load_settings(config_path)
+    now_s = time.time()
+    window = Window(since_us=parse_since(since, now_s), until_us=int(now_s * 1_000_000) + 1)
+    report = spend_report(sqlite_path(database_url(settings)), window, by)
+    if as_json:
+        click.echo(orjson.dumps(report).decode())
+        return
+    _print(report)
+
+
+def _print(report: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    tokens = report["tokens"]
+    assert isinstance(tokens, dict)
+    summary = Table(title=f"spend {report['since']} → {report['until']}", show_header=False)
+    for label, value in (
+        ("requests", report["requests"]), ("errors", report["errors"]),
+        ("upstream calls", f"{report['upstream_calls']} ({report['failed_upstream_calls']} failed)"),
+        ("tokens in / cached / cache-write / out",
+         f"{tokens['input']:,} / {tokens['cached_read']:,} / {tokens['cache_write']:,} / {tokens['output']:,}"),
+        ("cost", f"${report['cost_usd']}"), ("would have cost", f"${report['counterfactual_usd']}"),
+        ("saved", f"${report['saving_usd']}"), ("unpriced requests", report["unpriced_requests"]),
+        ("cache hit rate", report["cache"]), ("tier mix", report["tier_mix"]),
+    ):
+        summary.add_row(label, str(value))
+    console.print(summary)
+    groups = report.get("groups")
+    if isinstance(groups, list) and groups:
+        table = Table(title=f"by {report['by']}")
+        for col in ("key", "requests", "errors", "prompt_tokens", "output_tokens", "cost_usd", "saving_usd"):
+            table.add_column(col, justify="left" if col == "key" else "right")
+        for row in groups:
+            table.add_row(*(str(row[c]) for c in ("key", "requests", "errors", "prompt_tokens", "output_tokens",
+                                                  "cost_usd", "saving_usd")))
+        console.print(table)

@@ -1,0 +1,104 @@
+"""Turn a finished ``RequestTrace`` into ledger rows with exact costs.
+
+Per upstream call: tokens from the provider's own usage object (normalised per provider), or, when the upstream
+gave none (a stream cut short, a server without usage), counted offline from the prompt and the text seen; cost from
+the price in force when the call started. Per request: the sum of its calls, and the counterfactual cost: what the
+requested model would have cost for the same tokens, or the configured reference model when the client asked for a
+tier or a model without a known price.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from tokenomy.errors import TokenomyError
+from tokenomy.ledger.records import CallRow, LedgerEntry, RequestRow
+from tokenomy.ledger.trace import CallTrace, RequestTrace, now_us
+from tokenomy.pricing.usage import TokenUsage
+
+log = logging.getLogger("tokenomy.ledger")
+
+
+class Pricer(Protocol):
+    """Prices tokens: a deployment's own price (override or catalogue), or any model name's."""
+
+    def deployment_cost(self, deployment: Any, tokens: TokenUsage, at: datetime) -> Decimal | None: ...
+
+    def model_cost(self, model: str, tokens: TokenUsage, at: datetime) -> Decimal | None: ...
+
+    def tokens(self, provider_kind: str, usage: dict[str, Any]) -> TokenUsage: ...
+
+
+class TokenCounter(Protocol):
+    def count_messages(self, messages: list[dict[str, Any]], model: str,
+                       tools: list[dict[str, Any]] | None = None) -> int: ...
+
+    def count_completion(self, text: str, tool_calls: list[dict[str, Any]] | None, model: str) -> int: ...
+
+
+class Accountant:
+    def __init__(self, pricer: Pricer, counter: TokenCounter | None, reference_model: str | None) -> None:
+        self._pricer = pricer
+        self._counter = counter
+        self._reference = reference_model
+
+    def entry(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        calls = [self._call_row(trace, c) for c in trace.calls]
+        served = trace.served
+        total = TokenUsage()
+        for row in calls:
+            total.add(row.tokens)
+        costs = [row.cost_usd for row in calls]
+        cost = None if any(c is None for c in costs) else sum((c for c in costs if c is not None), Decimal(0))
+        at = _at(trace.started_us)
+        served_tokens = next((r.tokens for r in reversed(calls) if r.outcome != "error"), TokenUsage())
+        counterfactual = self._pricer.model_cost(trace.requested_model, served_tokens, at)
+        if counterfactual is None and self._reference:
+            counterfactual = self._pricer.model_cost(self._reference, served_tokens, at)
+        sources = {row.usage_source for row in calls if row.outcome != "error"}
+        request = RequestRow(
+            id=trace.id, started_us=trace.started_us, ended_us=now_us(), endpoint=trace.endpoint,
+            requested_model=trace.requested_model, stream=trace.stream, status=status,
+            cache_status=trace.cache_status, attempts=len(calls), tokens=total,
+            usage_source="counted" if "counted" in sources else ("upstream" if sources else "none"),
+            cost_usd=cost, counterfactual_usd=counterfactual, client_disconnected=trace.client_disconnected,
+            first_token_us=served.first_token_us if served else None, key_id=trace.key_id,
+            served_model=served.deployment.sent_model if served else None,
+            deployment=served.deployment.name if served else None,
+            tier=served.deployment.tier if served else None, provider=served.deployment.provider if served else None,
+            error_type=error.type if error else None, error_code=error.code if error else None,
+            route_reason=trace.route_reason)
+        return LedgerEntry(request=request, calls=calls)
+
+    def _call_row(self, trace: RequestTrace, call: CallTrace) -> CallRow:
+        dep = call.deployment
+        tokens, source = self._tokens(trace, call)
+        cost = self._pricer.deployment_cost(dep, tokens, _at(call.started_us))
+        error = call.error
+        outcome = "error" if call.outcome == "open" else call.outcome
+        return CallRow(
+            id=call.id, request_id=trace.id, attempt=call.attempt, started_us=call.started_us,
+            ended_us=call.ended_us or now_us(), deployment=dep.name, provider=dep.provider, model=dep.sent_model,
+            tier=dep.tier, outcome=outcome, tokens=tokens, usage_source=source, cost_usd=cost,
+            first_token_us=call.first_token_us, upstream_status=getattr(error, "upstream_status", None),
+            error_type=error.type if error else None, error_code=error.code if error else None)
+
+    def _tokens(self, trace: RequestTrace, call: CallTrace) -> tuple[TokenUsage, str]:
+        if call.usage is not None:
+            return self._pricer.tokens(call.deployment.provider, call.usage), "upstream"
+        generated = call.first_token_us is not None
+        if not generated and call.outcome in ("error", "open"):
+            return TokenUsage(), "none"  # failed before producing anything: providers bill nothing
+        if self._counter is None:
+            return TokenUsage(), "none"
+        model = call.deployment.sent_model
+        prompt = self._counter.count_messages(trace.body.get("messages") or [], model, trace.body.get("tools"))
+        output = self._counter.count_completion("".join(call.text), call.tool_calls or None, model)
+        return TokenUsage(input=prompt, output=output), "counted"
+
+
+def _at(epoch_us: int) -> datetime:
+    return datetime.fromtimestamp(epoch_us / 1_000_000, tz=UTC)

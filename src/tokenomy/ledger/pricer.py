@@ -1,0 +1,57 @@
+"""Prices for the ledger: a deployment's own override, else the packaged catalogue at the call's time.
+
+A deployment's ``price:`` wins (flat per-token figures, or GPU-hour ÷ measured throughput for self-hosted tiers);
+the in-process local tier costs nothing unless given a price; everything else is looked up in the catalogue by the
+model name sent upstream. An unknown price is ``None`` (reported as unpriced), never a silent zero.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tokenomy.config.settings import DeploymentConfig, PriceOverride
+from tokenomy.pricing.catalogue import Catalogue
+from tokenomy.pricing.cost import cost_usd
+from tokenomy.pricing.usage import TokenUsage, normalise_usage
+
+MTOK = Decimal(1_000_000)
+_SECONDS_PER_HOUR = Decimal(3600)
+
+
+def override_cost(price: PriceOverride, tokens: TokenUsage) -> Decimal | None:
+    if price.gpu_hour_usd is not None and price.tokens_per_s:
+        per_token = price.gpu_hour_usd / _SECONDS_PER_HOUR / price.tokens_per_s
+        return per_token * (tokens.prompt_total + tokens.output)
+    if price.input_usd_per_mtok is None or price.output_usd_per_mtok is None:
+        return None
+    cached = price.cached_input_usd_per_mtok if price.cached_input_usd_per_mtok is not None \
+        else price.input_usd_per_mtok
+    uncached = tokens.input + tokens.cache_write_5m + tokens.cache_write_1h
+    return (uncached * price.input_usd_per_mtok + tokens.cached_read * cached
+            + tokens.output * price.output_usd_per_mtok) / MTOK
+
+
+class CataloguePricer:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
+    @classmethod
+    def load(cls, override: Path | None = None) -> CataloguePricer:
+        return cls(Catalogue.load(override))
+
+    def deployment_cost(self, deployment: DeploymentConfig, tokens: TokenUsage, at: datetime) -> Decimal | None:
+        if deployment.price is not None:
+            return override_cost(deployment.price, tokens)
+        if deployment.provider == "local":
+            return Decimal(0)
+        return self.model_cost(deployment.sent_model, tokens, at)
+
+    def model_cost(self, model: str, tokens: TokenUsage, at: datetime) -> Decimal | None:
+        price = self._catalogue.find(model, at)
+        return None if price is None else cost_usd(price, tokens)
+
+    def tokens(self, provider_kind: str, usage: dict[str, Any]) -> TokenUsage:
+        return normalise_usage(usage)

@@ -1,0 +1,106 @@
+"""What happened during one request, gathered as it happens: each upstream call's timing, outcome and usage.
+
+The dispatcher opens a ``CallTrace`` per upstream attempt; the stream relay feeds it chunks; when the request is
+over, ``ledger.accounting.Accountant`` turns the trace into ledger rows. No I/O here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenomy.config.settings import DeploymentConfig
+from tokenomy.errors import TokenomyError
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class CallTrace:
+    deployment: DeploymentConfig
+    attempt: int
+    started_us: int = field(default_factory=now_us)
+    id: str = field(default_factory=lambda: "call_" + uuid.uuid4().hex)
+    first_token_us: int | None = None
+    ended_us: int | None = None
+    outcome: str = "open"  # open | ok | error | disconnected
+    error: TokenomyError | None = None
+    usage: dict[str, Any] | None = None
+    text: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    on_end: Callable[[], None] | None = None  # told once when the call is over (the dispatcher's in-flight gauge)
+
+    def _close(self, outcome: str, error: TokenomyError | None) -> None:
+        if self.outcome != "open":
+            return
+        self.outcome, self.error, self.ended_us = outcome, error, now_us()
+        if self.on_end is not None:
+            self.on_end()
+
+    def fail(self, exc: TokenomyError) -> None:
+        self._close("error", exc)
+
+    def complete(self, completion: dict[str, Any]) -> None:
+        """A whole (non-stream) answer arrived."""
+        self._close("ok", None)
+        self.first_token_us = self.ended_us
+        usage = completion.get("usage")
+        self.usage = usage if isinstance(usage, dict) else None
+        if self.usage is None:
+            for choice in completion.get("choices") or ():
+                message = choice.get("message") or {}
+                self.text.append(str(message.get("content") or ""))
+                self.tool_calls.extend(message.get("tool_calls") or ())
+
+    def chunk(self, chunk: dict[str, Any]) -> None:
+        """One streamed chunk passed by (usage is kept; text is kept in case the usage never comes)."""
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                if self.first_token_us is None:
+                    self.first_token_us = now_us()
+                self.text.append(content)
+            for call in delta.get("tool_calls") or ():
+                if self.first_token_us is None:
+                    self.first_token_us = now_us()
+                self.tool_calls.append(call)
+
+    def end_stream(self, outcome: str, error: TokenomyError | None = None) -> None:
+        self._close(outcome, error)
+
+
+@dataclass(slots=True)
+class RequestTrace:
+    id: str
+    endpoint: str
+    requested_model: str
+    stream: bool
+    body: dict[str, Any]
+    key_id: str | None = None
+    cache_status: str = "none"
+    route_reason: str | None = None
+    started_us: int = field(default_factory=now_us)
+    calls: list[CallTrace] = field(default_factory=list)
+    client_disconnected: bool = False
+
+    def begin_call(self, deployment: DeploymentConfig) -> CallTrace:
+        call = CallTrace(deployment=deployment, attempt=len(self.calls) + 1)
+        self.calls.append(call)
+        return call
+
+    @property
+    def served(self) -> CallTrace | None:
+        """The call whose answer the client got (the last one that did not fail before answering)."""
+        for call in reversed(self.calls):
+            if call.outcome != "error" or call.first_token_us is not None:
+                return call
+        return None

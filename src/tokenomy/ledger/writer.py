@@ -1,0 +1,114 @@
+"""The non-blocking ledger writer.
+
+``submit`` never blocks the response path and never drops an entry: entries wait in memory and a background task
+writes them in batches (one transaction each). When the store fails, the batch is spilled to an append-only file
+and the writer retries the store every ``retry_s``, replaying the spill file first. When the in-memory queue is
+full, entries go straight to the spill file. ``stop`` flushes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from tokenomy.ledger.records import LedgerEntry
+from tokenomy.ledger.spill import SpillFile
+from tokenomy.ledger.store import LedgerStore, LedgerStoreError
+
+log = logging.getLogger("tokenomy.ledger")
+
+
+class LedgerWriter:
+    def __init__(self, store: LedgerStore, spill: SpillFile, *, max_queue: int = 100_000, batch_size: int = 1000,
+                 flush_interval_s: float = 0.05, retry_s: float = 5.0) -> None:
+        self._store = store
+        self._spill = spill
+        self._max_queue = max_queue
+        self._batch_size = batch_size
+        self._interval = flush_interval_s
+        self._retry_s = retry_s
+        self._queue: deque[dict[str, Any]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._store_down_since: float | None = None
+        self._last_attempt = 0.0
+        self.written = 0
+        self.spilled = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def submit(self, entry: LedgerEntry) -> None:
+        row = entry.as_json()
+        if len(self._queue) >= self._max_queue:
+            self._spill.append([row])
+            self.spilled += 1
+            return
+        self._queue.append(row)
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+
+    async def start(self) -> None:
+        if self._spill.pending():
+            await self._replay()
+        self._task = asyncio.create_task(self._run(), name="ledger-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            await self._task
+            self._task = None
+        while self._queue:
+            await self._flush_once(force=True)
+
+    async def flush(self) -> None:
+        """Write everything queued so far (tests and shutdown)."""
+        while self._queue:
+            await self._flush_once(force=True)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            while self._queue:
+                await self._flush_once(force=False)
+                if self._store_down_since is not None:
+                    break
+
+    async def _flush_once(self, *, force: bool) -> None:
+        batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+        if self._store_down_since is not None and not force and time.monotonic() - self._last_attempt < self._retry_s:
+            await asyncio.to_thread(self._spill.append, batch)
+            self.spilled += len(batch)
+            return
+        self._last_attempt = time.monotonic()
+        try:
+            if self._store_down_since is not None and self._spill.pending():
+                await self._replay()
+            await asyncio.to_thread(self._store.write, batch)
+        except LedgerStoreError as exc:
+            if self._store_down_since is None:
+                log.error("ledger store failed, spilling to %s until it recovers: %s", self._spill.path, exc.message)
+                self._store_down_since = time.monotonic()
+            await asyncio.to_thread(self._spill.append, batch)
+            self.spilled += len(batch)
+            return
+        if self._store_down_since is not None:
+            log.warning("ledger store is back after %.0f s", time.monotonic() - self._store_down_since)
+            self._store_down_since = None
+        self.written += len(batch)
+
+    async def _replay(self) -> None:
+        count = await asyncio.to_thread(self._spill.replay, self._store)
+        if count:
+            log.warning("replayed %d spilled ledger entries into the store", count)

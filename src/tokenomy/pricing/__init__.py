@@ -1,0 +1,1 @@
+"""Prices and costs: pure, no I/O beyond reading the packaged catalogue and the user's override file."""
