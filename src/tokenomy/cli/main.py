@@ -11,6 +11,7 @@ import click
 from tokenomy import __version__
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
+from tokenomy.cli.prices_cmd import prices_group
 from tokenomy.cli.serve import serve
 from tokenomy.cli.spend_cmd import spend
 from tokenomy.errors import TokenomyError
@@ -41,6 +42,7 @@ cli.add_command(serve)
 cli.add_command(config_group)
 cli.add_command(spend)
 cli.add_command(db_group)
+cli.add_command(prices_group)
 
 
 def main() -> None:
