@@ -293,3 +293,16 @@ def _send(req: urllib.request.Request) -> tuple[int, dict[str, Any]]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def test_cost_headers_and_metrics(client: openai.OpenAI, gateway: str) -> None:
+    raw = _ask(client, "echo", "one two three")
+    usage = raw.parse().usage
+    assert usage is not None
+    # unpriced OpenAI-compatible model: never a silent $0
+    assert raw.headers["x-tokenomy-cost-usd"] == "unknown"
+    with urllib.request.urlopen(gateway.removesuffix("/v1") + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'tokenomy_requests_total{cache="none",model="echo",status="200",tier="small"}' in text
+    assert 'tokenomy_upstream_errors_total{code="upstream_error",deployment="always-500"}' in text
+    assert "tokenomy_upstream_inflight" in text and "tokenomy_ledger_backlog" in text

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import openai
 import pytest
@@ -37,6 +38,18 @@ def test_embedded_default_answers(client: openai.OpenAI) -> None:
     assert raw.headers["x-tokenomy-tier"] == "small"
     assert raw.headers["x-tokenomy-model"] == "smollm2-135m-instruct"
     assert completion.usage is not None and completion.usage.prompt_tokens > 10
+    # asked for the local model by name: it costs nothing, and nothing was saved against what was asked for
+    assert (raw.headers["x-tokenomy-cost-usd"], raw.headers["x-tokenomy-saving-usd"]) == ("0", "0")
+
+
+def test_tier_request_saving_is_against_the_reference_model(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="small", messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=20)
+    u = raw.parse().usage
+    assert u is not None and raw.headers["x-tokenomy-cost-usd"] == "0"
+    # gpt-4o (the default reference): $2.50 per million input tokens, $10 per million output tokens
+    expected = (Decimal(u.prompt_tokens) * Decimal("2.50") + Decimal(u.completion_tokens) * 10) / 1_000_000
+    assert Decimal(raw.headers["x-tokenomy-saving-usd"]) == expected > 0
 
 
 def test_stream_matches_non_stream_and_reports_usage(client: openai.OpenAI) -> None:
