@@ -1,0 +1,1 @@
+"""Offline token counting (tiktoken with encoding files shipped in the package)."""
