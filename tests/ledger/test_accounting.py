@@ -63,3 +63,13 @@ def test_unknown_price_is_unknown_not_zero() -> None:
     trace.begin_call(dep).complete({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 5}})
     entry = Accountant(CataloguePricer.load(), None, reference_model=None).entry(trace, 200)
     assert entry.request.cost_usd is None and entry.request.saving_usd is None
+
+
+def test_gpu_hour_override_prices_self_hosted_tokens() -> None:
+    from tokenomy.config.settings import PriceOverride
+    from tokenomy.ledger.pricer import override_cost
+    from tokenomy.pricing.usage import TokenUsage
+
+    price = PriceOverride(gpu_hour_usd=Decimal("2.70"), tokens_per_s=Decimal("1500"))
+    # $2.70 per hour / 3600 s / 1500 tok/s = $0.0000005 per token; 1,000 + 200 tokens → $0.0006
+    assert override_cost(price, TokenUsage(input=1000, output=200)) == Decimal("0.0006")
