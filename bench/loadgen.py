@@ -64,7 +64,16 @@ async def open_loop(url: str, rate: float, seconds: float, stream: bool, headers
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
     return {"mode": "open", "offered_rps": rate, "sent": total, "ok": len(latencies), "errors": errors,
-            "achieved_rps": len(latencies) / elapsed, "latency_s": latencies, "ttfb_s": ttfbs}
+            "achieved_rps": len(latencies) / elapsed, **percentiles("latency", latencies),
+            **percentiles("ttfb", ttfbs)}
+
+
+def percentiles(name: str, values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    return {f"{name}_p50_ms": ordered[len(ordered) // 2] * 1000,
+            f"{name}_p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000}
 
 
 async def closed_loop(url: str, concurrency: int, seconds: float, stream: bool,

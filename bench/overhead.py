@@ -3,8 +3,9 @@
     .venv/bin/python bench/overhead.py [--quick] [--seconds S] [--out bench/results/NAME.json]
 
 Every server is its own process on loopback: the zero-delay upstream (tokenomy.testing.fault_upstream, model
-``echo``), tokenomy (``tokenomy serve``: uvicorn, one worker, no local model), LiteLLM 1.109.1 (one worker; set up
-with bench/setup_litellm.sh, skipped if absent), and optionally tokenomy's app under granian. On a 2-core box the
+``echo``), tokenomy (``tokenomy serve``: granian, one worker, no local model), the same app on uvicorn with uvloop and
+httptools (``--server uvicorn``, the stack comparison), and LiteLLM 1.109.1 (one worker; set up with
+bench/setup_litellm.sh, skipped if absent). On a 2-core box the
 target gateway is pinned to core 1 and the upstream and load generator to core 0 (taskset), so the gateway under test
 has a core of its own and the baseline path (load generator → upstream) is the same for every target.
 
@@ -58,16 +59,34 @@ class Server:
     results: dict[str, Any] = field(default_factory=dict)
 
     def peak_rss_mb(self) -> float | None:
+        """Peak RSS (VmHWM) of the server and its child processes (granian and LiteLLM run workers as children),
+        summed: an upper bound of the tree's peak."""
         if self.proc is None:
             return None
+        total = 0
+        for pid in _tree(self.proc.pid):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+        return total / 1024 if total else None
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], name: str, headers: dict[str, str] | None = None,
@@ -109,22 +128,40 @@ def run_load(server: Server, *, rate: float | None, stream: bool, seconds: float
     if server.bearer:
         argv += ["--bearer", server.bearer]
     out = subprocess.run(pinned(0, argv), capture_output=True, text=True, timeout=seconds * 4 + 60, check=True)
-    result: dict[str, Any] = json.loads(out.stdout)
-    for key in ("latency_s", "ttfb_s"):
-        values = sorted(result.pop(key, []) or [])
-        if values:
-            result[f"{key.removesuffix('_s')}_p50_ms"] = values[len(values) // 2] * 1000
-            result[f"{key.removesuffix('_s')}_p99_ms"] = values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def settle(server: Server, timeout_s: float = 120) -> None:
+    """Wait until the server answers one request within 100 ms: an overloaded point's backlog must not bleed into
+    the next point's figures."""
+    body = json.dumps({"model": "echo", "messages": [{"role": "user", "content": "settle"}]}).encode()
+    headers = {"content-type": "application/json"}
+    if server.bearer:
+        headers["authorization"] = f"Bearer {server.bearer}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        start = time.monotonic()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(server.url, data=body, headers=headers),
+                                        timeout=30) as resp:
+                resp.read()
+            if time.monotonic() - start < 0.1:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
 
 
 def measure(server: Server, seconds: float) -> None:
     run_load(server, rate=None, stream=False, seconds=1, concurrency=16)  # warm-up: connections, caches
     for stream in (False, True):
         mode = "stream" if stream else "plain"
-        for rate in LOADS:
-            server.results[f"{mode}@{rate}"] = run_load(server, rate=rate, stream=stream, seconds=seconds)
+        settle(server)
         server.results[f"{mode}@max"] = run_load(server, rate=None, stream=stream, seconds=seconds)
+        for rate in LOADS:
+            settle(server)
+            server.results[f"{mode}@{rate}"] = run_load(server, rate=rate, stream=stream, seconds=seconds)
     server.results["peak_rss_mb"] = server.peak_rss_mb()
 
 
@@ -147,7 +184,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 s per point instead of 6")
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "overhead.json")
-    parser.add_argument("--no-granian", action="store_true")
+    parser.add_argument("--no-uvicorn", action="store_true", help="skip tokenomy on uvicorn (the stack comparison)")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 6.0)
     tmp = Path(tempfile.mkdtemp(prefix="tokenomy-bench-"))
@@ -163,9 +200,10 @@ def main() -> None:
         measure(direct, seconds)
         direct.results["peak_rss_mb"] = None  # the upstream's own memory is not a gateway's
         servers.append(direct)
-        targets = [("tokenomy", lambda: _tokenomy(env, tk_port, tokenomy_cfg, tmp, seconds))]
-        if not args.no_granian and (BIN / "granian").exists():
-            targets.append(("tokenomy-granian", lambda: _granian(env, gr_port, tokenomy_cfg, tmp, seconds)))
+        targets = [("tokenomy", lambda: _tokenomy("tokenomy", "granian", env, tk_port, tokenomy_cfg, tmp, seconds))]
+        if not args.no_uvicorn:
+            targets.append(("tokenomy-uvicorn",
+                            lambda: _tokenomy("tokenomy-uvicorn", "uvicorn", env, gr_port, tokenomy_cfg, tmp, seconds)))
         if LITELLM.exists():
             targets.append(("litellm", lambda: _litellm(env, ll_port, litellm_cfg, tmp, seconds)))
         else:
@@ -185,22 +223,12 @@ def main() -> None:
     print(f"raw results: {args.out}")
 
 
-def _tokenomy(env: dict[str, str], port: int, cfg: Path, tmp: Path, seconds: float) -> Server:
-    argv = [str(BIN / "tokenomy"), "serve", "--config", str(cfg), "--port", str(port)]
-    with started(pinned(1, argv), env, tmp / "tokenomy.log") as proc:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", proc, "tokenomy")
-        server = Server("tokenomy", f"http://127.0.0.1:{port}/v1/chat/completions", proc)
-        measure(server, seconds)
-    return server
-
-
-def _granian(env: dict[str, str], port: int, cfg: Path, tmp: Path, seconds: float) -> Server:
-    argv = [str(BIN / "granian"), "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "granian_app:create"]
-    genv = {**env, "TOKENOMY_CONFIG": str(cfg), "PYTHONPATH": str(ROOT / "bench")}
-    with started(pinned(1, argv), genv, tmp / "granian.log") as proc:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", proc, "tokenomy-granian")
-        server = Server("tokenomy-granian", f"http://127.0.0.1:{port}/v1/chat/completions", proc)
+def _tokenomy(name: str, http_server: str, env: dict[str, str], port: int, cfg: Path, tmp: Path,
+              seconds: float) -> Server:
+    argv = [str(BIN / "tokenomy"), "serve", "--config", str(cfg), "--port", str(port), "--server", http_server]
+    with started(pinned(1, argv), env, tmp / f"{name}.log") as proc:
+        wait_ready(f"http://127.0.0.1:{port}/healthz", proc, name)
+        server = Server(name, f"http://127.0.0.1:{port}/v1/chat/completions", proc)
         measure(server, seconds)
     return server
 

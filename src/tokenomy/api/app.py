@@ -68,3 +68,14 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
 
 def _queue_depths(deployments: list[Deployment]) -> dict[str, int]:
     return {d.name: int(getattr(d.provider, "queue_depth", 0)) for d in deployments}
+
+
+def app_from_environment() -> Starlette:
+    """The app for a server process started by ``tokenomy serve`` (granian): Settings arrive resolved, as JSON."""
+    import msgspec
+
+    from tokenomy.config.settings import Settings
+
+    raw = os.environ.get("TOKENOMY_RESOLVED_SETTINGS")
+    settings = msgspec.json.decode(raw, type=Settings) if raw else Settings()
+    return create_app(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def upgrade(database_url: str) -> list[str]:
     from yoyo import get_backend, read_migrations
     from yoyo.exceptions import BadMigration, LockTimeout, MigrationConflict
 
+    logging.getLogger("yoyo").setLevel(logging.WARNING)  # one line per migration step is noise in a server log
     path = sqlite_path(database_url).resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
