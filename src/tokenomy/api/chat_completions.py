@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from decimal import Decimal
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,16 +12,23 @@ from starlette.responses import Response
 from tokenomy.api.responses import json_response, read_body, request_id
 from tokenomy.api.state import Gateway
 from tokenomy.api.streaming import SSEResponse, relay
+from tokenomy.cache.key import CacheDecision
+from tokenomy.cache.stream_shape import StreamAssembler, fresh, replay_chunks
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import LedgerEntry
-from tokenomy.ledger.trace import RequestTrace
+from tokenomy.ledger.trace import CachedAnswer, RequestTrace
 from tokenomy.providers.registry import Deployment
+from tokenomy.providers.sse import DONE, encode_data
 from tokenomy.wire.validation import ValidChat, parse_json_object, validate_chat
 
 
-def _headers(rid: str, dep: Deployment) -> dict[str, str]:
-    return {"x-request-id": rid, "x-tokenomy-model": dep.config.sent_model, "x-tokenomy-tier": dep.config.tier,
-            "x-tokenomy-deployment": dep.name}
+def _headers(rid: str, model: str, tier: str, deployment: str, cache: str) -> dict[str, str]:
+    return {"x-request-id": rid, "x-tokenomy-model": model, "x-tokenomy-tier": tier,
+            "x-tokenomy-deployment": deployment, "x-tokenomy-cache": cache}
+
+
+def _served_headers(rid: str, dep: Deployment, cache: str) -> dict[str, str]:
+    return _headers(rid, dep.config.sent_model, dep.config.tier, dep.name, cache)
 
 
 def _money(value: Decimal | None) -> str:
@@ -38,18 +47,48 @@ async def chat_completions(request: Request) -> Response:
     chat = validate_chat(parse_json_object(raw))
     trace = RequestTrace(id=rid, endpoint="chat.completions", requested_model=chat.typed.model, stream=chat.stream,
                          body=chat.body)
+    cache = gateway.cache
+    decision = cache.decide(chat.body, request.headers, gateway.settings.cache.exact.namespace) if cache else None
+    if cache is not None and decision is not None:
+        cached = await cache.get(decision)
+        if cached is not None:
+            return _serve_hit(gateway, chat, trace, cached)
+        trace.cache_status = "miss"
     try:
         if chat.stream:
-            return await _stream(gateway, chat, trace)
+            return await _stream(gateway, chat, trace, decision)
         done = await gateway.dispatcher.complete(chat, trace)
     except TokenomyError as exc:
         gateway.record(trace, exc.status, exc)
         raise
+    if cache is not None and decision is not None:
+        await cache.put(decision, {"completion": done.completion, "deployment": done.deployment.name,
+                                   "tier": done.deployment.config.tier})
     entry = gateway.record(trace, 200)
-    return json_response(done.completion, headers={**_headers(rid, done.deployment), **_cost_headers(entry)})
+    headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry)}
+    return json_response(done.completion, headers=headers)
 
 
-async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace) -> Response:
+def _serve_hit(gateway: Gateway, chat: ValidChat, trace: RequestTrace, cached: dict[str, Any]) -> Response:
+    completion = fresh(cached["completion"])
+    trace.cache_status = "hit"
+    trace.cached = CachedAnswer(model=str(completion.get("model") or ""), deployment=str(cached.get("deployment")),
+                                tier=str(cached.get("tier")), usage=completion.get("usage") or {})
+    entry = gateway.record(trace, 200)
+    headers = _headers(trace.id, trace.cached.model, trace.cached.tier, trace.cached.deployment, "hit")
+    if not chat.stream:
+        return json_response(completion, headers={**headers, **_cost_headers(entry)})
+    chunks = replay_chunks(completion, include_usage=chat.include_usage)
+    return SSEResponse(_replay(chunks), {**headers, "cache-control": "no-cache"})
+
+
+async def _replay(chunks: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
+    for chunk in chunks:
+        yield encode_data(chunk)
+    yield DONE
+
+
+async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None) -> Response:
     served = await gateway.dispatcher.stream(chat, trace)
 
     def done(disconnected: bool) -> None:
@@ -57,7 +96,17 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace) -> Res
         error = served.call.error
         gateway.record(trace, 200 if error is None else error.status, error)
 
+    store = None
+    cache = gateway.cache
+    if cache is not None and decision is not None:
+        dep = served.deployment
+
+        async def store(assembled: StreamAssembler) -> None:
+            await cache.put(decision, {"completion": assembled.completion(), "deployment": dep.name,
+                                       "tier": dep.config.tier})
+
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
-                 on_done=done)
-    headers = {**_headers(trace.id, served.deployment), "cache-control": "no-cache", "x-accel-buffering": "no"}
+                 on_done=done, on_complete=store)
+    headers = {**_served_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
+               "x-accel-buffering": "no"}
     return SSEResponse(body, headers)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenomy.api.metrics import Metrics
+from tokenomy.cache.exact import ExactCache
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.errors import TokenomyError
@@ -23,6 +24,7 @@ class Gateway:
     accountant: Accountant
     ledger: LedgerWriter
     metrics: Metrics
+    cache: ExactCache | None = None
     embedder: Any = None  # MiniLMEmbedder, loaded on first /v1/embeddings call
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

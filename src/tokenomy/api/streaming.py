@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from tokenomy.cache.stream_shape import StreamAssembler
 from tokenomy.dispatch.dispatcher import ServedStream
 from tokenomy.errors import UpstreamError
 from tokenomy.providers.sse import DONE, encode_data
@@ -56,20 +57,29 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
-                on_done: Callable[[bool], None]) -> AsyncGenerator[bytes, None]:
-    """The client's SSE bytes. ``on_done(client_disconnected)`` is called once, when the upstream side is over."""
+async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on_done: Callable[[bool], None],
+                on_complete: Callable[[StreamAssembler], Awaitable[None]] | None = None,
+                ) -> AsyncGenerator[bytes, None]:
+    """The client's SSE bytes. ``on_done(client_disconnected)`` is called once, when the upstream side is over;
+    ``on_complete`` gets the whole answer of a stream that ended well (the exact cache stores it)."""
     call = served.call
+    assembler = StreamAssembler() if on_complete is not None else None
     try:
+        if assembler is not None:
+            assembler.feed(served.first)
         first = served.first if include_usage else _without_usage(served.first)
         if first is not None:
             yield encode_data(first)
         async for chunk in served.rest:
             call.chunk(chunk)
+            if assembler is not None:
+                assembler.feed(chunk)
             out = chunk if include_usage else _without_usage(chunk)
             if out is not None:
                 yield encode_data(out)
         call.end_stream("ok")
+        if on_complete is not None and assembler is not None:
+            await on_complete(assembler)
         yield DONE
     except UpstreamError as exc:
         call.end_stream("error", exc)

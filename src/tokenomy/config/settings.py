@@ -106,6 +106,20 @@ class LedgerConfig(_Strict, frozen=True):
     batch_size: int = 1000
 
 
+class ExactCacheConfig(_Strict, frozen=True):
+    """The exact response cache. ``mode``: ``deterministic`` (temperature 0 or a seed), ``all``, or ``off``."""
+
+    mode: Literal["deterministic", "all", "off"] = "deterministic"
+    store: Literal["sqlite", "memory", "redis"] = "sqlite"
+    ttl_s: float = 86_400.0
+    max_bytes: int = 256 * 1024 * 1024
+    namespace: str = "default"
+
+
+class CacheConfig(_Strict, frozen=True):
+    exact: ExactCacheConfig = ExactCacheConfig()
+
+
 class Settings(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     deployments: list[DeploymentConfig] | None = None
@@ -114,6 +128,8 @@ class Settings(_Strict, frozen=True):
     local: LocalConfig = LocalConfig()
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
     ledger: LedgerConfig = LedgerConfig()
+    cache: CacheConfig = CacheConfig()
+    redis_url: str | None = None
     env_providers: bool = True
     home: str | None = None
 
@@ -129,6 +145,8 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_EMBEDDINGS": "embeddings.enabled",
     "TOKENOMY_HOME": "home",
     "TOKENOMY_DATABASE_URL": "ledger.database_url",
+    "TOKENOMY_REDIS_URL": "redis_url",
+    "TOKENOMY_CACHE": "cache.exact.mode",
 }
 
 

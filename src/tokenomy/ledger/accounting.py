@@ -55,6 +55,9 @@ class Accountant:
         cost = None if any(c is None for c in costs) else sum((c for c in costs if c is not None), Decimal(0))
         at = _at(trace.started_us)
         served_tokens = next((r.tokens for r in reversed(calls) if r.outcome != "error"), TokenUsage())
+        if trace.cached is not None:  # a cache hit: no upstream cost; the saving is the answer's price
+            served_tokens = self._pricer.tokens("", trace.cached.usage)
+            cost = Decimal(0)
         counterfactual = self._pricer.model_cost(trace.requested_model, served_tokens, at)
         if counterfactual is None and self._reference:
             counterfactual = self._pricer.model_cost(self._reference, served_tokens, at)
@@ -66,9 +69,7 @@ class Accountant:
             usage_source="counted" if "counted" in sources else ("upstream" if sources else "none"),
             cost_usd=cost, counterfactual_usd=counterfactual, client_disconnected=trace.client_disconnected,
             first_token_us=served.first_token_us if served else None, key_id=trace.key_id,
-            served_model=served.deployment.sent_model if served else None,
-            deployment=served.deployment.name if served else None,
-            tier=served.deployment.tier if served else None, provider=served.deployment.provider if served else None,
+            **_served_fields(trace, served),
             error_type=error.type if error else None, error_code=error.code if error else None,
             route_reason=trace.route_reason)
         return LedgerEntry(request=request, calls=calls)
@@ -98,6 +99,16 @@ class Accountant:
         prompt = self._counter.count_messages(trace.body.get("messages") or [], model, trace.body.get("tools"))
         output = self._counter.count_completion("".join(call.text), call.tool_calls or None, model)
         return TokenUsage(input=prompt, output=output), "counted"
+
+
+def _served_fields(trace: RequestTrace, served: CallTrace | None) -> dict[str, str | None]:
+    if trace.cached is not None:
+        return {"served_model": trace.cached.model, "deployment": trace.cached.deployment,
+                "tier": trace.cached.tier, "provider": None}
+    if served is None:
+        return {"served_model": None, "deployment": None, "tier": None, "provider": None}
+    dep = served.deployment
+    return {"served_model": dep.sent_model, "deployment": dep.name, "tier": dep.tier, "provider": dep.provider}
 
 
 def _at(epoch_us: int) -> datetime:

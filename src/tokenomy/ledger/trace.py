@@ -78,6 +78,16 @@ class CallTrace:
         self._close(outcome, error)
 
 
+@dataclass(frozen=True, slots=True)
+class CachedAnswer:
+    """What a cache hit served: the model and deployment that first produced it, and that answer's usage."""
+
+    model: str
+    deployment: str
+    tier: str
+    usage: dict[str, Any]
+
+
 @dataclass(slots=True)
 class RequestTrace:
     id: str
@@ -91,6 +101,7 @@ class RequestTrace:
     started_us: int = field(default_factory=now_us)
     calls: list[CallTrace] = field(default_factory=list)
     client_disconnected: bool = False
+    cached: CachedAnswer | None = None
 
     def begin_call(self, deployment: DeploymentConfig) -> CallTrace:
         call = CallTrace(deployment=deployment, attempt=len(self.calls) + 1)

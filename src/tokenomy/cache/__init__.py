@@ -1,0 +1,1 @@
+"""Response caching: the exact cache (this package), later the semantic cache and prompt-cache shaping."""

@@ -1,0 +1,54 @@
+"""The exact response cache: decide, look up, store. Store failures never fail a request: a broken cache is a miss
+(logged once a minute), not an error."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from tokenomy.cache.key import CacheDecision, decide
+from tokenomy.cache.stores import CacheStoreError, ResponseStore
+
+log = logging.getLogger("tokenomy.cache")
+
+
+class ExactCache:
+    def __init__(self, store: ResponseStore, *, ttl_s: float, mode: str) -> None:
+        self._store, self._ttl_s, self._mode = store, ttl_s, mode
+        self._last_warning = 0.0
+
+    def decide(self, body: Mapping[str, Any], headers: Mapping[str, str], namespace: str) -> CacheDecision | None:
+        return decide(body, headers, namespace=namespace, mode=self._mode)
+
+    async def get(self, decision: CacheDecision) -> dict[str, Any] | None:
+        if not decision.read:
+            return None
+        try:
+            raw = await self._store.get(decision.key)
+        except CacheStoreError as exc:
+            self._warn(exc)
+            return None
+        return None if raw is None else dict(orjson.loads(raw))
+
+    async def put(self, decision: CacheDecision, completion: dict[str, Any]) -> None:
+        if not decision.write or not completion.get("choices"):
+            return
+        try:
+            await self._store.put(decision.key, orjson.dumps(completion), self._ttl_s)
+        except CacheStoreError as exc:
+            self._warn(exc)
+
+    async def aclose(self) -> None:
+        close = getattr(self._store, "aclose", None)
+        if close is not None:
+            await close()
+
+    def _warn(self, exc: CacheStoreError) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 60:
+            self._last_warning = now
+            log.warning("response cache unavailable, serving without it: %s", exc.message)
