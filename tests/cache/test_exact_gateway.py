@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import openai
@@ -22,7 +23,7 @@ from tokenomy.testing.fault_upstream import FaultUpstream
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[openai.OpenAI, FaultUpstream, Path]]:
     home = tmp_path_factory.mktemp("cache-home")
-    price = PriceOverride(input_usd_per_mtok="2.5", output_usd_per_mtok="10")  # type: ignore[arg-type]
+    price = PriceOverride(input_usd_per_mtok=Decimal("2.5"), output_usd_per_mtok=Decimal("10"))
     with run_fault_upstream() as (base, upstream):
         settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(home),
                             ledger=LedgerConfig(database_url=str(home / "ledger.db")), deployments=[

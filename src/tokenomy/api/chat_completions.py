@@ -62,8 +62,8 @@ async def chat_completions(request: Request) -> Response:
         gateway.record(trace, exc.status, exc)
         raise
     if cache is not None and decision is not None:
-        await cache.put(decision, {"completion": done.completion, "deployment": done.deployment.name,
-                                   "tier": done.deployment.config.tier})
+        await cache.put(decision, done.completion, deployment=done.deployment.name,
+                        tier=done.deployment.config.tier)
     entry = gateway.record(trace, 200)
     headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry)}
     return json_response(done.completion, headers=headers)
@@ -102,8 +102,7 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decisi
         dep = served.deployment
 
         async def store(assembled: StreamAssembler) -> None:
-            await cache.put(decision, {"completion": assembled.completion(), "deployment": dep.name,
-                                       "tier": dep.config.tier})
+            await cache.put(decision, assembled.completion(), deployment=dep.name, tier=dep.config.tier)
 
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
                  on_done=done, on_complete=store)

@@ -34,11 +34,13 @@ class ExactCache:
             return None
         return None if raw is None else dict(orjson.loads(raw))
 
-    async def put(self, decision: CacheDecision, completion: dict[str, Any]) -> None:
+    async def put(self, decision: CacheDecision, completion: dict[str, Any], *, deployment: str, tier: str) -> None:
+        """Store an answer with where it came from (``{"completion", "deployment", "tier"}``)."""
         if not decision.write or not completion.get("choices"):
             return
+        entry = {"completion": completion, "deployment": deployment, "tier": tier}
         try:
-            await self._store.put(decision.key, orjson.dumps(completion), self._ttl_s)
+            await self._store.put(decision.key, orjson.dumps(entry), self._ttl_s)
         except CacheStoreError as exc:
             self._warn(exc)
 
