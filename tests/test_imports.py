@@ -10,7 +10,8 @@ from pathlib import Path
 
 import tokenomy
 
-HEAVY = ("llama_cpp", "onnxruntime", "numpy", "tokenizers", "uvicorn", "anthropic", "openai")
+HEAVY = ("llama_cpp", "onnxruntime", "numpy", "tokenizers", "uvicorn", "granian", "anthropic", "openai", "tiktoken",
+         "redis", "yoyo")
 
 _PROBE = """
 import importlib, json, pkgutil, sys, threading
