@@ -14,8 +14,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from servers import run_fault_upstream, run_gateway
 
+from servers import run_fault_upstream, run_gateway
 from tokenomy.config.settings import DeploymentConfig, LedgerConfig, LocalConfig, PriceOverride, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
 

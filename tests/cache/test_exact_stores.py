@@ -8,9 +8,7 @@ import socket
 import uuid
 from pathlib import Path
 
-import pytest
 from servers import need
-
 from tokenomy.cache.key import decide, request_key
 from tokenomy.cache.stores import MemoryStore, RedisStore, ResponseStore, SQLiteStore
 from tokenomy.cache.stream_shape import StreamAssembler, replay_chunks

@@ -50,8 +50,8 @@ def test_cut_stream_without_usage_is_counted_offline() -> None:
     row = entry.calls[0]
     counter = TokenCounter()
     assert row.usage_source == "counted" and entry.request.usage_source == "counted"
-    assert row.tokens.input == counter.count_messages(BODY["messages"], "gpt-4o-mini")  # type: ignore[arg-type]
-    assert row.tokens.output == counter.count_text("Hello, wor", "gpt-4o-mini")
+    assert row.tokens.input_tokens == counter.count_messages(BODY["messages"], "gpt-4o-mini")  # type: ignore[arg-type]
+    assert row.tokens.output_tokens == counter.count_text("Hello, wor", "gpt-4o-mini")
     assert entry.request.client_disconnected
     # asked for gpt-4o-mini by name and got it: nothing saved
     assert entry.request.saving_usd == Decimal(0)
@@ -68,8 +68,18 @@ def test_unknown_price_is_unknown_not_zero() -> None:
 def test_gpu_hour_override_prices_self_hosted_tokens() -> None:
     from tokenomy.config.settings import PriceOverride
     from tokenomy.ledger.pricer import override_cost
-    from tokenomy.pricing.usage import TokenUsage
+    from tokenomy.pricing.cost import TokenUsage
 
     price = PriceOverride(gpu_hour_usd=Decimal("2.70"), tokens_per_s=Decimal("1500"))
     # $2.70 per hour / 3600 s / 1500 tok/s = $0.0000005 per token; 1,000 + 200 tokens → $0.0006
-    assert override_cost(price, TokenUsage(input=1000, output=200)) == Decimal("0.0006")
+    assert override_cost(price, TokenUsage(input_tokens=1000, output_tokens=200)) == Decimal("0.0006")
+
+
+def test_malformed_usage_is_counted_offline_not_a_failure() -> None:
+    trace = RequestTrace(id="req_4", endpoint="chat.completions", requested_model="gpt-4o-mini", stream=False,
+                         body=BODY)
+    trace.begin_call(MINI).complete({"choices": [{"message": {"content": "Hello"}}],
+                                     "usage": {"prompt_tokens": "lots", "completion_tokens": 1}})
+    entry = _accountant().entry(trace, 200)
+    assert entry.calls[0].usage_source == "counted"
+    assert entry.calls[0].tokens.output_tokens == TokenCounter().count_text("Hello", "gpt-4o-mini")

@@ -16,11 +16,11 @@ from tokenomy.ledger.records import CallRow, LedgerEntry, RequestRow, from_pusd,
 from tokenomy.ledger.spill import SpillFile
 from tokenomy.ledger.store import LedgerStoreError
 from tokenomy.ledger.writer import LedgerWriter
-from tokenomy.pricing.usage import TokenUsage
+from tokenomy.pricing.cost import TokenUsage
 
 
 def entry(i: int, cost: str = "0.000123456789") -> LedgerEntry:
-    tokens = TokenUsage(input=10 + i, cached_read=2, output=5)
+    tokens = TokenUsage(input_tokens=10 + i, cached_read_tokens=2, output_tokens=5)
     call = CallRow(id=f"call_{i}", request_id=f"req_{i}", attempt=1, started_us=1_000_000 + i, ended_us=2_000_000 + i,
                    deployment="d", provider="openai", model="gpt-4o", tier="frontier", outcome="ok", tokens=tokens,
                    usage_source="upstream", cost_usd=Decimal(cost))

@@ -65,8 +65,8 @@ class Metrics:
         model, tier = req.served_model or req.requested_model, req.tier or "none"
         self.requests.labels(model, tier, str(req.status), req.cache_status).inc()
         t = req.tokens
-        for kind, value in (("input", t.input), ("cached_read", t.cached_read),
-                            ("cache_write", t.cache_write_5m + t.cache_write_1h), ("output", t.output)):
+        for kind, value in (("input", t.input_tokens), ("cached_read", t.cached_read_tokens),
+                            ("cache_write", t.cache_write_tokens), ("output", t.output_tokens)):
             if value:
                 self.tokens.labels(model, kind).inc(value)
         if req.cost_usd:

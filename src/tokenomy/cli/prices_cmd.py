@@ -1,70 +1,83 @@
-"""``tokenomy prices``: list the catalogue; ``tokenomy prices import``: merge a LiteLLM price file."""
+"""``tokenomy prices [--json] [--at DATE] [MODEL]``: the price catalogue in force (USD per million tokens).
+``tokenomy prices import FILE [--out FILE]``: merge a LiteLLM price file into the user's override file.
+
+The override file is ``<data dir>/prices.json`` (the data dir is ``TOKENOMY_HOME`` or ``home:`` in the config,
+else ``~/.local/share/tokenomy``); ``Catalogue.load`` reads it after the packaged catalogue, so every command and
+the gateway's ledger see the merged prices. ``--out`` writes elsewhere (a file to review, or to commit).
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import os
+import tempfile
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tokenomy.config.settings import data_home, load_settings
-from tokenomy.pricing.catalogue import Catalogue, Price, PriceError, price_fields
+from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, PACKAGED, Catalogue, read_document
+from tokenomy.pricing.price import Price, PriceError, entry_document, plain, row_document
+
+UNIT = "USD per 1M tokens"
 
 
 def _override_path(config_path: str | None) -> Path:
-    return data_home(load_settings(config_path)) / "prices.json"
+    return data_home(load_settings(config_path)) / OVERRIDE_FILENAME
 
 
-def _as_json(price: Price) -> dict[str, Any]:
-    out: dict[str, Any] = {"model": price.model, "provider": price.provider,
-                           "effective_from": price.effective_from.isoformat(),
-                           "usd_per_mtok": price_fields(price.standard),
-                           "batch_input": None if price.batch_input is None else str(price.batch_input),
-                           "batch_output": None if price.batch_output is None else str(price.batch_output),
-                           "verified": price.verified, "source": price.source}
-    if price.long_context is not None:
-        out["long_context"] = {"threshold_tokens": price.long_context_threshold, **price_fields(price.long_context)}
-    return out
+def _when(at: date | None) -> datetime:
+    return datetime.combine(at, time(), UTC) if at is not None else datetime.now(UTC)
+
+
+def _price_json(price: Price) -> dict[str, Any]:
+    return {"model": price.model, "provider": price.provider, "unit": UNIT, **row_document(price)}
 
 
 class _PricesGroup(click.Group):
-    """``prices [MODEL]`` and ``prices import FILE``: a first word that is not a subcommand is a model name."""
+    """``prices MODEL`` and ``prices import FILE``: a first word that is not a subcommand is a model name."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
-                                                                             list[str]]:
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         if args and args[0] not in self.commands:
             return "show", self.commands["show"], args
         return super().resolve_command(ctx, args)
 
 
+_date = click.DateTime(formats=["%Y-%m-%d"])
+
+
 @click.group("prices", cls=_PricesGroup, invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array (or object, for one MODEL).")
+@click.option("--at", "at", type=_date, help="Prices in force on this UTC date (default: now).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file (for the data dir).")
 @click.pass_context
-def prices_group(ctx: click.Context, as_json: bool, config_path: str | None) -> None:
-    """List prices in force now (USD per million tokens); `prices MODEL` shows one; `prices import FILE` merges."""
+def prices_group(ctx: click.Context, as_json: bool, at: datetime | None, config_path: str | None) -> None:
+    """The price catalogue (USD per million tokens): every model, or `prices MODEL`; `prices import FILE` merges a
+    LiteLLM price file into the override file in the data dir."""
     ctx.ensure_object(dict)
-    ctx.obj.update(as_json=as_json, config_path=config_path)
+    ctx.obj.update(as_json=as_json, at=at.date() if at else None, config_path=config_path)
     if ctx.invoked_subcommand is None:
-        rows = Catalogue.load(_override_path(config_path)).models()
+        rows = Catalogue.load(_override_path(config_path)).in_force(_when(ctx.obj["at"]))
         if as_json:
-            click.echo(json.dumps([_as_json(p) for p in rows]))
+            click.echo(json.dumps([_price_json(p) for p in rows]))
         else:
             _table(rows)
 
 
 @prices_group.command("show", hidden=True)
 @click.argument("model")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--at", "at", type=_date, help="The price in force on this UTC date (default: now).")
 @click.pass_context
-def show(ctx: click.Context, model: str, as_json: bool) -> None:
-    price = Catalogue.load(_override_path(ctx.obj["config_path"])).find(model, datetime.now(UTC))
-    if price is None:
-        raise PriceError(f"no price for '{model}'; `tokenomy prices` lists the known models")
+def show(ctx: click.Context, model: str, as_json: bool, at: datetime | None) -> None:
+    catalogue = Catalogue.load(_override_path(ctx.obj["config_path"]))
+    price = catalogue.price_for(model, _when(at.date() if at else ctx.obj["at"]))
     if as_json or ctx.obj["as_json"]:
-        click.echo(json.dumps(_as_json(price)))
+        entry = catalogue.resolve(model)
+        click.echo(json.dumps({**_price_json(price), "aliases": list(entry.aliases) if entry else []}))
     else:
         _table([price])
 
@@ -73,43 +86,60 @@ def _table(rows: list[Price]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="prices, USD per million tokens")
-    for col in ("model", "provider", "since", "input", "cached", "write 5m", "write 1h", "output", "batch in/out",
-                "verified"):
-        table.add_column(col, justify="left" if col in ("model", "provider") else "right")
+    table = Table(title=f"prices, {UNIT}")
+    for column in ("model", "provider", "since", "input", "cached", "write 5m/1h", "output", "batch in/out",
+                   "long context", "verified"):
+        left = column in ("model", "provider")
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "model")
     for p in rows:
-        s = p.standard
-        table.add_row(p.model, p.provider, p.effective_from.isoformat(), str(s.input), _opt(s.cached_input),
-                      _opt(s.cache_write_5m), _opt(s.cache_write_1h), str(s.output),
-                      f"{_opt(p.batch_input)}/{_opt(p.batch_output)}", "yes" if p.verified else "no")
+        tier = p.long_context
+        long_context = f">{tier.threshold_tokens:,}: {plain(tier.input)}/{plain(tier.output)}" if tier else "-"
+        table.add_row(p.model, p.provider, p.effective_from.isoformat(), plain(p.input), plain(p.cached_input),
+                      f"{plain(p.cache_write_5m)}/{plain(p.cache_write_1h)}", plain(p.output),
+                      f"{plain(p.batch_input)}/{plain(p.batch_output)}", long_context, "yes" if p.verified else "no")
     Console().print(table)
-
-
-def _opt(value: object) -> str:
-    return "-" if value is None else str(value)
 
 
 @prices_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of <data dir>/prices.json.")
+@click.option("--effective-from", type=_date, help="Date the imported prices apply from (default: today, UTC).")
+@click.option("--provider", "providers", multiple=True, help="Only rows of this litellm_provider (repeatable).")
+@click.option("--new-only", is_flag=True, help="Skip models the catalogue already prices.")
 @click.pass_context
-def import_cmd(ctx: click.Context, file: str) -> None:
-    """Merge a LiteLLM model_prices_and_context_window.json into the user price file (data dir/prices.json)."""
+def import_cmd(ctx: click.Context, file: str, out: str | None, effective_from: datetime | None,
+               providers: tuple[str, ...], new_only: bool) -> None:
+    """Merge a LiteLLM model_prices_and_context_window.json: each valid chat row becomes a dated row of the
+    override file; an invalid row is rejected with one line naming the model and the field."""
     from tokenomy.pricing.litellm_prices import convert
 
-    try:
-        data = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PriceError(f"cannot read {file}: {exc}") from exc
-    result = convert(data, effective_from=datetime.now(UTC).date())
+    target = Path(out) if out else _override_path(ctx.obj["config_path"])
+    result = convert(read_document(Path(file)), origin=Path(file).name, providers=providers or None,
+                     effective_from=effective_from.date() if effective_from else datetime.now(UTC).date())
     for line in result.rejected:
         click.echo(f"rejected: {line}", err=True)
-    target = _override_path(ctx.obj["config_path"])
-    existing: dict[str, Any] = {"models": []}
-    if target.exists():
-        existing = json.loads(target.read_text(encoding="utf-8"))
-    merged = {e["model"]: e for e in existing.get("models", [])}
-    merged.update({e["model"]: e for e in result.entries})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"models": list(merged.values())}, indent=1), encoding="utf-8")
-    click.echo(f"imported {len(result.entries)} models, rejected {len(result.rejected)}, skipped "
-               f"{result.skipped} non-chat rows -> {target}")
+    known = Catalogue.load(target)
+    entries = [e for e in result.entries if not (new_only and known.resolve(e.name))]
+    merged = Catalogue.from_documents([(read_document(target), str(target))]) if target.is_file() else Catalogue()
+    for entry in entries:
+        merged.merge(entry)
+    document = {"_comment": f"tokenomy price overrides, merged over the packaged catalogue ({UNIT})",
+                "models": [entry_document(e) for e in merged.entries()]}
+    # the merged file must still load over the packaged catalogue before it replaces the old one
+    Catalogue.from_documents([(read_document(PACKAGED), str(PACKAGED)), (document, str(target))])
+    _write_atomically(target, json.dumps(document, indent=1) + "\n")
+    skipped = result.skipped + len(result.entries) - len(entries)
+    click.echo(f"imported {len(entries)} models, rejected {len(result.rejected)}, skipped {skipped} "
+               f"(not chat, not priced per token{', already known' if new_only else ''}) -> {target}")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise PriceError(f"cannot write {path}: {exc.strerror or exc}") from exc

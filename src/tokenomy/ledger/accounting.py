@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import CallRow, LedgerEntry, RequestRow
 from tokenomy.ledger.trace import CallTrace, RequestTrace, now_us
-from tokenomy.pricing.usage import TokenUsage
+from tokenomy.pricing.cost import TokenUsage, UsageError
 
 log = logging.getLogger("tokenomy.ledger")
 
@@ -48,15 +48,13 @@ class Accountant:
     def entry(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
         calls = [self._call_row(trace, c) for c in trace.calls]
         served = trace.served
-        total = TokenUsage()
-        for row in calls:
-            total.add(row.tokens)
+        total = sum((row.tokens for row in calls), TokenUsage())
         costs = [row.cost_usd for row in calls]
         cost = None if any(c is None for c in costs) else sum((c for c in costs if c is not None), Decimal(0))
         at = _at(trace.started_us)
         served_tokens = next((r.tokens for r in reversed(calls) if r.outcome != "error"), TokenUsage())
         if trace.cached is not None:  # a cache hit: no upstream cost; the saving is the answer's price
-            served_tokens = self._pricer.tokens("", trace.cached.usage)
+            served_tokens = self._cached_tokens(trace.cached.usage)
             cost = Decimal(0)
         counterfactual = self._pricer.model_cost(trace.requested_model, served_tokens, at)
         if counterfactual is None and self._reference:
@@ -87,9 +85,18 @@ class Accountant:
             first_token_us=call.first_token_us, upstream_status=getattr(error, "upstream_status", None),
             error_type=error.type if error else None, error_code=error.code if error else None)
 
+    def _cached_tokens(self, usage: dict[str, Any]) -> TokenUsage:
+        try:
+            return self._pricer.tokens("openai", usage)  # a cached answer carries OpenAI-shaped usage
+        except UsageError:
+            return TokenUsage()
+
     def _tokens(self, trace: RequestTrace, call: CallTrace) -> tuple[TokenUsage, str]:
         if call.usage is not None:
-            return self._pricer.tokens(call.deployment.provider, call.usage), "upstream"
+            try:
+                return self._pricer.tokens(call.deployment.provider, call.usage), "upstream"
+            except UsageError as exc:  # malformed usage: count what we saw rather than guess or fail the request
+                log.warning("call %s: %s; counting tokens offline", call.id, exc.message)
         generated = call.first_token_us is not None
         if not generated and call.outcome in ("error", "open"):
             return TokenUsage(), "none"  # failed before producing anything: providers bill nothing
@@ -98,7 +105,7 @@ class Accountant:
         model = call.deployment.sent_model
         prompt = self._counter.count_messages(trace.body.get("messages") or [], model, trace.body.get("tools"))
         output = self._counter.count_completion("".join(call.text), call.tool_calls or None, model)
-        return TokenUsage(input=prompt, output=output), "counted"
+        return TokenUsage(input_tokens=prompt, output_tokens=output), "counted"
 
 
 def _served_fields(trace: RequestTrace, served: CallTrace | None) -> dict[str, str | None]:

@@ -14,8 +14,7 @@ from typing import Any
 
 from tokenomy.config.settings import DeploymentConfig, PriceOverride
 from tokenomy.pricing.catalogue import Catalogue
-from tokenomy.pricing.cost import cost_usd
-from tokenomy.pricing.usage import TokenUsage, normalise_usage
+from tokenomy.pricing.cost import TokenUsage, cost_usd, normalise_usage
 
 MTOK = Decimal(1_000_000)
 _SECONDS_PER_HOUR = Decimal(3600)
@@ -24,14 +23,14 @@ _SECONDS_PER_HOUR = Decimal(3600)
 def override_cost(price: PriceOverride, tokens: TokenUsage) -> Decimal | None:
     if price.gpu_hour_usd is not None and price.tokens_per_s:
         per_token = price.gpu_hour_usd / _SECONDS_PER_HOUR / price.tokens_per_s
-        return per_token * (tokens.prompt_total + tokens.output)
+        return per_token * (tokens.prompt_tokens + tokens.output_tokens)
     if price.input_usd_per_mtok is None or price.output_usd_per_mtok is None:
         return None
     cached = price.cached_input_usd_per_mtok if price.cached_input_usd_per_mtok is not None \
         else price.input_usd_per_mtok
-    uncached = tokens.input + tokens.cache_write_5m + tokens.cache_write_1h
-    return (uncached * price.input_usd_per_mtok + tokens.cached_read * cached
-            + tokens.output * price.output_usd_per_mtok) / MTOK
+    uncached = tokens.input_tokens + tokens.cache_write_tokens
+    return (uncached * price.input_usd_per_mtok + tokens.cached_read_tokens * cached
+            + tokens.output_tokens * price.output_usd_per_mtok) / MTOK
 
 
 class CataloguePricer:
@@ -54,4 +53,4 @@ class CataloguePricer:
         return None if price is None else cost_usd(price, tokens)
 
     def tokens(self, provider_kind: str, usage: dict[str, Any]) -> TokenUsage:
-        return normalise_usage(usage)
+        return normalise_usage(provider_kind, usage)

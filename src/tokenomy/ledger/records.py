@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tokenomy.pricing.usage import TokenUsage
+from tokenomy.pricing.cost import TokenUsage
 
 PICO = Decimal("1e12")
 
@@ -50,8 +50,9 @@ class CallRow:
             "first_token_us": self.first_token_us, "ended_us": self.ended_us, "deployment": self.deployment,
             "provider": self.provider, "model": self.model, "tier": self.tier, "outcome": self.outcome,
             "upstream_status": self.upstream_status, "error_type": self.error_type, "error_code": self.error_code,
-            "input_tokens": t.input, "cached_read_tokens": t.cached_read, "cache_write_5m_tokens": t.cache_write_5m,
-            "cache_write_1h_tokens": t.cache_write_1h, "output_tokens": t.output, "reasoning_tokens": t.reasoning,
+            "input_tokens": t.input_tokens, "cached_read_tokens": t.cached_read_tokens,
+            "cache_write_5m_tokens": t.cache_write_5m_tokens, "cache_write_1h_tokens": t.cache_write_1h_tokens,
+            "output_tokens": t.output_tokens, "reasoning_tokens": t.reasoning_tokens,
             "usage_source": self.usage_source, "cost_pusd": to_pusd(self.cost_usd),
         }
 
@@ -98,9 +99,10 @@ class RequestRow:
             "deployment": self.deployment, "tier": self.tier, "provider": self.provider, "stream": int(self.stream),
             "status": self.status, "error_type": self.error_type, "error_code": self.error_code,
             "cache_status": self.cache_status, "route_reason": self.route_reason, "attempts": self.attempts,
-            "input_tokens": t.input, "cached_read_tokens": t.cached_read,
-            "cache_write_tokens": t.cache_write_5m + t.cache_write_1h, "output_tokens": t.output,
-            "reasoning_tokens": t.reasoning, "usage_source": self.usage_source, "cost_pusd": to_pusd(self.cost_usd),
+            "input_tokens": t.input_tokens, "cached_read_tokens": t.cached_read_tokens,
+            "cache_write_tokens": t.cache_write_tokens, "output_tokens": t.output_tokens,
+            "reasoning_tokens": t.reasoning_tokens, "usage_source": self.usage_source,
+            "cost_pusd": to_pusd(self.cost_usd),
             "counterfactual_pusd": to_pusd(self.counterfactual_usd), "saving_pusd": to_pusd(self.saving_usd),
             "client_disconnected": int(self.client_disconnected),
         }

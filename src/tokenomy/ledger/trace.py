@@ -51,11 +51,10 @@ class CallTrace:
         self.first_token_us = self.ended_us
         usage = completion.get("usage")
         self.usage = usage if isinstance(usage, dict) else None
-        if self.usage is None:
-            for choice in completion.get("choices") or ():
-                message = choice.get("message") or {}
-                self.text.append(str(message.get("content") or ""))
-                self.tool_calls.extend(message.get("tool_calls") or ())
+        for choice in completion.get("choices") or ():  # kept for offline counting if the usage is unusable
+            message = choice.get("message") or {}
+            self.text.append(str(message.get("content") or ""))
+            self.tool_calls.extend(message.get("tool_calls") or ())
 
     def chunk(self, chunk: dict[str, Any]) -> None:
         """One streamed chunk passed by (usage is kept; text is kept in case the usage never comes)."""

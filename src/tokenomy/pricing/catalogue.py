@@ -1,209 +1,152 @@
-"""The price catalogue: dated per-token prices (Decimal USD per million tokens) for the models tokenomy knows.
+"""The price catalogue: every model's dated price rows, looked up by name at a point in time. Pure: reads JSON.
 
-The packaged ``prices.json`` is read first, then the user's override file (``prices.json`` in the data dir, written
-by ``tokenomy prices import``), whose rows replace packaged ones of the same model. Every row is validated on load
-(prices ≥ 0; cached read ≤ input ≤ cache write; batch ≤ standard) and an invalid one is an error naming the model
-and the field. A request is priced at the row in force when it ran.
+``Catalogue.load(override)`` reads the packaged ``prices.json``, then ``override`` when that file exists (by
+convention ``<data dir>/prices.json``, ``OVERRIDE_FILENAME``, written by ``tokenomy prices import``; the caller
+passes the path because pricing reads no environment). Documents merge model by model: an entry whose name or an
+alias names a known model adds its dated rows to that model's, winning on the same ``effective_from``; any other
+entry is a new model. A call is priced at the row in force on its UTC date.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.errors import ConfigError
+from tokenomy.pricing.price import LongContextTier, ModelEntry, Price, PriceError, Rates, parse_document
 
-PACKAGED = Path(__file__).parent / "prices.json"
-_DATED = re.compile(r"^(?P<family>.+?)(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$")
-_PRICE_FIELDS = ("input", "cached_input", "cache_write_5m", "cache_write_1h", "output", "batch_input", "batch_output")
+__all__ = ["OVERRIDE_FILENAME", "PACKAGED", "Catalogue", "LongContextTier", "ModelEntry", "Price", "PriceError",
+           "Rates", "UnknownPriceError", "read_document"]
 
-
-class PriceError(ConfigError):
-    """A price row is malformed or inconsistent; the message names the model and the field."""
-
-    code = "price_error"
+PACKAGED = Path(__file__).with_name("prices.json")
+OVERRIDE_FILENAME = "prices.json"
+_SNAPSHOT = re.compile(r"^(?P<family>.+?)(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-\d{3})$")
 
 
-@dataclass(frozen=True, slots=True)
-class Rates:
-    """Per-million-token prices. Optional rates fall back to ``input`` (cache rates) when a model has none."""
+class UnknownPriceError(PriceError):
+    """No catalogue row prices this model at this time."""
 
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal | None = None
-    cache_write_5m: Decimal | None = None
-    cache_write_1h: Decimal | None = None
+    code = "price_not_found"
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    model: str
-    provider: str
-    effective_from: date
-    standard: Rates
-    batch_input: Decimal | None = None
-    batch_output: Decimal | None = None
-    long_context: Rates | None = None
-    long_context_threshold: int | None = None
-    verified: bool = False
-    source: str = ""
-
-    def rates_for(self, prompt_tokens: int) -> Rates:
-        """The long-context rates when the prompt is over the threshold, else the standard ones."""
-        if self.long_context is not None and self.long_context_threshold is not None \
-                and prompt_tokens > self.long_context_threshold:
-            return self.long_context
-        return self.standard
-
-
-@dataclass
 class Catalogue:
-    rows: dict[str, list[Price]] = field(default_factory=dict)  # canonical model -> rows, oldest first
-    aliases: dict[str, str] = field(default_factory=dict)
+    """Model entries indexed by lower-cased name and alias."""
+
+    def __init__(self, entries: Iterable[ModelEntry] = ()) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+        self._index: dict[str, str] = {}
+        for entry in entries:
+            self._add(entry)
 
     @classmethod
     def load(cls, override: Path | None = None) -> Catalogue:
+        """The packaged catalogue, merged with ``override`` when that file exists."""
+        documents = [(read_document(PACKAGED), str(PACKAGED))]
+        if override is not None and override.is_file():
+            documents.append((read_document(override), str(override)))
+        return cls.from_documents(documents)
+
+    @classmethod
+    def from_documents(cls, documents: Iterable[tuple[Any, str]]) -> Catalogue:
+        """Documents as ``(parsed JSON, origin)``, later ones merged over earlier ones."""
         catalogue = cls()
-        catalogue.merge(_read(PACKAGED), origin=str(PACKAGED))
-        if override is not None and override.exists():
-            catalogue.merge(_read(override), origin=str(override))
+        for document, origin in documents:
+            for entry in parse_document(document, origin):
+                catalogue.merge(entry)
         return catalogue
 
-    def merge(self, data: dict[str, Any], *, origin: str) -> None:
-        models = data.get("models")
-        if not isinstance(models, list):
-            raise PriceError(f"{origin}: expected a 'models' list")
-        for i, entry in enumerate(models):
-            prices = parse_model(entry, where=f"{origin}: models[{i}]")
-            name = prices[0].model
-            self.rows[name] = prices
-            self.aliases[name.lower()] = name
-            for alias in entry.get("aliases") or ():
-                self.aliases[str(alias).lower()] = name
+    def merge(self, entry: ModelEntry) -> None:
+        """Add ``entry``, or fold it into the model that its name or an alias names, or whose dated snapshot its
+        name is (when that model accepts snapshots): the entry's rows win on the same ``effective_from``."""
+        key = next((self._index[n.lower()] for n in (entry.name, *entry.aliases) if n.lower() in self._index), None)
+        dated = _SNAPSHOT.match(entry.name) if key is None else None
+        family = self._index.get(dated["family"].lower()) if dated else None
+        if family is not None and self._entries[family].dated_snapshots:
+            key = family
+        if key is None:
+            self._add(entry)
+            return
+        old = self._entries[key]
+        provider = entry.provider or old.provider
+        rows = {row.effective_from: row for row in old.rows}
+        rows.update({row.effective_from: replace(row, model=old.name, provider=provider) for row in entry.rows})
+        aliases = tuple(dict.fromkeys(a for a in (*old.aliases, entry.name, *entry.aliases) if a != old.name))
+        self._add(ModelEntry(old.name, provider, aliases, old.dated_snapshots or entry.dated_snapshots,
+                             tuple(rows[d] for d in sorted(rows))), replacing=key)
 
-    def canonical(self, model: str) -> str | None:
-        """The catalogue name for ``model``: exact, alias, without a ``provider/`` prefix, or its dated family."""
+    def _add(self, entry: ModelEntry, replacing: str | None = None) -> None:
+        for name in (entry.name, *entry.aliases):
+            taken = self._index.get(name.lower())
+            if taken is not None and taken != replacing:
+                raise PriceError(f"model '{entry.name}': name '{name}' is already used by model "
+                                 f"'{self._entries[taken].name}'", model=entry.name, field="aliases")
+        key = entry.name.lower()
+        self._entries[key] = entry
+        for name in (entry.name, *entry.aliases):
+            self._index[name.lower()] = key
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def resolve(self, model: str) -> ModelEntry | None:
+        """The entry for ``model``: its name or an alias (any case), after stripping ``provider/`` prefixes, or
+        the family of a dated snapshot when that family's data accepts snapshots."""
         for candidate in _candidates(model):
-            found = self.aliases.get(candidate.lower())
-            if found is not None:
-                return found
+            key = self._index.get(candidate.lower())
+            if key is not None:
+                return self._entries[key]
+            dated = _SNAPSHOT.match(candidate)
+            family = self._index.get(dated["family"].lower()) if dated else None
+            if family is not None and self._entries[family].dated_snapshots:
+                return self._entries[family]
         return None
 
-    def find(self, model: str, at: datetime, provider: str | None = None) -> Price | None:
-        """The price of ``model`` in force at ``at``; None when unknown or not yet in force."""
-        name = self.canonical(model)
-        if name is None:
-            return None
-        when = at.astimezone(UTC).date()
-        in_force = [p for p in self.rows[name] if p.effective_from <= when]
+    def find(self, model: str, at: datetime) -> Price | None:
+        """The row of ``model`` in force at ``at`` (a naive datetime is taken as UTC); None when there is none."""
+        entry = self.resolve(model)
+        when = _utc_date(at)
+        in_force = [row for row in entry.rows if row.effective_from <= when] if entry else []
         return in_force[-1] if in_force else None
 
-    def models(self) -> list[Price]:
-        """The newest row of every model."""
-        return [rows[-1] for rows in self.rows.values()]
+    def price_for(self, model: str, at: datetime) -> Price:
+        """Like ``find``, but an unknown model or a time before its first row is an ``UnknownPriceError``."""
+        price = self.find(model, at)
+        if price is not None:
+            return price
+        entry = self.resolve(model)
+        if entry is None:
+            raise UnknownPriceError(f"no price for model '{model}'; `tokenomy prices` lists the known models",
+                                    model=model)
+        raise UnknownPriceError(f"no price for model '{model}' on {_utc_date(at)}: its first price is from "
+                                f"{entry.rows[0].effective_from}", model=model, field="effective_from")
+
+    def in_force(self, at: datetime) -> list[Price]:
+        """Every model's row in force at ``at``, by provider then model."""
+        found = (self.find(entry.name, at) for entry in self._entries.values())
+        return sorted((p for p in found if p is not None), key=lambda p: (p.provider, p.model))
 
 
 def _candidates(model: str) -> list[str]:
-    out = [model]
-    if "/" in model:
-        out.append(model.split("/", 1)[1])
-    for name in list(out):
-        dated = _DATED.match(name)
-        if dated:
-            out.append(dated["family"])
+    out = [model.strip()]
+    while "/" in out[-1]:
+        out.append(out[-1].split("/", 1)[1])
     return out
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _utc_date(at: datetime) -> date:
+    return at.date() if at.tzinfo is None else at.astimezone(UTC).date()
+
+
+def read_document(path: Path) -> Any:
+    """A price file as JSON, numbers read as Decimal (never float)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, ValueError) as exc:
         raise PriceError(f"cannot read prices from {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PriceError(f"{path}: expected a JSON object")
-    return data
 
 
-def _decimal(value: Any, where: str, key: str) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise PriceError(f"{where}: field '{key}' is not a number: {value!r}") from exc
-    if not number.is_finite() or number < 0:
-        raise PriceError(f"{where}: field '{key}' must be a finite number >= 0, got {value!r}")
-    return number
-
-
-def _rates(raw: dict[str, Any], where: str) -> Rates:
-    values = {k: _decimal(raw.get(k), where, k) for k in ("input", "output", "cached_input", "cache_write_5m",
-                                                           "cache_write_1h")}
-    for required in ("input", "output"):
-        if values[required] is None:
-            raise PriceError(f"{where}: field '{required}' is missing")
-    rates = Rates(**values)  # type: ignore[arg-type]
-    _check_order(rates, where)
-    return rates
-
-
-def _check_order(rates: Rates, where: str) -> None:
-    if rates.cached_input is not None and rates.cached_input > rates.input:
-        raise PriceError(f"{where}: field 'cached_input' ({rates.cached_input}) exceeds 'input' ({rates.input})")
-    for key in ("cache_write_5m", "cache_write_1h"):
-        value = getattr(rates, key)
-        if value is not None and value < rates.input:
-            raise PriceError(f"{where}: field '{key}' ({value}) is below 'input' ({rates.input})")
-
-
-def parse_model(entry: Any, *, where: str) -> list[Price]:
-    """Validate one catalogue entry into its dated Price rows (oldest first)."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) or not entry["model"]:
-        raise PriceError(f"{where}: needs a 'model' name")
-    model = entry["model"]
-    where = f"{where} ({model})"
-    rows = entry.get("prices")
-    if not isinstance(rows, list) or not rows:
-        raise PriceError(f"{where}: needs a non-empty 'prices' list")
-    prices = [_price(model, entry, row, f"{where} prices[{j}]") for j, row in enumerate(rows)]
-    prices.sort(key=lambda p: p.effective_from)
-    return prices
-
-
-def _price(model: str, entry: dict[str, Any], row: Any, where: str) -> Price:
-    if not isinstance(row, dict):
-        raise PriceError(f"{where}: expected an object")
-    unknown = set(row) - {*_PRICE_FIELDS, "effective_from", "long_context"}
-    if unknown:
-        raise PriceError(f"{where}: unknown field '{sorted(unknown)[0]}'")
-    try:
-        effective = date.fromisoformat(str(row.get("effective_from")))
-    except ValueError as exc:
-        raise PriceError(f"{where}: field 'effective_from' must be a date, got {row.get('effective_from')!r}") from exc
-    standard = _rates(row, where)
-    batch_in, batch_out = _decimal(row.get("batch_input"), where, "batch_input"), \
-        _decimal(row.get("batch_output"), where, "batch_output")
-    if batch_in is not None and batch_in > standard.input:
-        raise PriceError(f"{where}: field 'batch_input' ({batch_in}) exceeds 'input' ({standard.input})")
-    if batch_out is not None and batch_out > standard.output:
-        raise PriceError(f"{where}: field 'batch_output' ({batch_out}) exceeds 'output' ({standard.output})")
-    long_raw = row.get("long_context")
-    long_rates = threshold = None
-    if isinstance(long_raw, dict):
-        long_rates = _rates(long_raw, f"{where} long_context")
-        threshold = int(long_raw.get("threshold_tokens") or 0) or None
-        if threshold is None:
-            raise PriceError(f"{where} long_context: field 'threshold_tokens' is missing")
-    return Price(model=model, provider=str(entry.get("provider") or ""), effective_from=effective, standard=standard,
-                 batch_input=batch_in, batch_output=batch_out, long_context=long_rates,
-                 long_context_threshold=threshold, verified=bool(entry.get("verified")),
-                 source=str(entry.get("source") or ""))
-
-
-def price_fields(rates: Rates) -> dict[str, str | None]:
-    return {f.name: None if getattr(rates, f.name) is None else str(getattr(rates, f.name)) for f in fields(rates)}
