@@ -18,11 +18,13 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("deployments:\n  - name: oa\n    provider: openai\n    model: gpt-4o\n"
                    "    headers: {Authorization: Bearer sk-abcdefghijklmnop}\n")
-    result = _run("config", "show", "--config", str(cfg), env={"OPENAI_API_KEY": "sk-live-1234567890wxyz"})
+    result = _run("config", "show", "--config", str(cfg), env={"OPENAI_API_KEY": "sk-live-1234567890wxyz",
+                                                               "TOKENOMY_REDIS_URL": "redis://app:hunter2@cache:6379/0"})
     assert result.returncode == 0, result.stderr
     assert "sk-live-1234567890wxyz" not in result.stdout and "sk-abcdefghijklmnop" not in result.stdout
     assert "$OPENAI_API_KEY (set, ****wxyz)" in result.stdout
     assert "****mnop" in result.stdout
+    assert "hunter2" not in result.stdout and "redis://app:****@cache:6379/0" in result.stdout
 
 
 def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -32,7 +32,13 @@ class ExactCache:
         except CacheStoreError as exc:
             self._warn(exc)
             return None
-        return None if raw is None else dict(orjson.loads(raw))
+        if raw is None:
+            return None
+        try:
+            entry = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None  # a damaged entry is a miss; the fresh answer will overwrite it
+        return entry if isinstance(entry, dict) and isinstance(entry.get("completion"), dict) else None
 
     async def put(self, decision: CacheDecision, completion: dict[str, Any], *, deployment: str, tier: str) -> None:
         """Store an answer with where it came from (``{"completion", "deployment", "tier"}``)."""

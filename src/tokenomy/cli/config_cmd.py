@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import click
@@ -27,6 +28,8 @@ def show(config_path: str | None) -> None:
     settings = load_settings(config_path)
     tree = msgspec.to_builtins(settings)
     tree["deployments"] = [_with_key_status(msgspec.to_builtins(d)) for d in resolve_deployments(settings, os.environ)]
+    tree["redis_url"] = _mask_url(tree.get("redis_url"))
+    tree["ledger"]["database_url"] = _mask_url(tree["ledger"].get("database_url"))
     click.echo(yaml.safe_dump(tree, sort_keys=False).rstrip())
 
 
@@ -41,6 +44,13 @@ def _with_key_status(dep: dict[str, object]) -> dict[str, object]:
     if isinstance(headers, dict):
         dep["headers"] = {k: _mask(str(v)) if _secretish(k) else v for k, v in headers.items()}
     return dep
+
+
+def _mask_url(url: object) -> object:
+    """``scheme://user:secret@host`` → ``scheme://user:****@host``."""
+    if not isinstance(url, str):
+        return url
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", url)
 
 
 def _secretish(name: str) -> bool:
