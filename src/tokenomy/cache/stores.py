@@ -80,10 +80,16 @@ class SQLiteStore:
         return self._conn
 
     async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self._get, key)
+        try:
+            return await asyncio.to_thread(self._get, key)
+        except sqlite3.Error as exc:
+            raise CacheStoreError(f"response cache read failed: {exc}") from exc
 
     async def put(self, key: str, value: bytes, ttl_s: float) -> None:
-        await asyncio.to_thread(self._put, key, value, ttl_s)
+        try:
+            await asyncio.to_thread(self._put, key, value, ttl_s)
+        except sqlite3.Error as exc:
+            raise CacheStoreError(f"response cache write failed: {exc}") from exc
 
     def _get(self, key: str) -> bytes | None:
         now = time.time()
@@ -106,12 +112,17 @@ class SQLiteStore:
         with self._lock:
             db = self._db()
             db.execute("BEGIN")
-            db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
-                       (key, value, len(value), now + ttl_s, now))
-            total = db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0]
-            if total > self._max:
-                db.execute("DELETE FROM responses WHERE expires < ?", (now,))
-                self._evict(db, total)
+            try:
+                db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
+                           (key, value, len(value), now + ttl_s, now))
+                total = db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0]
+                if total > self._max:
+                    db.execute("DELETE FROM responses WHERE expires < ?", (now,))
+                    total = db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0]
+                    self._evict(db, total)
+            except sqlite3.Error:
+                db.execute("ROLLBACK")
+                raise
             db.execute("COMMIT")
 
     def _evict(self, db: sqlite3.Connection, total: int) -> None:
