@@ -215,7 +215,7 @@ async def test_async_client_concurrent_streams(gateway: str) -> None:
     start = time.monotonic()
     results = await asyncio.gather(*(one(i) for i in range(20)))
     assert results == [" ".join(f"w{j}" for j in range(10))] * 20
-    assert time.monotonic() - start < 3  # 20 streams of ~0.5 s each ran concurrently
+    assert time.monotonic() - start < 5  # 20 streams of ~0.5 s each ran concurrently (sequentially: 10 s)
     await client.close()
 
 
