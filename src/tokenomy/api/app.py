@@ -37,7 +37,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         deployments = build_deployments(settings, environment)
         catalog = Catalog(deployments, settings.fallbacks)
         await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
-        dispatcher = Dispatcher(catalog, settings.retry)
+        dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
         writer = await asyncio.to_thread(open_writer, settings, environment)
         await writer.start()
         metrics = Metrics()

@@ -73,6 +73,15 @@ class RetryConfig(_Strict, frozen=True):
     stream_idle_timeout_s: float = 60.0
 
 
+class RoutingConfig(_Strict, frozen=True):
+    """How a request picks among deployments. ``sticky_prefix``: self-hosted replicas of one model get a shared
+    prompt prefix on the same replica (its prefix cache hits) unless that replica has more than
+    ``sticky_busy_factor`` times the group's mean in-flight calls."""
+
+    sticky_prefix: bool = True
+    sticky_busy_factor: float = 2.0
+
+
 class ServerConfig(_Strict, frozen=True):
     host: str = "127.0.0.1"
     port: int = 4000
@@ -125,6 +134,7 @@ class Settings(_Strict, frozen=True):
     deployments: list[DeploymentConfig] | None = None
     fallbacks: dict[str, list[str]] = {}
     retry: RetryConfig = RetryConfig()
+    routing: RoutingConfig = RoutingConfig()
     local: LocalConfig = LocalConfig()
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
     ledger: LedgerConfig = LedgerConfig()

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenomy.config.settings import RetryConfig
+from tokenomy.cache.prefix import SELF_HOSTED, prefix_hash, rendezvous_order
+from tokenomy.config.settings import RetryConfig, RoutingConfig
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.cooldown import Cooldowns
 from tokenomy.errors import (
@@ -62,12 +63,14 @@ class Dispatcher:
         self,
         catalog: Catalog,
         retry: RetryConfig,
+        routing: RoutingConfig | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.catalog = catalog
         self._retry = retry
+        self._routing = routing or RoutingConfig()
         self._cooldowns = Cooldowns(retry.cooldown_s)
         self._sleep = sleep
         self._jitter = jitter
@@ -75,8 +78,8 @@ class Dispatcher:
 
     async def complete(self, chat: ValidChat, trace: RequestTrace) -> Served:
         attempts: list[Attempt] = []
-        for dep in self._ordered(chat.typed.model):
-            body = {**chat.body, "model": dep.config.sent_model}
+        for dep in self._ordered(chat):
+            body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
             result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
@@ -86,10 +89,11 @@ class Dispatcher:
 
     async def stream(self, chat: ValidChat, trace: RequestTrace) -> ServedStream:
         attempts: list[Attempt] = []
-        for dep in self._ordered(chat.typed.model):
+        for dep in self._ordered(chat):
             # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
-            body = {**chat.body, "model": dep.config.sent_model, "stream": True,
-                    "stream_options": {**(chat.body.get("stream_options") or {}), "include_usage": True}}
+            body = _with_cache_key({**chat.body, "model": dep.config.sent_model, "stream": True,
+                                    "stream_options": {**(chat.body.get("stream_options") or {}),
+                                                       "include_usage": True}}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
             result = await self._on_deployment(dep, call, attempts, trace, _open_once)
@@ -98,10 +102,25 @@ class Dispatcher:
                 return ServedStream(deployment=dep, first=first, rest=rest, call=call_trace, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
 
-    def _ordered(self, model: str) -> list[Deployment]:
-        chain = self.catalog.chain(model)
+    def _ordered(self, chat: ValidChat) -> list[Deployment]:
+        chain = self._sticky(self.catalog.chain(chat.typed.model), chat)
         healthy = [d for d in chain if not self._cooldowns.is_cooling(d.name)]
         return healthy or chain
+
+    def _sticky(self, chain: list[Deployment], chat: ValidChat) -> list[Deployment]:
+        """Self-hosted replicas of one model at the head of the chain: the request's prefix picks its replica
+        (so the replica's prefix cache hits), unless that replica is busier than ``sticky_busy_factor`` times the
+        group's average, in which case the next replica in the prefix's order takes it."""
+        head = [d for d in chain if d.config.model == chain[0].config.model and d.config.provider in SELF_HOSTED]
+        if len(head) < 2 or not self._routing.sticky_prefix:
+            return chain
+        by_name = {d.name: d for d in head}
+        order = [by_name[n] for n in rendezvous_order(prefix_hash(chat.body), list(by_name))]
+        mean = sum(self.inflight[d.name] for d in head) / len(head)
+        limit = max(1.0, mean * self._routing.sticky_busy_factor)
+        idle = [d for d in order if self.inflight[d.name] <= limit]
+        order = idle + [d for d in order if d not in idle]
+        return order + [d for d in chain if d.name not in by_name]
 
     async def _on_deployment(self, dep: Deployment, call: ChatCall, attempts: list[Attempt], trace: RequestTrace,
                              once: Callable[[Deployment, ChatCall, CallTrace], Awaitable[Any]]) -> Any:
@@ -151,6 +170,14 @@ class Dispatcher:
         cap = min(float(self._retry.max_delay_ms), self._retry.base_delay_ms * 2.0 ** attempt_no) / 1000
         floor = cap / 2 if isinstance(exc, UpstreamRateLimitError) else 0.0
         return floor + (cap - floor) * self._jitter()
+
+
+def _with_cache_key(body: dict[str, Any], dep: Deployment) -> dict[str, Any]:
+    """OpenAI routes requests with the same ``prompt_cache_key`` to the same prompt cache: key it by the prefix
+    (unless the client chose a key)."""
+    if dep.config.provider == "openai" and "prompt_cache_key" not in body:
+        body["prompt_cache_key"] = "tk-" + prefix_hash(body)[:32]
+    return body
 
 
 async def _complete_once(dep: Deployment, call: ChatCall, trace: CallTrace) -> Completion:
