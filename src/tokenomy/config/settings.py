@@ -127,6 +127,7 @@ class ExactCacheConfig(_Strict, frozen=True):
 
 class CacheConfig(_Strict, frozen=True):
     exact: ExactCacheConfig = ExactCacheConfig()
+    prompt_breakpoints: bool = True  # add Anthropic cache_control breakpoints on long stable prefixes
 
 
 class Settings(_Strict, frozen=True):

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner
 from tokenomy.errors import UpstreamConnectionError, UpstreamError, UpstreamProtocolError, UpstreamTimeoutError
 from tokenomy.providers.anthropic_translate import StreamTranslator, from_messages_response, to_messages_request
 from tokenomy.providers.base import ChatCall, ChunkStream, Completion
@@ -34,8 +35,10 @@ class AnthropicProvider:
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
         max_connections: int | None = None,
+        breakpoints: BreakpointPlanner | None = None,
     ) -> None:
         self.deployment = deployment
+        self._breakpoints = breakpoints
         base = base_url.rstrip("/")
         self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
         self._headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION,
@@ -56,7 +59,10 @@ class AnthropicProvider:
             await self._session.close()
 
     async def chat(self, call: ChatCall) -> Completion | ChunkStream:
-        payload = orjson.dumps(to_messages_request(call.body))
+        request = to_messages_request(call.body)
+        if self._breakpoints is not None:
+            request = self._breakpoints.apply(request)
+        payload = orjson.dumps(request)
         model = str(call.body["model"])
         if call.stream:
             return await self._open_stream(call, payload, model)

@@ -37,7 +37,8 @@ def resolve_deployments(settings: Settings, env: Mapping[str, str]) -> list[Depl
     return configs
 
 
-def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queue: int = 64) -> Provider:
+def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queue: int = 64,
+                   prompt_caching: bool = True) -> Provider:
     """One provider for one deployment; a missing key or package is a ConfigError naming the deployment."""
     if config.provider == "local":
         from tokenomy.providers.local_llama import LocalLlamaProvider, bundled_model_path
@@ -54,10 +55,14 @@ def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queu
     if config.api_key_env and not api_key:
         raise ConfigError(f"deployment '{config.name}': environment variable {config.api_key_env} is not set")
     if config.provider == "anthropic":
+        from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner
         from tokenomy.providers.anthropic import AnthropicProvider
+        from tokenomy.tokens.counter import TokenCounter
 
+        planner = BreakpointPlanner(TokenCounter()) if prompt_caching else None
         return AnthropicProvider(deployment=config.name, base_url=base_url, api_key=api_key,
-                                 headers=dict(config.headers), max_connections=config.max_concurrency)
+                                 headers=dict(config.headers), max_connections=config.max_concurrency,
+                                 breakpoints=planner)
     from tokenomy.providers.openai_compatible import OpenAICompatibleProvider
 
     return OpenAICompatibleProvider(deployment=config.name, base_url=base_url, api_key=api_key,
@@ -65,5 +70,6 @@ def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queu
 
 
 def build_deployments(settings: Settings, env: Mapping[str, str]) -> list[Deployment]:
-    return [Deployment(config=c, provider=build_provider(c, env, max_queue=settings.local.max_queue))
+    return [Deployment(config=c, provider=build_provider(c, env, max_queue=settings.local.max_queue,
+                                                         prompt_caching=settings.cache.prompt_breakpoints))
             for c in resolve_deployments(settings, env)]
