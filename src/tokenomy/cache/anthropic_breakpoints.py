@@ -7,8 +7,9 @@ length (4,096 tokens for Opus 4.5+ and Haiku 4.5, 2,048 for Haiku 3.x, 1,024 oth
 estimate for Claude's tokenizer), at most 4 per request (Anthropic's limit). A request that already carries any
 ``cache_control`` is left exactly as the client wrote it.
 
-TTL: the default 5-minute cache, unless this prefix was last seen between 5 minutes and an hour ago, in which case
-the 1-hour cache (2× write price, but the 5-minute entry would have expired before the reuse).
+TTL, per breakpoint: the default 5-minute cache, unless the prefix up to it was last seen between 5 minutes and an
+hour ago, in which case the 1-hour cache (2× write price, but a 5-minute entry would have expired before the reuse);
+1-hour breakpoints only before 5-minute ones, as Anthropic requires.
 """
 
 from __future__ import annotations
@@ -68,19 +69,23 @@ class BreakpointPlanner:
         chosen = [where for where, size in marks if size >= floor][:MAX_BREAKPOINTS]
         if not chosen:
             return request
-        control = {"type": "ephemeral", **({"ttl": "1h"} if self._long_gap(out, chosen[-1]) else {})}
+        one_hour = True  # Anthropic wants 1-hour breakpoints before 5-minute ones
         for where in chosen:
-            _mark(out, where, control)
+            one_hour = self._long_gap(out, where) and one_hour
+            _mark(out, where, {"type": "ephemeral", **({"ttl": "1h"} if one_hour else {})})
         return out
 
     def _count(self, text: str, model: str) -> int:
         return self._counter.count_text(text, model) if text else 0
 
-    def _long_gap(self, request: dict[str, Any], last: str) -> bool:
-        """Was this prefix last seen between 5 minutes and an hour ago? (Remembers the last ``remember`` prefixes.)"""
-        parts = {"tools": request.get("tools"), "system": request.get("system")}
-        if last == "history":
-            parts["messages"] = (request.get("messages") or [])[:-1]
+    def _long_gap(self, request: dict[str, Any], where: str) -> bool:
+        """Was the prefix up to ``where`` last seen between 5 minutes and an hour ago? (Remembers the last
+        ``remember`` prefixes.)"""
+        parts: dict[str, Any] = {"tools": request.get("tools")}
+        if where in ("system", "history"):
+            parts["system"] = _text(request.get("system"))
+        if where == "history":
+            parts["messages"] = [_text(m.get("content")) for m in (request.get("messages") or [])[:-1]]
         key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
         now = self._clock()
         previous = self._seen.pop(key, None)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tokenomy import __version__
+from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
 from tokenomy.cli.prices_cmd import prices_group
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 cli.add_command(serve)
 cli.add_command(config_group)
+cli.add_command(cache_group)
 cli.add_command(spend)
 cli.add_command(db_group)
 cli.add_command(prices_group)
