@@ -62,11 +62,11 @@ def run_gateway(settings: Settings, env: dict[str, str] | None = None) -> Iterat
 
 
 @contextlib.contextmanager
-def run_fault_upstream() -> Iterator[tuple[str, FaultUpstream]]:
-    upstream = FaultUpstream()
+def run_aiohttp(app: web.Application) -> Iterator[str]:
+    """Serve an aiohttp app on a free loopback port in its own thread and loop; yields its base URL."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(upstream.app(), access_log=None, shutdown_timeout=0.2)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
     started = threading.Event()
 
     def serve() -> None:
@@ -80,11 +80,18 @@ def run_fault_upstream() -> Iterator[tuple[str, FaultUpstream]]:
     thread.start()
     started.wait(10)
     try:
-        yield f"http://127.0.0.1:{port}/v1", upstream
+        yield f"http://127.0.0.1:{port}"
     finally:
         asyncio.run_coroutine_threadsafe(_shutdown(runner), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def run_fault_upstream() -> Iterator[tuple[str, FaultUpstream]]:
+    upstream = FaultUpstream()
+    with run_aiohttp(upstream.app()) as base:
+        yield f"{base}/v1", upstream
 
 
 async def _shutdown(runner: web.AppRunner) -> None:

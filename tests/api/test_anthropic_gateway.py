@@ -13,7 +13,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from servers import run_gateway
+from servers import run_aiohttp, run_gateway
 from tokenomy.config.settings import (
     CacheConfig,
     DeploymentConfig,
@@ -28,11 +28,6 @@ RECORDED = Path(__file__).parent.parent / "providers" / "fixtures" / "anthropic"
 
 @pytest.fixture()
 def fake_anthropic() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    import asyncio
-    import threading
-
-    from servers import free_port
-
     seen: list[dict[str, object]] = []
 
     async def messages(request: web.Request) -> web.Response:
@@ -41,27 +36,8 @@ def fake_anthropic() -> Iterator[tuple[str, list[dict[str, object]]]]:
 
     app = web.Application()
     app.router.add_post("/v1/messages", messages)
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, shutdown_timeout=0.2)
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with run_aiohttp(app) as base:
+        yield base, seen
 
 
 def test_anthropic_cache_usage_is_priced_exactly(tmp_path: Path,
