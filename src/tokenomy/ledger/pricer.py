@@ -7,7 +7,7 @@ model name sent upstream. An unknown price is ``None`` (reported as unpriced), n
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from tokenomy.config.settings import DeploymentConfig, PriceOverride
 from tokenomy.pricing.catalogue import Catalogue
 from tokenomy.pricing.cost import TokenUsage, cost_usd, normalise_usage
+from tokenomy.pricing.price import Price
 
 MTOK = Decimal(1_000_000)
 _SECONDS_PER_HOUR = Decimal(3600)
@@ -36,6 +37,8 @@ def override_cost(price: PriceOverride, tokens: TokenUsage) -> Decimal | None:
 class CataloguePricer:
     def __init__(self, catalogue: Catalogue) -> None:
         self._catalogue = catalogue
+        # Prices are chosen by UTC date, so (model, date) → price is exact; the lookup is on every request's path.
+        self._found: dict[tuple[str, date], Price | None] = {}
 
     @classmethod
     def load(cls, override: Path | None = None) -> CataloguePricer:
@@ -49,7 +52,12 @@ class CataloguePricer:
         return self.model_cost(deployment.sent_model, tokens, at)
 
     def model_cost(self, model: str, tokens: TokenUsage, at: datetime) -> Decimal | None:
-        price = self._catalogue.find(model, at)
+        key = (model, (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).date())
+        if key not in self._found:
+            if len(self._found) > 10_000:
+                self._found.clear()
+            self._found[key] = self._catalogue.find(model, at)
+        price = self._found[key]
         return None if price is None else cost_usd(price, tokens)
 
     def tokens(self, provider_kind: str, usage: dict[str, Any]) -> TokenUsage:
