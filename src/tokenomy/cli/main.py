@@ -13,6 +13,7 @@ from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
 from tokenomy.cli.prices_cmd import prices_group
+from tokenomy.cli.route import route_group
 from tokenomy.cli.serve import serve
 from tokenomy.cli.spend_cmd import spend
 from tokenomy.errors import TokenomyError
@@ -45,6 +46,7 @@ cli.add_command(cache_group)
 cli.add_command(spend)
 cli.add_command(db_group)
 cli.add_command(prices_group)
+cli.add_command(route_group)
 
 
 def main() -> None:

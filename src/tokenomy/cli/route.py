@@ -1,0 +1,142 @@
+"""``tokenomy route train --data FILE... --out DIR [--prices FILE] [--target KIND=VALUE]``
+``tokenomy route eval --router DIR --data FILE... [--json] [--decisions OUT.jsonl] [--plot OUT.png] [--target ...]``
+
+Learned routing from outcome data (``shared/data/README.md``); the method, the figures and the targets are in
+docs/routing.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from tokenomy.routing.features import Embed
+
+_EMBED_CHUNK = 256
+_files = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group("route")
+def route_group() -> None:
+    """Learned routing: train a router on outcome data, evaluate it against baselines."""
+
+
+@contextmanager
+def _embedding_progress(embedder: Any, quiet: bool) -> Iterator[Embed]:
+    """An embed function that shows a rich progress bar on stderr for long inputs."""
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), disable=quiet, transient=True) as bar:
+
+        def embed(texts: list[str]) -> Any:
+            task = bar.add_task("embedding", total=len(texts), visible=len(texts) > _EMBED_CHUNK)
+            parts = []
+            for start in range(0, len(texts), _EMBED_CHUNK):
+                parts.append(embedder.embed(texts[start : start + _EMBED_CHUNK]).vectors)
+                bar.advance(task, len(parts[-1]))
+            bar.remove_task(task)
+            return np.vstack(parts) if parts else np.zeros((0, embedder.dimensions), dtype=np.float32)
+
+        yield embed
+
+
+def _prices(path: Path | None) -> dict[str, Any]:
+    from tokenomy.routing.outcomes import read_prices
+
+    return read_prices(path) if path is not None else {}
+
+
+@route_group.command("train")
+@click.option("--data", "data", type=_files, multiple=True, required=True, help="Outcomes JSONL file (repeatable).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Router directory to write.")
+@click.option("--prices", "prices", type=_files, help="model -> input_usd_per_mtok/output_usd_per_mtok JSON, for "
+              "rows without cost_usd (default: the data file's NAME.models.json, then the price catalogue).")
+@click.option("--target", "target", default="quality=0.95", show_default=True,
+              help="Default operating point: share=S (frontier-call share), quality=Q (× the best single model's "
+                   "score) or budget=B (USD per 1k requests).")
+@click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
+def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, as_json: bool) -> None:
+    """Train a router on the rows whose split is not test."""
+    from rich.console import Console
+
+    from tokenomy.embeddings.minilm import MiniLMEmbedder
+    from tokenomy.routing.calibrate import parse_target
+    from tokenomy.routing.train import train
+    from tokenomy.tokens.counter import TokenCounter
+
+    parse_target(target)  # a bad target fails before minutes of embedding
+    console = Console(stderr=True, quiet=as_json)
+    embedder = MiniLMEmbedder.load()
+    with _embedding_progress(embedder, as_json) as embed:
+        report = train(list(data), out, embed=embed, counter=TokenCounter(), prices=_prices(prices), target=target,
+                       progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"router written to {out}: {report['rows']} training rows, {len(report['models'])} models, "
+               f"learner {report['method']}, default target {report['default_target']} "
+               f"({report['seconds']['total']} s)")
+
+
+@route_group.command("eval")
+@click.option("--router", "router_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Router directory (tokenomy route train).")
+@click.option("--data", "data", type=_files, multiple=True, required=True, help="Outcomes JSONL file (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--decisions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write {point, id, model} per (operating point, row).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of the curves.")
+@click.option("--target", "targets", multiple=True, help="Also report target vs realised for KIND=VALUE "
+              "(repeatable; the router's default target is always reported).")
+@click.option("--prices", "prices", type=_files, help="Price file for rows without cost_usd.")
+def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions: Path | None, plot: Path | None,
+             targets: tuple[str, ...], prices: Path | None) -> None:
+    """Evaluate a router on the rows whose split is test (every row when none has a split)."""
+    from tokenomy.routing.calibrate import parse_target
+    from tokenomy.routing.evaluate import evaluate
+    from tokenomy.routing.router import Router
+
+    for text in targets:
+        parse_target(text)
+    router = Router.load(router_dir, threads=2)
+    result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions)
+    if plot is not None:
+        from tokenomy.routing.plot import plot_curves
+
+        plot_curves(result, plot)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    _print_summary(result)
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['rows']} rows; axis: {result['axis']}")
+    for column in ("method", "APGR", "APGR (cost)", "CPT50", "CPT80", "USD/1k to best"):
+        table.add_column(column)
+    for name, figures in result["summary"].items():
+        if "apgr" not in figures:
+            continue
+        reach = figures["cost_to_best_usd"]
+        table.add_row(name, f"{figures['apgr']:.3f}", f"{figures['apgr_cost']:.3f}", _fmt(figures["cpt50"]),
+                      _fmt(figures["cpt80"]), "-" if reach is None else f"{reach * 1000:.3f}")
+    Console().print(table)
+    for row in result["calibration"]:
+        click.echo(f"target {row['target']}: realised {row['realised']:.3f} (λ={row['lambda']:.4g})")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -1,0 +1,112 @@
+"""Operator targets and the operating point that meets them, set on held-out training predictions.
+
+A target is one of (CLI form ``KIND=VALUE``):
+
+- ``share=S`` — at most a share S in [0, 1] of calls go to the frontier model (the best single model on the
+  training rows);
+- ``quality=Q`` — mean score at least Q × the frontier model's mean score, at the least cost (Q in (0, 1.5]);
+- ``budget=B`` — mean cost at most B USD per 1,000 requests, at the best quality.
+
+The trainer records a calibration table: for a grid of λ, the out-of-fold realised share per model, mean score and
+mean cost on the training rows (each row predicted by a model that never saw it). :func:`solve` reads a target's λ
+off that table; :func:`realised` measures what a λ gives on other rows (eval's "target vs realised").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.errors import ConfigError
+from tokenomy.routing.sweep import choose, lambda_scale
+
+if TYPE_CHECKING:
+    import numpy as np
+
+KINDS = ("share", "quality", "budget")
+DEFAULT_TARGET = "quality=0.95"
+TABLE_POINTS = 161
+
+
+class TargetError(ConfigError):
+    code = "invalid_routing_target"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value:g}"
+
+
+def parse_target(text: str) -> Target:
+    kind, sep, raw = text.partition("=")
+    kind = kind.strip().lower()
+    if not sep or kind not in KINDS:
+        raise TargetError(f"routing target {text!r}: expected share=S, quality=Q or budget=B (USD per 1k requests)")
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise TargetError(f"routing target {text!r}: {raw!r} is not a number") from exc
+    limits = {"share": (0.0, 1.0), "quality": (0.0, 1.5), "budget": (0.0, float("inf"))}[kind]
+    if not limits[0] <= value <= limits[1]:
+        raise TargetError(f"routing target {text!r}: {kind} must be in [{limits[0]:g}, {limits[1]:g}]")
+    return Target(kind, value)
+
+
+def lambda_grid(expected: np.ndarray, est_costs: np.ndarray, two_models: bool) -> np.ndarray:
+    """λ values from "cheapest everywhere" down to 0 (and below 0 with two models), dense where decisions change."""
+    import numpy as np
+
+    high = lambda_scale(expected, est_costs)
+    diffs = np.abs(expected[:, :, None] - expected[:, None, :]) / np.maximum(
+        np.abs(est_costs[:, :, None] - est_costs[:, None, :]), 1e-30)
+    breaks = diffs[np.isfinite(diffs) & (diffs > 0)]
+    positive = np.quantile(breaks, np.linspace(0, 1, TABLE_POINTS)) if breaks.size else np.array([1.0])
+    grid = np.concatenate([[high], positive, [0.0]])
+    if two_models:
+        grid = np.concatenate([grid, -positive])
+    result: np.ndarray = np.unique(grid)[::-1]
+    return result
+
+
+def table(models: Sequence[str], frontier: str, expected: np.ndarray, est_costs: np.ndarray, scores: np.ndarray,
+          costs: np.ndarray) -> list[dict[str, Any]]:
+    """The calibration table: one row per λ, from the cheapest operating point to the most expensive."""
+    rows = []
+    for lam in lambda_grid(expected, est_costs, len(models) == 2):
+        rows.append({"lambda": float(lam), **realised(models, frontier, choose(expected, est_costs, lam), scores,
+                                                        costs)})
+    return rows
+
+
+def realised(models: Sequence[str], frontier: str, chosen: np.ndarray, scores: np.ndarray,
+             costs: np.ndarray) -> dict[str, float]:
+    """Share of frontier calls, mean score and USD per 1k requests of an assignment (rows with a score)."""
+    import numpy as np
+
+    rows = np.arange(len(chosen))
+    got, paid = scores[rows, chosen], costs[rows, chosen]
+    ok = ~np.isnan(got)
+    return {"share": float((chosen == models.index(frontier)).mean()),
+            "score": float(got[ok].mean()) if ok.any() else float("nan"),
+            "usd_per_1k": float(paid[ok].mean() * 1000) if ok.any() else float("nan")}
+
+
+def solve(target: Target, calibration: list[dict[str, Any]], frontier_score: float) -> float:
+    """The λ of the calibration row that meets ``target`` (rows run from cheapest to most expensive)."""
+    if target.kind == "quality":
+        goal = target.value * frontier_score
+        for row in calibration:
+            if row["score"] >= goal:
+                return float(row["lambda"])
+        return float(max(calibration, key=lambda r: r["score"])["lambda"])
+    key = "share" if target.kind == "share" else "usd_per_1k"
+    chosen = calibration[0]
+    for row in calibration:
+        if row[key] <= target.value + 1e-12 and row["score"] >= chosen["score"]:
+            chosen = row
+    return float(chosen["lambda"])

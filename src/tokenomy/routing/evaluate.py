@@ -1,0 +1,144 @@
+"""``route eval``: a trained router against the baselines on evaluation rows (split == test, or every row).
+
+Methods, each a curve of operating points (see :mod:`tokenomy.routing.metrics` for the figures read off them):
+
+- ``router``: the λ sweep of the trained router, at :data:`POINTS` points evenly spaced on the axis;
+- ``cascade``: cheapest model first, escalation to the frontier at evenly spaced escalation shares (only when the
+  router has a cascade check and the rows carry the cheapest model's responses);
+- baselines: every single model; ``random`` (expected value of sending a share s to the best single model, else
+  the cheapest); ``prompt_length`` (the longest s of prompts to the best single model); ``zero_router`` (the
+  convex cost–quality hull of single models); ``oracle`` (the λ sweep over the true scores and costs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.routing import calibrate
+from tokenomy.routing.cascade import answer_features, escalations
+from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
+from tokenomy.routing.metrics import Point, Reference, hull, mixed_point, point, reference, summarise
+from tokenomy.routing.outcomes import ModelPrice, OutcomeDataError, OutcomeRow, read_outcomes
+from tokenomy.routing.router import Router
+from tokenomy.routing.sweep import choose, sweep_lambdas
+
+if TYPE_CHECKING:
+    import numpy as np
+
+POINTS = 21
+
+
+def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = (),
+             prices: dict[str, ModelPrice] | None = None, decisions: Path | None = None) -> dict[str, Any]:
+    import numpy as np
+
+    data = read_outcomes(paths)
+    models = router.models
+    candidates = data.evaluation_rows()
+    rows = [r for r in candidates if all(m in r.outcomes for m in models)]
+    if not rows:
+        raise OutcomeDataError(f"no evaluation row has outcomes for every router model {models}")
+    manifest_prices = {m: ModelPrice(**p) for m, p in router.state.manifest["prices"].items()}
+    priced = resolve_prices(models, rows, {**manifest_prices, **data.prices, **(prices or {})})
+    scores = score_matrix(rows, models)
+    costs = cost_matrix(rows, models, priced, router._counter)
+    ref = reference(models, scores, costs)
+    strong = models.index(ref.best) if ref.share_axis else None
+
+    features = router.features([r.prompt for r in rows], [r.group for r in rows])
+    expected = router.expected(features)
+    est_costs = router.estimated_costs([r.prompt for r in rows])
+    lambdas = sweep_lambdas(expected, est_costs, strong, POINTS)
+    assignments = [choose(expected, est_costs, lam) for lam in lambdas]
+    curves: dict[str, list[Point]] = {"router": [point(ref, models, a, scores, costs) for a in assignments]}
+    if decisions is not None:
+        _write_decisions(decisions, rows, models, assignments)
+
+    cascade_curve, cascade_note = _cascade(router, rows, features, scores, costs, ref)
+    if cascade_curve is not None:
+        curves["cascade"] = cascade_curve
+    singles = {m: point(ref, models, np.full(len(rows), j), scores, costs) for j, m in enumerate(models)}
+    curves.update(_baselines(ref, models, rows, scores, costs, singles, strong))
+    summary = {name: summarise(ref, curve) for name, curve in curves.items()}
+    for name, single in singles.items():
+        summary[f"single:{name}"] = {"score": single.score, "cost_usd": single.cost_usd}
+    return {
+        "router": router.describe(), "data": [str(p) for p in paths], "rows": len(rows),
+        "rows_skipped_missing_models": len(candidates) - len(rows), "models": models,
+        "reference": asdict(ref), "axis": "share of calls to the best single model" if ref.share_axis else
+        "normalised cost (cheapest = 0, best single model = 1)",
+        "cost_assumption": f"prices × tokens where no cost_usd; output tokens from the response, else "
+                           f"{ASSUMED_OUTPUT_TOKENS}", "summary": summary, "cascade": cascade_note,
+        "calibration": _calibration(router, targets, expected, est_costs, scores, costs, ref),
+        "points": {name: [asdict(p) for p in curve] for name, curve in curves.items()},
+        "lambdas": lambdas}
+
+
+def _baselines(ref: Reference, models: Sequence[str], rows: Sequence[OutcomeRow], scores: np.ndarray,
+               costs: np.ndarray, singles: dict[str, Point], strong: int | None) -> dict[str, list[Point]]:
+    import numpy as np
+
+    cheap, best = models.index(ref.cheapest), models.index(ref.best)
+    steps = [k / (POINTS - 1) for k in range(POINTS)]
+    random = [mixed_point(ref, singles[ref.cheapest], singles[ref.best], s) for s in steps]
+    order = np.argsort([-len(r.prompt) for r in rows], kind="stable")
+    length = []
+    for s in steps:
+        chosen = np.full(len(rows), cheap)
+        chosen[order[: round(s * len(rows))]] = best
+        length.append(point(ref, models, chosen, scores, costs))
+    oracle = [point(ref, models, choose(scores, costs, lam), scores, costs)
+              for lam in sweep_lambdas(scores, costs, strong, POINTS)]
+    return {"random": random, "prompt_length": length, "zero_router": hull(ref, list(singles.values())),
+            "oracle": oracle}
+
+
+def _cascade(router: Router, rows: Sequence[OutcomeRow], features: Any, scores: np.ndarray, costs: np.ndarray,
+             ref: Reference) -> tuple[list[Point] | None, dict[str, Any]]:
+    import numpy as np
+
+    check = router.state.cascade
+    if check is None:
+        return None, {"evaluated": False, "reason": "the router has no cascade check"}
+    answers = [(r.outcomes[check.cheap].response or "") for r in rows]
+    if not all(answers):
+        return None, {"evaluated": False, "reason": f"not every evaluation row carries a {check.cheap} response"}
+    predicted = check.predict(features, answer_features(router.state.features, answers, router.embed))
+    cheap, frontier = router.models.index(check.cheap), router.models.index(check.frontier)
+    curve = []
+    for mask in escalations(predicted, POINTS):
+        chosen = np.where(mask, frontier, cheap)
+        curve.append(point(ref, router.models, chosen, scores, costs, extra_cost=np.where(mask, costs[:, cheap], 0)))
+    return curve, {"evaluated": True, "cheap": check.cheap, "frontier": check.frontier,
+                   "note": "x on the share axis is the escalation share; apgr_cost charges every cheap call"}
+
+
+def _calibration(router: Router, targets: Sequence[str], expected: np.ndarray, est_costs: np.ndarray,
+                 scores: np.ndarray, costs: np.ndarray, ref: Reference) -> list[dict[str, Any]]:
+    wanted = [str(router.default_target), *targets]
+    frontier_score = float(scores[:, router.models.index(router.frontier)].mean())
+    results = []
+    for text in dict.fromkeys(wanted):
+        target = calibrate.parse_target(text)
+        lam = router.lam(target)
+        got = calibrate.realised(router.models, router.frontier, choose(expected, est_costs, lam), scores, costs)
+        realised_value = {"share": got["share"], "quality": got["score"] / frontier_score if frontier_score else 0.0,
+                          "budget": got["usd_per_1k"]}[target.kind]
+        oof = next(row for row in router.state.calibration if row["lambda"] == lam)
+        results.append({"target": str(target), "lambda": lam, "realised": realised_value,
+                        "training_oof": {"share": oof["share"], "usd_per_1k": oof["usd_per_1k"],
+                                         "quality": oof["score"] / float(router.state.manifest["frontier_score"])},
+                        "test": got, "frontier_score_test": frontier_score, "pgr_test": ref.pgr(got["score"])})
+    return results
+
+
+def _write_decisions(path: Path, rows: Sequence[OutcomeRow], models: Sequence[str],
+                     assignments: Sequence[np.ndarray]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for k, chosen in enumerate(assignments):
+            for row, index in zip(rows, chosen, strict=True):
+                handle.write(json.dumps({"point": k, "id": row.id, "model": models[int(index)]}) + "\n")

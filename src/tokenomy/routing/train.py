@@ -1,0 +1,147 @@
+"""``route train``: outcome rows in (split != test), router directory out.
+
+Steps: read and validate rows; price every call; embed the prompts; pick the learner on out-of-fold predictions
+(:mod:`tokenomy.routing.selection`); refit it on every training row; calibrate λ on its out-of-fold predictions;
+fit the cascade check when the cheapest model's answers are in the data; write the directory and the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.routing import calibrate, store
+from tokenomy.routing import cascade as cascade_mod
+from tokenomy.routing import quality as q
+from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
+from tokenomy.routing.features import Embed, FeatureConfig, featurize, fit_config
+from tokenomy.routing.outcomes import ModelPrice, OutcomeDataError, OutcomeRow, read_outcomes
+from tokenomy.routing.selection import fold_of, select
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tokenomy.tokens.counter import TokenCounter
+
+Progress = Callable[[str], None]
+
+
+def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCounter,
+          prices: dict[str, ModelPrice] | None = None, target: str = calibrate.DEFAULT_TARGET,
+          progress: Progress = lambda _: None) -> dict[str, Any]:
+    """Train a router on ``paths`` into ``out``; returns the training report (also written to ``out``)."""
+    import numpy as np
+
+    started = time.monotonic()
+    default_target = calibrate.parse_target(target)
+    data = read_outcomes(paths)
+    rows = data.training_rows()
+    if len(rows) < 20:
+        raise OutcomeDataError(f"only {len(rows)} training rows (split != test) in {', '.join(map(str, paths))}; "
+                               "a router needs at least 20")
+    models = list(dict.fromkeys(m for r in rows for m in r.outcomes))
+    if len(models) < 2:
+        raise OutcomeDataError(f"the training rows name only {models}: routing needs at least two models")
+    priced = resolve_prices(models, rows, {**data.prices, **(prices or {})})
+    scores = score_matrix(rows, models)
+    costs = cost_matrix(rows, models, priced, counter)
+    tokens = np.array([counter.count_text(r.prompt, "gpt-4") for r in rows], dtype=np.float64)
+    cost_model = fit_cost_model(tokens, costs, models)
+    est_costs = np.maximum(np.array([cost_model[m] for m in models])[:, 0][None, :]
+                           + tokens[:, None] * np.array([cost_model[m] for m in models])[:, 1][None, :], 0.0)
+
+    config = fit_config([r.prompt for r in rows], [r.group for r in rows], FeatureConfig())
+    progress(f"embedding {len(rows)} training prompts")
+    features = featurize(config, [r.prompt for r in rows], [r.group for r in rows], embed)
+    groups = len(config.groups)
+    embedded_at = time.monotonic()
+
+    chosen = select(features, scores, est_costs, costs, groups, [r.id for r in rows], models, progress)
+    progress(f"refitting {chosen.method} on all training rows")
+    model = q.QualityModel.fit(features, scores, groups, chosen.hyper, chosen.blend)
+
+    means = np.nanmean(scores, axis=0)
+    mean_costs = np.nanmean(costs, axis=0)
+    frontier = models[max(range(len(models)), key=lambda j: (means[j], -mean_costs[j]))]
+    cheapest = models[min(range(len(models)), key=lambda j: (mean_costs[j], -means[j]))]
+    complete = ~np.isnan(scores).any(axis=1)
+    table = calibrate.table(models, frontier, chosen.oof[complete], est_costs[complete], scores[complete],
+                            costs[complete])
+    frontier_score = float(means[models.index(frontier)])
+
+    progress("cascade check")
+    check, cascade_report = _fit_cascade(rows, models, cheapest, frontier, features, scores, config, chosen.hyper,
+                                         embed, groups)
+    manifest = {
+        "models": models, "frontier": frontier, "cheapest": cheapest, "frontier_score": frontier_score,
+        "prices": {m: asdict(p) for m, p in priced.items()}, "cost_model": cost_model,
+        "assumed_output_tokens": ASSUMED_OUTPUT_TOKENS, "method": chosen.method, "default_target": str(default_target),
+        "cascade": None if check is None else {"cheap": cheapest, "frontier": frontier, "hyper": vars(check.hyper)},
+        "trained_on": [str(p) for p in paths], "training_rows": len(rows)}
+    report = {
+        "rows": len(rows), "models": models, "frontier": frontier, "cheapest": cheapest, "groups": groups,
+        "mean_score": {m: float(means[j]) for j, m in enumerate(models)},
+        "mean_cost_usd": {m: float(mean_costs[j]) for j, m in enumerate(models)},
+        "cost_source": _cost_source(rows, models), "assumed_output_tokens": ASSUMED_OUTPUT_TOKENS,
+        "method": chosen.method, "hyper": vars(chosen.hyper), "selection": chosen.table,
+        "default_target": str(default_target),
+        "default_target_oof": _at(table, calibrate.solve(default_target, table, frontier_score)),
+        "cascade": cascade_report,
+        "seconds": {"embedding": round(embedded_at - started, 1), "total": round(time.monotonic() - started, 1)}}
+    store.save(out, store.RouterState(manifest, config, model, table, check), report)
+    return report
+
+
+def fit_cost_model(tokens: np.ndarray, costs: np.ndarray, models: Sequence[str]) -> dict[str, list[float]]:
+    """Per model, ``[intercept_usd, usd_per_prompt_token]`` by least squares (exact for prices × tokens with a
+    fixed output length; the mean response length is folded into the intercept)."""
+    import numpy as np
+
+    fitted: dict[str, list[float]] = {}
+    for j, model in enumerate(models):
+        ok = ~np.isnan(costs[:, j])
+        x = np.column_stack([np.ones(ok.sum()), tokens[ok]])
+        coef = np.linalg.lstsq(x, costs[ok, j], rcond=None)[0]
+        if coef[1] < 0:  # cost must not fall with prompt length
+            coef = np.array([costs[ok, j].mean(), 0.0])
+        fitted[model] = [float(coef[0]), float(coef[1])]
+    return fitted
+
+
+def _cost_source(rows: Sequence[OutcomeRow], models: Sequence[str]) -> str:
+    given = sum(1 for r in rows for m in models if m in r.outcomes and r.outcomes[m].cost_usd is not None)
+    total = sum(1 for r in rows for m in models if m in r.outcomes)
+    if given == total:
+        return "cost_usd per outcome"
+    return f"prices × tokens for {total - given} of {total} calls (output tokens from the response, else " \
+           f"{ASSUMED_OUTPUT_TOKENS})"
+
+
+def _at(table: list[dict[str, Any]], lam: float) -> dict[str, Any]:
+    return next(row for row in table if row["lambda"] == lam)
+
+
+def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: str, frontier: str, features: Any,
+                 scores: np.ndarray, config: FeatureConfig, hyper: q.Hyper, embed: Embed,
+                 groups: int) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any]]:
+    import numpy as np
+
+    usable = np.array([bool(r.outcomes.get(cheapest) and r.outcomes[cheapest].response) for r in rows])
+    if usable.sum() < cascade_mod.MIN_ROWS:
+        return None, {"trained": False, "reason": f"{int(usable.sum())} training rows carry a {cheapest} response; "
+                      f"the cascade check needs {cascade_mod.MIN_ROWS}"}
+    index = [int(i) for i in np.nonzero(usable)[0]]
+    answers = [rows[i].outcomes[cheapest].response or "" for i in index]
+    answer_x = cascade_mod.answer_features(config, answers, embed)
+    prompt = features.take(index)
+    cheap_scores = scores[index, models.index(cheapest)]
+    check_hyper = q.Hyper(alpha=hyper.alpha, embedding_weight=hyper.embedding_weight)
+    oof = cascade_mod.oof_predictions(prompt, answer_x, cheap_scores, groups, fold_of([rows[i].id for i in index]),
+                                      check_hyper)
+    check = cascade_mod.CascadeCheck.fit(cheapest, frontier, prompt, answer_x, cheap_scores, groups, check_hyper)
+    return check, {"trained": True, "rows": len(index), "cheap": cheapest, "frontier": frontier,
+                   "oof_mse": float(np.mean((oof - cheap_scores) ** 2)),
+                   "oof_mse_constant": float(np.var(cheap_scores))}
