@@ -16,6 +16,7 @@ model's score.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -144,7 +145,7 @@ def hull(ref: Reference, singles: Sequence[Point], steps: int = 10) -> list[Poin
             vertices.pop()
         vertices.append(p)
     curve = [vertices[0]]
-    for a, b in zip(vertices, vertices[1:], strict=False):
+    for a, b in itertools.pairwise(vertices):
         curve.extend(mixed_point(ref, a, b, k / steps) for k in range(1, steps + 1))
     return curve
 

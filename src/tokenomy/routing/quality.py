@@ -71,6 +71,10 @@ class RidgeModel:
         weights = np.zeros((x.shape[1], y.shape[1]))
         bias = np.zeros(y.shape[1])
         penalty = alpha * np.eye(x.shape[1])
+        if not np.isnan(y).any():  # one Gram matrix and one solve for every model
+            zc = z - z.mean(axis=0)
+            weights = np.linalg.solve(zc.T @ zc + penalty, zc.T @ (y - y.mean(axis=0)))
+            return cls(mean, scale, weights, y.mean(axis=0) - z.mean(axis=0) @ weights)
         for m in range(y.shape[1]):
             rows = ~np.isnan(y[:, m])
             zm, ym = z[rows], y[rows, m]

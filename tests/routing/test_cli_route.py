@@ -1,0 +1,47 @@
+"""``tokenomy route train`` / ``route eval`` end to end with the real MiniLM embedder on the GSM8K fixture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from tests.routing.conftest import GSM8K, ROUTELLM_PRICES
+
+from tokenomy.cli.main import cli
+
+
+def test_train_then_eval_with_decisions_and_plot(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "router"
+    trained = runner.invoke(cli, ["route", "train", "--data", str(GSM8K), "--prices", str(ROUTELLM_PRICES),
+                                  "--out", str(out), "--target", "share=0.4", "--json"])
+    assert trained.exit_code == 0, trained.output
+    report = json.loads(trained.output)
+    assert report["rows"] == 160 and report["cascade"]["trained"] is True
+    decisions, plot = tmp_path / "d.jsonl", tmp_path / "curve.png"
+    evaluated = runner.invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
+                                    "--prices", str(ROUTELLM_PRICES), "--decisions", str(decisions),
+                                    "--plot", str(plot), "--target", "quality=0.9"])
+    assert evaluated.exit_code == 0, evaluated.output
+    result = json.loads(evaluated.output)
+    assert result["rows"] == 120 and len(decisions.read_text().splitlines()) == 21 * 120
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [c["target"] for c in result["calibration"]] == ["share=0.4", "quality=0.9"]
+    router = result["points"]["router"]
+    assert router[0]["shares"]["gpt-4-1106-preview"] == 0.0 and router[-1]["shares"]["gpt-4-1106-preview"] == 1.0
+    assert "cascade" in result["summary"]
+
+
+def test_malformed_row_is_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(GSM8K.read_text().splitlines()[0] + "\n" + '{"id": "x", "prompt": 3}\n')
+    result = CliRunner().invoke(cli, ["route", "train", "--data", str(bad), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: {bad}:2: 'prompt' must be a string"]
+
+
+def test_bad_target_fails_before_training(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["route", "train", "--data", str(GSM8K), "--out", str(tmp_path / "r"),
+                                      "--target", "speed=3"])
+    assert result.exit_code == 2 and "routing target 'speed=3'" in result.output
