@@ -18,7 +18,7 @@ from tokenomy.api.health import healthz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.state import Gateway
-from tokenomy.cache.setup import build_exact_cache
+from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
@@ -44,8 +44,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
         accountant = build_accountant(settings, environment)
         cache = build_exact_cache(settings, environment)
-        app.state.gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
-                                    metrics=metrics, cache=cache)
+        gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
+                          metrics=metrics, cache=cache)
+        gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        app.state.gateway = gateway
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
         try:
             yield

@@ -13,6 +13,7 @@ from tokenomy.api.responses import json_response, read_body, request_id
 from tokenomy.api.state import Gateway
 from tokenomy.api.streaming import SSEResponse, relay
 from tokenomy.cache.key import CacheDecision
+from tokenomy.cache.semantic.layer import Probe
 from tokenomy.cache.stream_shape import StreamAssembler, fresh, replay_chunks
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import LedgerEntry
@@ -49,14 +50,19 @@ async def chat_completions(request: Request) -> Response:
                          body=chat.body)
     cache = gateway.cache
     decision = cache.decide(chat.body, request.headers, gateway.settings.cache.exact.namespace) if cache else None
+    probe: Probe | None = None
     if cache is not None and decision is not None:
         cached = await cache.get(decision)
         if cached is not None:
             return _serve_hit(gateway, chat, trace, cached)
         trace.cache_status = "miss"
+        if gateway.semantic is not None:
+            probe = await gateway.semantic.probe(chat.body, decision, gateway.settings.cache.exact.namespace)
+            if probe is not None and probe.answer is not None and probe.match is not None:
+                return _serve_hit(gateway, chat, trace, probe.answer, semantic_score=probe.match.score)
     try:
         if chat.stream:
-            return await _stream(gateway, chat, trace, decision)
+            return await _stream(gateway, chat, trace, decision, probe)
         done = await gateway.dispatcher.complete(chat, trace)
     except TokenomyError as exc:
         gateway.record(trace, exc.status, exc)
@@ -64,18 +70,23 @@ async def chat_completions(request: Request) -> Response:
     if cache is not None and decision is not None:
         await cache.put(decision, done.completion, deployment=done.deployment.name,
                         tier=done.deployment.config.tier)
+        if gateway.semantic is not None:
+            await gateway.semantic.remember(probe, decision, done.completion)
     entry = gateway.record(trace, 200)
     headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry)}
     return json_response(done.completion, headers=headers)
 
 
-def _serve_hit(gateway: Gateway, chat: ValidChat, trace: RequestTrace, cached: dict[str, Any]) -> Response:
+def _serve_hit(gateway: Gateway, chat: ValidChat, trace: RequestTrace, cached: dict[str, Any], *,
+               semantic_score: float | None = None) -> Response:
     completion = fresh(cached["completion"])
-    trace.cache_status = "hit"
+    status = trace.cache_status = "hit" if semantic_score is None else "semantic-hit"
     trace.cached = CachedAnswer(model=str(completion.get("model") or ""), deployment=str(cached.get("deployment")),
                                 tier=str(cached.get("tier")), usage=completion.get("usage") or {})
     entry = gateway.record(trace, 200)
-    headers = _headers(trace.id, trace.cached.model, trace.cached.tier, trace.cached.deployment, "hit")
+    headers = _headers(trace.id, trace.cached.model, trace.cached.tier, trace.cached.deployment, status)
+    if semantic_score is not None:
+        headers["x-tokenomy-semantic-score"] = f"{semantic_score:.4f}"
     if not chat.stream:
         return json_response(completion, headers={**headers, **_cost_headers(entry)})
     chunks = replay_chunks(completion, include_usage=chat.include_usage)
@@ -88,7 +99,8 @@ async def _replay(chunks: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
     yield DONE
 
 
-async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None) -> Response:
+async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None,
+                  probe: Probe | None) -> Response:
     served = await gateway.dispatcher.stream(chat, trace)
 
     def done(disconnected: bool) -> None:
@@ -102,7 +114,10 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decisi
         dep = served.deployment
 
         async def store(assembled: StreamAssembler) -> None:
-            await cache.put(decision, assembled.completion(), deployment=dep.name, tier=dep.config.tier)
+            completion = assembled.completion()
+            await cache.put(decision, completion, deployment=dep.name, tier=dep.config.tier)
+            if gateway.semantic is not None:
+                await gateway.semantic.remember(probe, decision, completion)
 
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
                  on_done=done, on_complete=store)

@@ -35,15 +35,6 @@ def _texts(req: EmbeddingRequest) -> list[str]:
     return texts
 
 
-async def _embedder(gateway: Gateway) -> Any:
-    async with gateway.embedder_lock:
-        if gateway.embedder is None:
-            from tokenomy.embeddings.minilm import MiniLMEmbedder
-
-            gateway.embedder = await asyncio.to_thread(MiniLMEmbedder.load)
-    return gateway.embedder
-
-
 async def embeddings(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     rid = request.state.request_id = request_id(request)
@@ -54,7 +45,7 @@ async def embeddings(request: Request) -> Response:
         raise ModelNotFoundError(f"embedding model '{req.model}' is not served here; available: {wanted}",
                                  param="model")
     texts = _texts(req)
-    embedder = await _embedder(gateway)
+    embedder = await gateway.load_embedder()
     if req.dimensions is not None and not 1 <= req.dimensions <= embedder.dimensions:
         raise InvalidRequestError(f"'dimensions' must be in [1, {embedder.dimensions}]", param="dimensions")
     result = await asyncio.to_thread(embedder.embed, texts)

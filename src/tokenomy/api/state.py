@@ -8,6 +8,7 @@ from typing import Any
 
 from tokenomy.api.metrics import Metrics
 from tokenomy.cache.exact import ExactCache
+from tokenomy.cache.semantic.layer import SemanticLayer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.errors import TokenomyError
@@ -25,8 +26,17 @@ class Gateway:
     ledger: LedgerWriter
     metrics: Metrics
     cache: ExactCache | None = None
-    embedder: Any = None  # MiniLMEmbedder, loaded on first /v1/embeddings call
+    semantic: SemanticLayer | None = None
+    embedder: Any = None  # MiniLMEmbedder, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def load_embedder(self) -> Any:
+        async with self.embedder_lock:
+            if self.embedder is None:
+                from tokenomy.embeddings.minilm import MiniLMEmbedder
+
+                self.embedder = await asyncio.to_thread(MiniLMEmbedder.load)
+        return self.embedder
 
     def record(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
         """Account for a finished request: one ledger entry (queued, never dropped) and the metrics."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tokenomy.cache.exact import ExactCache
+from tokenomy.cache.semantic.cache import SemanticCache
+from tokenomy.cache.semantic.layer import Embedder, SemanticLayer
+from tokenomy.cache.semantic.verifier import load_calibration
 from tokenomy.cache.stores import MemoryStore, RedisStore, ResponseStore, SQLiteStore
 from tokenomy.config.settings import Settings, data_home
 from tokenomy.errors import ConfigError
@@ -24,3 +27,18 @@ def build_exact_cache(settings: Settings, env: Mapping[str, str]) -> ExactCache 
             raise ConfigError("key 'cache.exact.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')")
         store = RedisStore(settings.redis_url)
     return ExactCache(store, ttl_s=cfg.ttl_s, mode=cfg.mode)
+
+
+def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder: Embedder) -> SemanticLayer | None:
+    """The semantic cache rides on the exact cache (it stores answers there), so it needs one."""
+    cfg = settings.cache.semantic
+    if not cfg.enabled:
+        return None
+    if exact is None:
+        raise ConfigError("key 'cache.semantic.enabled': the semantic cache needs the exact cache (cache.exact.mode "
+                          "is 'off')")
+    if not 0 < cfg.max_error < 1:
+        raise ConfigError(f"key 'cache.semantic.max_error': must be between 0 and 1, got {cfg.max_error}")
+    cache = SemanticCache(load_calibration(), max_error=cfg.max_error, online=cfg.online,
+                          max_entries=cfg.max_entries)
+    return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine)

@@ -46,3 +46,56 @@ def simulate(log: str | None, demo: bool, provider: str, model: str | None, as_j
                    f" ({r['cacheable_read_share']:.1%} of cacheable)"
                    f"  write {r['cache_write_5m_tokens'] + r['cache_write_1h_tokens']:,}  ${r['cost_usd']}")
     click.echo(f"saving ${report['saving_usd']} ({report['provider']}, {report['model']})")
+
+
+@cache_group.command("eval")
+@click.option("--pairs", "pairs_path", required=True, type=click.Path(dir_okay=False),
+              help="JSONL of {\"a\", \"b\", \"same\"} rows.")
+@click.option("--max-error", type=float, default=0.02, show_default=True,
+              help="The bound to evaluate: the share of served semantic hits allowed to be wrong.")
+@click.option("--cross-negatives", is_flag=True,
+              help="Build negatives by pairing across rows (for files whose rows are all same: true).")
+@click.option("--online", is_flag=True, help="Also replay with each row's label revealed after its lookup.")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="A calibration file instead of the shipped one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: bool, calibration: str | None,
+             as_json: bool) -> None:
+    """Semantic cache on labelled pairs: insert every distinct a, look up every b, count correct and wrong hits."""
+    from rich.progress import Progress
+
+    from tokenomy.cache.semantic.evaluate import Evaluation, read_pairs
+    from tokenomy.cache.semantic.evaluate import cross_negatives as with_negatives
+    from tokenomy.cache.semantic.verifier import load_calibration
+    from tokenomy.embeddings.minilm import MiniLMEmbedder
+
+    if not 0 < max_error < 1:
+        raise InvalidRequestError(f"--max-error must be between 0 and 1, got {max_error}")
+    pairs = read_pairs(Path(pairs_path))
+    if cross_negatives:
+        pairs = with_negatives(pairs)
+    embedder = MiniLMEmbedder.load()
+    with Progress(transient=True, disable=as_json) as progress:
+        tasks: dict[str, object] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+        evaluation = Evaluation(lambda texts: embedder.embed(list(texts)).vectors,
+                                load_calibration(Path(calibration) if calibration else None), progress=report)
+        result = evaluation.run(pairs, max_error=max_error, online=online)
+    if as_json:
+        click.echo(orjson.dumps(result).decode())
+        return
+    click.echo(f"{result['pairs']} pairs ({result['same_rows']} same), {result['entries']} cached entries")
+    click.echo(f"lookup p50 {result['lookup_ms']['p50']} ms, p99 {result['lookup_ms']['p99']} ms"
+               f" (+ embedding p50 {result['embed_ms']['p50']} ms)")
+    rows = [*result["sweep"], {"max_error": "baseline", **result["baseline"], "threshold": "cos 0.8"}]
+    rows += [{**r, "max_error": f"online {r['max_error']}", "threshold": r["final_threshold"]}
+             for r in result.get("online", [])]
+    click.echo(f"{'max_error':>14} {'threshold':>9} {'correct':>8} {'wrong':>6} {'miss':>6}"
+               f" {'hit rate':>9} {'wrong %':>8}")
+    for r in rows:
+        click.echo(f"{r['max_error']!s:>14} {r['threshold']!s:>9} {r['correct_hits']:>8} {r['wrong_hits']:>6}"
+                   f" {r['misses']:>6} {r['correct_hit_rate']!s:>9} {r['wrong_share']:>8.1%}")

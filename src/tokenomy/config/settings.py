@@ -125,8 +125,22 @@ class ExactCacheConfig(_Strict, frozen=True):
     namespace: str = "default"
 
 
+class SemanticCacheConfig(_Strict, frozen=True):
+    """The semantic cache (paraphrases of the last user turn). Off by default: it serves answers to questions that
+    were not asked verbatim, so an operator turns it on and states ``max_error``, the share of semantic hits allowed
+    to be wrong. ``online`` lets the threshold learn from labels (near-miss answer agreement); ``agreement_cosine``
+    is how close two answers' embeddings must be to count as the same answer."""
+
+    enabled: bool = False
+    max_error: float = 0.02
+    online: bool = True
+    max_entries: int = 100_000
+    agreement_cosine: float = 0.95
+
+
 class CacheConfig(_Strict, frozen=True):
     exact: ExactCacheConfig = ExactCacheConfig()
+    semantic: SemanticCacheConfig = SemanticCacheConfig()
     prompt_breakpoints: bool = True  # add Anthropic cache_control breakpoints on long stable prefixes
 
 
@@ -158,6 +172,8 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_DATABASE_URL": "ledger.database_url",
     "TOKENOMY_REDIS_URL": "redis_url",
     "TOKENOMY_CACHE": "cache.exact.mode",
+    "TOKENOMY_SEMANTIC_CACHE": "cache.semantic.enabled",
+    "TOKENOMY_SEMANTIC_MAX_ERROR": "cache.semantic.max_error",
 }
 
 

@@ -1,0 +1,121 @@
+"""The semantic cache's policy: where an entry may be served (its context), which entry is the candidate, and
+whether the verifier's score clears the threshold for the operator's ``max_error``.
+
+A *context* is everything about the request except the text of the last user turn (system prompt, earlier turns,
+model or router, output-affecting parameters, namespace), hashed: a paraphrase is only ever matched against entries
+of the identical context. Each entry points at the exact-cache key of the answer it stands for, so answers are
+stored once, by the exact cache, and a semantic hit whose answer has expired is a miss.
+
+Thread-safety: lookups and inserts take one lock; embedding happens outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from tokenomy.cache.semantic.features import normalise, pair_features
+from tokenomy.cache.semantic.index import USearchIndex, VectorIndex
+from tokenomy.cache.semantic.online import OnlineThreshold
+from tokenomy.cache.semantic.verifier import Calibration
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    context: str
+    text: str  # normalised
+    answer_key: str
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: Entry
+    cosine: float
+    score: float  # the verifier's probability that serving this entry is right
+    features: tuple[float, ...]
+    served: bool  # score cleared the threshold
+
+
+class SemanticCache:
+    def __init__(self, calibration: Calibration, *, max_error: float, dimensions: int = 384,
+                 online: bool = False, max_entries: int = 1_000_000) -> None:
+        self._calibration = calibration
+        self._threshold = calibration.threshold(max_error)
+        self._online = OnlineThreshold(max_error, self._threshold) if online else None
+        self._dimensions, self._max_entries = dimensions, max_entries
+        self._indexes: dict[str, VectorIndex] = {}
+        self._entries: dict[int, Entry] = {}
+        self._by_text: dict[tuple[str, str], int] = {}
+        self._next_id = 0
+        self._lock = threading.Lock()
+
+    @property
+    def threshold(self) -> float:
+        return self._online.threshold if self._online else self._threshold
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def insert(self, context: str, text: str, vector: Any, answer_key: str) -> Entry:
+        """Store (or refresh) the entry for this context and normalised text."""
+        norm = normalise(text)
+        with self._lock:
+            known = self._by_text.get((context, norm))
+            if known is not None:
+                entry = Entry(known, context, norm, answer_key)
+                self._entries[known] = entry
+                return entry
+            if len(self._entries) >= self._max_entries:
+                self._evict_oldest()
+            entry = Entry(self._next_id, context, norm, answer_key)
+            self._next_id += 1
+            index = self._indexes.get(context)
+            if index is None:
+                index = self._indexes[context] = USearchIndex(self._dimensions)
+            index.add(entry.id, vector)
+            self._entries[entry.id] = entry
+            self._by_text[(context, norm)] = entry.id
+            return entry
+
+    def lookup(self, context: str, text: str, vector: Any) -> Match | None:
+        """The nearest entry of this context, scored; ``served`` says whether the rule lets it answer."""
+        with self._lock:
+            index = self._indexes.get(context)
+            if index is None:
+                return None
+            found = index.search(vector, 2)
+            if not found:
+                return None
+            key, cosine = found[0]
+            second = found[1][1] if len(found) > 1 else 0.0
+            entry = self._entries[key]
+            threshold = self.threshold
+        features = pair_features(normalise(text), entry.text, cosine, max(0.0, second))
+        score = self._calibration.verifier.probability(features)
+        return Match(entry, cosine, score, tuple(features), score >= threshold)
+
+    def feedback(self, match: Match, correct: bool) -> None:
+        """A verdict on a looked-up candidate (served or not); moves the online threshold. A wrong served entry is
+        also dropped, so the same mistake is not served twice."""
+        if self._online is not None:
+            with self._lock:
+                self._online.observe(match.score, correct)
+        if match.served and not correct:
+            self.remove(match.entry.id)
+
+    def remove(self, entry_id: int) -> None:
+        with self._lock:
+            entry = self._entries.pop(entry_id, None)
+            if entry is None:
+                return
+            self._by_text.pop((entry.context, entry.text), None)
+            self._indexes[entry.context].remove(entry_id)
+
+    def _evict_oldest(self) -> None:
+        oldest = next(iter(self._entries))  # dicts keep insertion order: the first key is the oldest entry
+        entry = self._entries.pop(oldest)
+        self._by_text.pop((entry.context, entry.text), None)
+        self._indexes[entry.context].remove(oldest)
+

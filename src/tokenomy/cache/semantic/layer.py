@@ -1,0 +1,130 @@
+"""The semantic cache inside the gateway: which requests it may answer, probing before the upstream call, and
+remembering (and learning from) the answer after it.
+
+- Only requests the exact cache would store are eligible (same determinism rules and opt-outs), and only when the
+  last message is a user turn with text. The *context* is the exact-cache key of the request with that text
+  blanked, so system prompt, earlier turns, model, parameters and namespace must all match exactly.
+- A semantic entry points at the exact-cache key of its original request; the answer is stored once, by the exact
+  cache. An expired answer makes the hit a miss.
+- Near misses teach the threshold (``online``): when the nearest entry was not served, the fresh upstream answer is
+  compared with the entry's cached answer. Equal text, or answer embeddings at least ``agreement_cosine`` apart,
+  means serving it would have been right. No user action is needed; deterministic requests make this label sound.
+
+Failures of the semantic layer never fail a request: they are logged and the request goes upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tokenomy.cache.exact import ExactCache
+from tokenomy.cache.key import CacheDecision, request_key
+from tokenomy.cache.semantic.cache import Match, SemanticCache
+
+log = logging.getLogger("tokenomy.cache.semantic")
+
+Embedder = Callable[[], Awaitable[Any]]  # returns a loaded MiniLMEmbedder (shared with /v1/embeddings)
+
+
+@dataclass(slots=True)
+class Probe:
+    context: str
+    text: str
+    vector: Any
+    match: Match | None
+    answer: dict[str, Any] | None = None  # the exact-cache entry served for a semantic hit
+
+
+def last_user_text(body: Mapping[str, Any]) -> str | None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return None
+    content = last.get("content")
+    if isinstance(content, str):
+        return content if content.strip() else None
+    if isinstance(content, list):  # text parts only; an image or audio part makes the turn ineligible
+        if not all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+            return None
+        text = "\n".join(str(p.get("text", "")) for p in content)
+        return text if text.strip() else None
+    return None
+
+
+def context_key(body: Mapping[str, Any], namespace: str) -> str:
+    messages = list(body["messages"])
+    messages[-1] = {**messages[-1], "content": None}
+    return request_key({**body, "messages": messages}, f"semantic:{namespace}")
+
+
+def _answer_text(completion: Mapping[str, Any]) -> str | None:
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    message = choices[0].get("message") or {}
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) and content.strip() else None
+
+
+class SemanticLayer:
+    def __init__(self, cache: SemanticCache, exact: ExactCache, embedder: Embedder, *,
+                 agreement_cosine: float) -> None:
+        self._cache, self._exact, self._embedder = cache, exact, embedder
+        self._agreement = agreement_cosine
+
+    @property
+    def cache(self) -> SemanticCache:
+        return self._cache
+
+    async def probe(self, body: Mapping[str, Any], decision: CacheDecision, namespace: str) -> Probe | None:
+        """Look the request up; ``Probe.answer`` is set when a paraphrase may be served. None when ineligible."""
+        if not decision.read:
+            return None
+        text = last_user_text(body)
+        if text is None:
+            return None
+        try:
+            embedder = await self._embedder()
+            vector = (await asyncio.to_thread(embedder.embed, [text])).vectors[0]
+            probe = Probe(context_key(body, namespace), text, vector, None)
+            probe.match = self._cache.lookup(probe.context, text, vector)
+            if probe.match is not None and probe.match.served:
+                probe.answer = await self._exact.get(CacheDecision(probe.match.entry.answer_key, True, False))
+                if probe.answer is None:  # its answer expired or was evicted: drop the entry
+                    self._cache.remove(probe.match.entry.id)
+            return probe
+        except Exception:
+            log.exception("semantic cache lookup failed; serving without it")
+            return None
+
+    async def remember(self, probe: Probe | None, decision: CacheDecision, completion: Mapping[str, Any]) -> None:
+        """After a fresh answer: store the entry, and label the near miss (if any) by answer agreement."""
+        if probe is None or _answer_text(completion) is None:
+            return
+        try:
+            self._cache.insert(probe.context, probe.text, probe.vector, decision.key)
+            match = probe.match
+            if match is None or match.served:
+                return
+            cached = await self._exact.get(CacheDecision(match.entry.answer_key, True, False))
+            if cached is None:
+                return
+            self._cache.feedback(match, await self._agree(cached["completion"], completion))
+        except Exception:
+            log.exception("semantic cache update failed")
+
+    async def _agree(self, cached: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
+        a, b = _answer_text(cached), _answer_text(fresh)
+        if a is None or b is None:
+            return False
+        if " ".join(a.split()).lower() == " ".join(b.split()).lower():
+            return True
+        embedder = await self._embedder()
+        vectors = (await asyncio.to_thread(embedder.embed, [a, b])).vectors
+        return float(vectors[0] @ vectors[1]) >= self._agreement
