@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.cache import SemanticCache
@@ -39,6 +40,7 @@ def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder:
                           "is 'off')")
     if not 0 < cfg.max_error < 1:
         raise ConfigError(f"key 'cache.semantic.max_error': must be between 0 and 1, got {cfg.max_error}")
-    cache = SemanticCache(load_calibration(), max_error=cfg.max_error, online=cfg.online,
+    calibration = load_calibration(Path(cfg.calibration) if cfg.calibration else None)
+    cache = SemanticCache(calibration, max_error=cfg.max_error, online=cfg.online,
                           max_entries=cfg.max_entries)
     return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine)

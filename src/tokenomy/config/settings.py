@@ -136,6 +136,7 @@ class SemanticCacheConfig(_Strict, frozen=True):
     online: bool = True
     max_entries: int = 100_000
     agreement_cosine: float = 0.95
+    calibration: str | None = None  # a file from bench/semantic_calibrate.py; None: the shipped one
 
 
 class CacheConfig(_Strict, frozen=True):
