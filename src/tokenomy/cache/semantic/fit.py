@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tokenomy.cache.semantic.online import wrong_share_upper
 from tokenomy.cache.semantic.verifier import NEVER, Verifier
 
 
 def fit_verifier(features: Any, correct: Any, *, l2: float = 1e-2, iterations: int = 50) -> Verifier:
     """L2-regularised logistic regression by Newton's method on standardised features."""
+    import numpy as np
+
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(correct, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -28,6 +28,8 @@ def fit_verifier(features: Any, correct: Any, *, l2: float = 1e-2, iterations: i
 def pick_threshold(scores: Any, correct: Any, max_error: float) -> float:
     """The lowest score whose served set was wrong at most ``max_error`` of the time with 95 % confidence (Wilson
     upper bound), so a handful of lucky hits never justifies a cut."""
+    import numpy as np
+
     s = np.asarray(scores, dtype=np.float64)
     c = np.asarray(correct, dtype=bool)
     order = np.argsort(-s, kind="stable")
