@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,6 +16,7 @@ from tokenomy.api.state import Gateway
 from tokenomy.api.streaming import SSEResponse, relay
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.layer import Probe
+from tokenomy.cache.shape import shape_body
 from tokenomy.cache.stream_shape import StreamAssembler, fresh, replay_chunks
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import LedgerEntry
@@ -46,10 +49,23 @@ async def chat_completions(request: Request) -> Response:
     rid = request.state.request_id = request_id(request)
     raw = await read_body(request, gateway.settings.server.max_body_bytes)
     chat = validate_chat(parse_json_object(raw))
+    chat = replace(chat, body=shape_body(chat.body))  # prompt-cache shaping; never changes meaning
     trace = RequestTrace(id=rid, endpoint="chat.completions", requested_model=chat.typed.model, stream=chat.stream,
                          body=chat.body)
+    routed = await gateway.routers.route(chat, request.headers, gateway.dispatcher.catalog.serves) \
+        if gateway.routers is not None else None
+    if routed is None:
+        return await _serve(gateway, chat, trace, request.headers)
+    trace.route_reason = routed.reason
+    response = await _serve(gateway, routed.chat, trace, request.headers)
+    response.headers.update(routed.headers())
+    return response
+
+
+async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, headers: Headers) -> Response:
+    rid = trace.id
     cache = gateway.cache
-    decision = cache.decide(chat.body, request.headers, gateway.settings.cache.exact.namespace) if cache else None
+    decision = cache.decide(chat.body, headers, gateway.settings.cache.exact.namespace) if cache else None
     probe: Probe | None = None
     if cache is not None and decision is not None:
         cached = await cache.get(decision)
