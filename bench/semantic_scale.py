@@ -38,7 +38,9 @@ def main() -> None:
         for i, vector in enumerate(block):
             cache.insert("ctx", f"synthetic question number {lo + i}", vector, answer_key=str(lo + i))
         print(f"inserted {hi:,} ({hi / (time.perf_counter() - started):,.0f}/s)", flush=True)
-    queries = rng.standard_normal((args.lookups, DIM)).astype(np.float32)
+    # lookups drawn from the same mixture: near stored entries, like paraphrases of cached questions
+    queries = centres[rng.integers(0, len(centres), args.lookups)]
+    queries = queries + 0.8 * rng.standard_normal(queries.shape).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     latencies = []
     for i, q in enumerate(queries):
