@@ -37,6 +37,24 @@ class ConfigError(TokenomyError):
     code = "config_error"
 
 
+class OutcomeDataError(ConfigError):
+    """An outcomes file, or one of its rows or price entries, is malformed; the message says where."""
+
+    code = "outcome_data_error"
+
+
+class TargetError(ConfigError):
+    """A routing target (``share=S``, ``quality=Q``, ``budget=B``) is malformed or out of range."""
+
+    code = "invalid_routing_target"
+
+
+class RouterFileError(ConfigError):
+    """A router directory is missing, incomplete or was written by an incompatible version."""
+
+    code = "router_file_error"
+
+
 # --- client errors ----------------------------------------------------------------------------------------------
 
 
@@ -87,6 +105,12 @@ class CapabilityError(TokenomyError):
     status = 400
     type = "invalid_request_error"
     code = "unsupported_parameter"
+
+
+class RouteTargetError(InvalidRequestError):
+    """The ``x-tokenomy-route-target`` header is not a valid routing target."""
+
+    code = "invalid_route_target"
 
 
 # --- upstream errors --------------------------------------------------------------------------------------------

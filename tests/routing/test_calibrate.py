@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tokenomy.routing.calibrate import Target, TargetError, parse_target, solve
+from tokenomy.errors import TargetError
+from tokenomy.routing.calibrate import Target, parse_target, solve
 
 TABLE = [  # cheapest first, as the trainer writes it
     {"lambda": 100.0, "share": 0.0, "score": 0.60, "usd_per_1k": 0.1},

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from tests.routing.conftest import NIM
 
+from tokenomy.errors import OutcomeDataError
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices
-from tokenomy.routing.outcomes import ModelPrice, OutcomeDataError, read_outcomes
+from tokenomy.routing.outcomes import ModelPrice, read_outcomes
 
 
 def _write(path: Path, rows: list[object]) -> Path:

@@ -24,6 +24,7 @@ from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments
+from tokenomy.routing.serve import RouterSet, router_configs
 
 log = logging.getLogger("tokenomy")
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        if router_configs(settings.routing):
+            gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         app.state.gateway = gateway
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
         try:

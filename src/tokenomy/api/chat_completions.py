@@ -62,10 +62,10 @@ async def chat_completions(request: Request) -> Response:
     return response
 
 
-async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, headers: Headers) -> Response:
+async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Headers) -> Response:
     rid = trace.id
     cache = gateway.cache
-    decision = cache.decide(chat.body, headers, gateway.settings.cache.exact.namespace) if cache else None
+    decision = cache.decide(chat.body, asked, gateway.settings.cache.exact.namespace) if cache else None
     probe: Probe | None = None
     if cache is not None and decision is not None:
         cached = await cache.get(decision)

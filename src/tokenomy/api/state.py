@@ -16,6 +16,7 @@ from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.ledger.writer import LedgerWriter
+from tokenomy.routing.serve import RouterSet
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class Gateway:
     metrics: Metrics
     cache: ExactCache | None = None
     semantic: SemanticLayer | None = None
+    routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
     embedder: Any = None  # MiniLMEmbedder, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

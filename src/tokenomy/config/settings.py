@@ -73,13 +73,26 @@ class RetryConfig(_Strict, frozen=True):
     stream_idle_timeout_s: float = 60.0
 
 
+class RouterConfig(_Strict, frozen=True):
+    """A learned router served as the virtual model ``tokenomy/<name>``: ``path`` is a directory written by
+    ``tokenomy route train``; ``target`` (``share=S``, ``quality=Q`` or ``budget=B``) overrides the router's own
+    default operating point."""
+
+    path: str
+    target: str | None = None
+
+
 class RoutingConfig(_Strict, frozen=True):
     """How a request picks among deployments. ``sticky_prefix``: self-hosted replicas of one model get a shared
     prompt prefix on the same replica (its prefix cache hits) unless that replica has more than
-    ``sticky_busy_factor`` times the group's mean in-flight calls."""
+    ``sticky_busy_factor`` times the group's mean in-flight calls. ``routers``: learned routers by name, each served
+    as ``tokenomy/<name>``; ``auto_router`` (env ``TOKENOMY_ROUTER``) is the directory of ``tokenomy/auto`` when
+    ``routers`` has no ``auto`` entry."""
 
     sticky_prefix: bool = True
     sticky_busy_factor: float = 2.0
+    routers: dict[str, RouterConfig] = {}
+    auto_router: str | None = None
 
 
 class ServerConfig(_Strict, frozen=True):
@@ -175,6 +188,7 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_CACHE": "cache.exact.mode",
     "TOKENOMY_SEMANTIC_CACHE": "cache.semantic.enabled",
     "TOKENOMY_SEMANTIC_MAX_ERROR": "cache.semantic.max_error",
+    "TOKENOMY_ROUTER": "routing.auto_router",
 }
 
 

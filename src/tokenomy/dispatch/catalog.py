@@ -45,6 +45,10 @@ class Catalog:
     def _direct(self, name: str) -> list[Deployment]:
         return self._by_model.get(name) or self._by_tier.get(name, [])
 
+    def serves(self, name: str) -> bool:
+        """Does a model name or tier have at least one deployment here?"""
+        return bool(self._direct(name))
+
     def chain(self, model: str) -> list[Deployment]:
         """Deployments to try for ``model``, in order; ModelNotFoundError when nothing serves it."""
         first = self._direct(model)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tokenomy.errors import ConfigError
+from tokenomy.errors import TargetError
 from tokenomy.routing.sweep import choose, lambda_scale
 
 if TYPE_CHECKING:
@@ -28,9 +28,6 @@ KINDS = ("share", "quality", "budget")
 DEFAULT_TARGET = "quality=0.95"
 TABLE_POINTS = 161
 
-
-class TargetError(ConfigError):
-    code = "invalid_routing_target"
 
 
 @dataclass(frozen=True, slots=True)

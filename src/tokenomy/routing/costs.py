@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tokenomy.routing.outcomes import ModelPrice, OutcomeDataError, OutcomeRow
+from tokenomy.errors import OutcomeDataError
+from tokenomy.routing.outcomes import ModelPrice, OutcomeRow
 
 if TYPE_CHECKING:
     import numpy as np

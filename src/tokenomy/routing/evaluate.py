@@ -18,11 +18,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokenomy.errors import OutcomeDataError
 from tokenomy.routing import calibrate
 from tokenomy.routing.cascade import answer_features, escalations
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.metrics import Point, Reference, hull, mixed_point, point, reference, summarise
-from tokenomy.routing.outcomes import ModelPrice, OutcomeDataError, OutcomeRow, read_outcomes
+from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
 from tokenomy.routing.router import Router
 from tokenomy.routing.sweep import choose, sweep_lambdas
 

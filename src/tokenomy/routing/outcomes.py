@@ -15,15 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tokenomy.errors import ConfigError
+from tokenomy.errors import OutcomeDataError
 
 PRICE_SUFFIX = ".models.json"
 
-
-class OutcomeDataError(ConfigError):
-    """An outcomes file, or one of its rows or price entries, is malformed; the message says where."""
-
-    code = "outcome_data_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokenomy.errors import RouterFileError
 from tokenomy.routing import store
 from tokenomy.routing.calibrate import Target, parse_target, solve
 from tokenomy.routing.cascade import answer_features
@@ -112,7 +113,7 @@ class Router:
     def should_escalate(self, prompt: str, answer: str, threshold: float = 0.5, group: str | None = None) -> bool:
         """The cascade check: is the cheap model's ``answer`` predicted to score below ``threshold``?"""
         if self.state.cascade is None:
-            raise store.RouterFileError("this router has no cascade check (no training rows had cheap answers)")
+            raise RouterFileError("this router has no cascade check (no training rows had cheap answers)")
         prompt_features = self.features([prompt], [group])
         answer_x = answer_features(self.state.features, [answer], self.embed)
         return bool(self.state.cascade.predict(prompt_features, answer_x)[0] < threshold)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tokenomy.errors import ConfigError
+from tokenomy.errors import RouterFileError
 from tokenomy.routing import quality as q
 from tokenomy.routing.cascade import CascadeCheck
 from tokenomy.routing.features import FeatureConfig
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 FORMAT = "tokenomy-router/1"
 MANIFEST, WEIGHTS, CALIBRATION, REPORT = "manifest.json", "weights.npz", "calibration.json", "report.json"
 
-
-class RouterFileError(ConfigError):
-    code = "router_file_error"
 
 
 @dataclass

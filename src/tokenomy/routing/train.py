@@ -13,12 +13,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokenomy.errors import OutcomeDataError
 from tokenomy.routing import calibrate, store
 from tokenomy.routing import cascade as cascade_mod
 from tokenomy.routing import quality as q
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.features import Embed, FeatureConfig, featurize, fit_config
-from tokenomy.routing.outcomes import ModelPrice, OutcomeDataError, OutcomeRow, read_outcomes
+from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
 from tokenomy.routing.selection import fold_of, select
 
 if TYPE_CHECKING:
@@ -31,8 +32,9 @@ Progress = Callable[[str], None]
 
 def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCounter,
           prices: dict[str, ModelPrice] | None = None, target: str = calibrate.DEFAULT_TARGET,
-          progress: Progress = lambda _: None) -> dict[str, Any]:
-    """Train a router on ``paths`` into ``out``; returns the training report (also written to ``out``)."""
+          base: FeatureConfig | None = None, progress: Progress = lambda _: None) -> dict[str, Any]:
+    """Train a router on ``paths`` into ``out``; returns the training report (also written to ``out``).
+    ``base`` sets the embedding window (default :class:`FeatureConfig`'s)."""
     import numpy as np
 
     started = time.monotonic()
@@ -53,7 +55,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
     est_costs = np.maximum(np.array([cost_model[m] for m in models])[:, 0][None, :]
                            + tokens[:, None] * np.array([cost_model[m] for m in models])[:, 1][None, :], 0.0)
 
-    config = fit_config([r.prompt for r in rows], [r.group for r in rows], FeatureConfig())
+    config = fit_config([r.prompt for r in rows], [r.group for r in rows], base or FeatureConfig())
     progress(f"embedding {len(rows)} training prompts")
     features = featurize(config, [r.prompt for r in rows], [r.group for r in rows], embed)
     groups = len(config.groups)

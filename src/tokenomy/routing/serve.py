@@ -1,0 +1,145 @@
+"""Learned routers in the gateway: the virtual models ``tokenomy/auto`` and ``tokenomy/<name>``.
+
+Each configured router (``routing.routers``, plus ``routing.auto_router`` / ``TOKENOMY_ROUTER`` as ``auto``) is
+loaded once, in a worker thread, when the app starts. A chat request for ``tokenomy/<name>`` is routed before
+anything else happens to it: the last user turn is scored by the router (``Router.decide``, in a worker thread),
+the best model that has a deployment here is chosen, and the request continues exactly as if the client had asked
+for that model, configured fallbacks included. The choice and its reason go into the ledger (``route_reason``)
+and the ``x-tokenomy-route`` / ``x-tokenomy-route-reason`` response headers. A client may move the operating point
+of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.config.settings import RouterConfig, RoutingConfig
+from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, TargetError
+from tokenomy.routing.calibrate import Target, parse_target
+from tokenomy.wire.validation import ValidChat
+
+if TYPE_CHECKING:
+    from tokenomy.routing.router import Decision, Router
+
+PREFIX = "tokenomy/"
+TARGET_HEADER = "x-tokenomy-route-target"
+AUTO = "auto"
+
+Served = Callable[[str], bool]  # does a model name have a deployment here?
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A routed request: the request as the chosen model's, and what to tell the ledger and the client."""
+
+    chat: ValidChat
+    model: str
+    reason: str
+
+    def headers(self) -> dict[str, str]:
+        return {"x-tokenomy-route": self.model, "x-tokenomy-route-reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRouter:
+    name: str
+    router: Router
+    target: Target | None  # None: the router's own default
+
+
+def router_configs(config: RoutingConfig) -> dict[str, RouterConfig]:
+    """The configured routers by name; ``auto_router`` fills in ``auto`` unless ``routers`` names it."""
+    found = dict(config.routers)
+    if config.auto_router and AUTO not in found:
+        found[AUTO] = RouterConfig(path=config.auto_router)
+    return found
+
+
+class RouterSet:
+    """The gateway's routers, by virtual model name."""
+
+    def __init__(self, routers: Mapping[str, ServedRouter]) -> None:
+        self._routers = dict(routers)
+
+    @classmethod
+    def load(cls, config: RoutingConfig, served: Served) -> RouterSet:
+        """Load every configured router (blocking: call it in a worker thread). Raises :class:`ConfigError`
+        naming the key when a router cannot be loaded, its target is invalid, or none of its models is served."""
+        from tokenomy.routing.router import Router
+
+        loaded: dict[str, ServedRouter] = {}
+        for name, entry in router_configs(config).items():
+            key = f"routing.routers.{name}" if name in config.routers else "routing.auto_router"
+            try:
+                router = Router.load(Path(entry.path).expanduser(), threads=1)
+                target = parse_target(entry.target) if entry.target else None
+            except ConfigError as exc:
+                raise ConfigError(f"key '{key}': {exc.message}") from exc
+            if not any(served(m) for m in router.models):
+                raise ConfigError(f"key '{key}': none of the router's models ({', '.join(router.models)}) has a "
+                                  "deployment here; name deployments or models after them")
+            loaded[PREFIX + name] = ServedRouter(name, router, target)
+        return cls(loaded)
+
+    def names(self) -> list[str]:
+        return list(self._routers)
+
+    def handles(self, model: str) -> bool:
+        return model in self._routers
+
+    async def route(self, chat: ValidChat, headers: Mapping[str, str], served: Served) -> Routed | None:
+        """None when ``chat`` does not ask for a router; else the routed request. Raises
+        :class:`RouteTargetError` (400) for a bad target header, :class:`ModelNotFoundError` (404) when no model
+        of the router is served."""
+        entry = self._routers.get(chat.typed.model)
+        if entry is None:
+            return None
+        target, source = entry.target, "config" if entry.target else "router default"
+        if (text := headers.get(TARGET_HEADER)) is not None:
+            target, source = _header_target(text), "header"
+        decision = await asyncio.to_thread(entry.router.decide, last_user_text(chat.body), target)
+        model, note = pick_served(decision, served)
+        reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
+                  f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
+                  f"(lambda {decision.lam:.4g}/USD){note}")
+        body = {**chat.body, "model": model}
+        return Routed(chat=replace(chat, body=body, typed=replace(chat.typed, model=model)), model=model,
+                      reason=reason)
+
+
+def pick_served(decision: Decision, served: Served) -> tuple[str, str]:
+    """The router's choice when it is served, else the served model with the best expected score − λ·cost
+    (the router's own objective; ties to the cheaper). Returns the model and a note for the reason."""
+    if served(decision.model):
+        return decision.model, ""
+    utility = {m: s - decision.lam * decision.expected_costs_usd[m] for m, s in decision.expected_scores.items()
+               if served(m)}
+    if not utility:
+        raise ModelNotFoundError(f"none of the router's models ({', '.join(decision.expected_scores)}) has a "
+                                 "deployment here", param="model")
+    best = max(utility, key=lambda m: (utility[m], -decision.expected_costs_usd[m]))
+    return best, f"; router chose {decision.model}, which has no deployment here"
+
+
+def last_user_text(body: Mapping[str, Any]) -> str:
+    """The text of the last user turn (text parts joined), else of the last message; '' when there is none."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    users = [m for m in messages if m.get("role") == "user"]
+    chosen = (users or messages or [{}])[-1]
+    content = chosen.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _header_target(text: str) -> Target:
+    try:
+        return parse_target(text.strip())
+    except TargetError as exc:
+        raise RouteTargetError(f"header {TARGET_HEADER}: {exc.message}", param=TARGET_HEADER) from exc
