@@ -65,6 +65,16 @@ def test_online_threshold_moves_only_with_evidence() -> None:
     assert wrong_above == 0
 
 
+def test_online_threshold_forgets_beyond_its_window() -> None:
+    online = OnlineThreshold(0.1, 0.99, min_evidence=30, refresh_every=1, window=100)
+    for _ in range(100):
+        online.observe(0.5, False)
+    assert online.threshold == 0.99
+    for _ in range(100):  # the wrong labels age out; clean ones take their place
+        online.observe(0.5, True)
+    assert online.observations == 100 and online.threshold == 0.5
+
+
 def test_calibration_table_uses_the_stricter_row(tmp_path: Path) -> None:
     shipped = load_calibration()
     assert len(shipped.verifier.weights) == len(FEATURE_NAMES) + 1

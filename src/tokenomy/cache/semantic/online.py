@@ -4,13 +4,15 @@ Every labelled lookup (a user's verdict on a served hit, or a label revealed aft
 --online``) is kept as ``(score, correct)``. The threshold is the lowest score above which the labelled lookups
 were wrong at most ``max_error`` of the time with 95 % confidence (the Wilson upper bound on the wrong share, so
 30 clean lookups do not license a 2 % bound: with none wrong it takes about 130), and only once at least
-``min_evidence`` labelled lookups lie above it; until then the calibrated threshold stands.
+``min_evidence`` labelled lookups lie above it; until then the calibrated threshold stands. Only the latest
+``window`` labels count, so the threshold follows the traffic and the work per refresh stays bounded.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 
 Z_95 = 1.645  # one-sided 95 %
 Z_ONLINE = 2.326  # one-sided 99 %: the online rule tests many cuts on data it keeps reusing
@@ -28,11 +30,13 @@ def wrong_share_upper(wrong: int, n: int, z: float = Z_95) -> float:
 
 class OnlineThreshold:
     def __init__(self, max_error: float, prior_threshold: float, *, min_evidence: int = 30,
-                 refresh_every: int = 10) -> None:
+                 refresh_every: int = 10, window: int = 20_000) -> None:
         self._max_error, self._prior = max_error, prior_threshold
         self._min_evidence, self._refresh_every = min_evidence, refresh_every
         self._scores: list[float] = []  # ascending
         self._correct: list[bool] = []  # aligned with _scores
+        self._arrivals: deque[tuple[float, bool]] = deque()
+        self._window = window
         self._since_refresh = 0
         self._threshold = prior_threshold
 
@@ -48,6 +52,13 @@ class OnlineThreshold:
         at = bisect.bisect_left(self._scores, score)
         self._scores.insert(at, score)
         self._correct.insert(at, correct)
+        self._arrivals.append((score, correct))
+        if len(self._arrivals) > self._window:
+            old_score, old_correct = self._arrivals.popleft()
+            at = bisect.bisect_left(self._scores, old_score)
+            while self._correct[at] != old_correct:  # equal scores: drop one with the same label
+                at += 1
+            del self._scores[at], self._correct[at]
         self._since_refresh += 1
         if self._since_refresh >= self._refresh_every:
             self._since_refresh = 0
