@@ -35,8 +35,8 @@ def main() -> None:
         block = centres[rng.integers(0, len(centres), hi - lo)]
         block = block + 0.8 * rng.standard_normal(block.shape).astype(np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        for i, vector in enumerate(block):
-            cache.insert("ctx", f"synthetic question number {lo + i}", vector, answer_key=str(lo + i))
+        texts = [f"synthetic question number {lo + i}" for i in range(hi - lo)]
+        cache.insert_many("ctx", texts, block, [str(lo + i) for i in range(hi - lo)])
         print(f"inserted {hi:,} ({hi / (time.perf_counter() - started):,.0f}/s)", flush=True)
     # lookups drawn from the same mixture: near stored entries, like paraphrases of cached questions
     queries = centres[rng.integers(0, len(centres), args.lookups)]

@@ -241,3 +241,14 @@ async def test_layer_learns_from_near_miss_agreement(embed: Callable[[Sequence[s
     assert context_key(first, "ns") == context_key(second, "ns") != context_key(body("x") | {"model": "n"}, "ns")
     assert last_user_text({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}) is None
     assert await layer.probe(first, CacheDecision("k", False, True), "ns") is None  # no-cache: not read
+
+
+def test_bulk_insert_skips_known_texts_and_respects_the_cap(embed: Callable[[Sequence[str]], Any]) -> None:
+    cache = SemanticCache(permissive(0.8), max_error=0.02, max_entries=3)
+    texts = ["What is the capital of France?", "what is the capital of  france?", "How do I reverse a list?",
+             "Explain photosynthesis.", "Why is the sky blue?"]
+    added = cache.insert_many("ctx", texts, np.asarray(embed(texts)), [f"k{i}" for i in range(5)])
+    assert added == 3 and len(cache) == 3  # the duplicate is skipped, the cap stops the rest
+    assert cache.insert_many("ctx", texts[:1], np.asarray(embed(texts[:1])), ["again"]) == 0
+    match = cache.lookup("ctx", "what's the capital city of France?", embed(["what's the capital city of France?"])[0])
+    assert match is not None and match.served and match.entry.answer_key == "k0"

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 class VectorIndex(Protocol):
     def add(self, key: int, vector: Any) -> None: ...
 
+    def add_many(self, keys: list[int], vectors: Any) -> None: ...
+
     def search(self, vector: Any, k: int) -> list[tuple[int, float]]:
         """Up to ``k`` (key, cosine similarity) pairs, most similar first."""
         ...
@@ -31,6 +33,11 @@ class USearchIndex:
 
     def add(self, key: int, vector: Any) -> None:
         self._index.add(key, vector)
+
+    def add_many(self, keys: list[int], vectors: Any) -> None:
+        import numpy as np
+
+        self._index.add(np.asarray(keys, dtype=np.uint64), vectors, threads=2)
 
     def search(self, vector: Any, k: int) -> list[tuple[int, float]]:
         if len(self._index) == 0:
