@@ -8,9 +8,12 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -94,3 +97,31 @@ def test_other_context_or_question_goes_upstream(setup: tuple[openai.OpenAI, Fau
     assert other_question.headers["x-tokenomy-cache"] == "miss"  # type: ignore[attr-defined]
     assert no_cache.headers["x-tokenomy-cache"] == "miss"
     assert upstream.calls["echo"] == before + 3
+
+
+def _post(url: str, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_feedback_on_a_semantic_hit(setup: tuple[openai.OpenAI, FaultUpstream, Path]) -> None:
+    client, upstream, _ = setup
+    _ask(client, "Why is the sky blue?")
+    hit = _ask(client, "Why is the sky blue in colour?")
+    assert hit.headers["x-tokenomy-cache"] == "semantic-hit"  # type: ignore[attr-defined]
+    rid = hit.headers["x-request-id"]  # type: ignore[attr-defined]
+    url = str(client.base_url).rstrip("/") + "/feedback"
+    status, bad = _post(url, {"request_id": rid, "correct": "no"})
+    assert status == 400 and bad["error"]["param"] == "correct"
+    assert _post(url, {"request_id": rid, "correct": False}) == (200, {"object": "feedback", "request_id": rid,
+                                                                       "applied": True})
+    status, again = _post(url, {"request_id": rid, "correct": False})
+    assert status == 404 and again["error"]["code"] == "feedback_not_found"
+    before = upstream.calls["echo"]
+    after = _ask(client, "Why is the sky blue in colour?")  # the entry reported wrong is gone: upstream again
+    assert after.headers["x-tokenomy-cache"] == "miss" and upstream.calls["echo"] == before + 1  # type: ignore[attr-defined]

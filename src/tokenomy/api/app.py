@@ -14,6 +14,7 @@ from starlette.routing import Route
 from tokenomy.api.chat_completions import chat_completions
 from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
+from tokenomy.api.feedback import feedback
 from tokenomy.api.health import healthz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
@@ -67,6 +68,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

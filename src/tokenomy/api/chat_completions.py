@@ -75,6 +75,7 @@ async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: 
         if gateway.semantic is not None:
             probe = await gateway.semantic.probe(chat.body, decision, gateway.settings.cache.exact.namespace)
             if probe is not None and probe.answer is not None and probe.match is not None:
+                gateway.semantic.served(trace.id, probe.match)
                 return _serve_hit(gateway, chat, trace, probe.answer, semantic_score=probe.match.score)
     try:
         if chat.stream:

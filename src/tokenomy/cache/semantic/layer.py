@@ -10,6 +10,9 @@ remembering (and learning from) the answer after it.
   compared with the entry's cached answer. Equal text, or answer embeddings at least ``agreement_cosine`` apart,
   means serving it would have been right. No user action is needed; deterministic requests make this label sound.
 
+- Users can report a served semantic hit (``POST /v1/feedback`` with its ``x-request-id``): the label moves the
+  online threshold and a wrong entry is dropped. The last ``remember_served`` hits are kept for this.
+
 Failures of the semantic layer never fail a request: they are logged and the request goes upstream.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,9 +78,25 @@ def _answer_text(completion: Mapping[str, Any]) -> str | None:
 
 class SemanticLayer:
     def __init__(self, cache: SemanticCache, exact: ExactCache, embedder: Embedder, *,
-                 agreement_cosine: float) -> None:
+                 agreement_cosine: float, remember_served: int = 10_000) -> None:
         self._cache, self._exact, self._embedder = cache, exact, embedder
         self._agreement = agreement_cosine
+        self._served: OrderedDict[str, Match] = OrderedDict()
+        self._remember_served = remember_served
+
+    def served(self, request_id: str, match: Match) -> None:
+        """Remember a served semantic hit so a user can report on it."""
+        self._served[request_id] = match
+        while len(self._served) > self._remember_served:
+            self._served.popitem(last=False)
+
+    def report(self, request_id: str, correct: bool) -> bool:
+        """A user's verdict on a served semantic hit; False when that request is not (or no longer) remembered."""
+        match = self._served.pop(request_id, None)
+        if match is None:
+            return False
+        self._cache.feedback(match, correct)
+        return True
 
     @property
     def cache(self) -> SemanticCache:
