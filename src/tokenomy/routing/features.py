@@ -28,8 +28,8 @@ TEXT_FEATURES = ("log_chars", "log_words", "log_lines", "numbers", "decimals", "
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    head_chars: int = 384
-    tail_chars: int = 384
+    head_chars: int = 128  # 128 + 128 characters (~64 word-pieces): see docs/routing.md, decision latency
+    tail_chars: int = 128
     text_features: tuple[str, ...] = TEXT_FEATURES
     groups: tuple[str, ...] = ()
     text_mean: tuple[float, ...] = ()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from tokenomy.config.settings import RouterConfig, RoutingConfig
 from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, TargetError
 from tokenomy.routing.calibrate import Target, parse_target
@@ -106,9 +108,8 @@ class RouterSet:
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
                   f"(lambda {decision.lam:.4g}/USD){note}")
-        body = {**chat.body, "model": model}
-        return Routed(chat=replace(chat, body=body, typed=replace(chat.typed, model=model)), model=model,
-                      reason=reason)
+        typed = msgspec.structs.replace(chat.typed, model=model)
+        return Routed(chat=replace(chat, body={**chat.body, "model": model}, typed=typed), model=model, reason=reason)
 
 
 def pick_served(decision: Decision, served: Served) -> tuple[str, str]:

@@ -1,0 +1,185 @@
+"""Learned routing in the gateway: a router trained (real MiniLM) on the GSM8K fixture, served as tokenomy/auto in
+front of two fault-upstream deployments named after the fixture's models; driven with the OpenAI SDK."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from tests.routing.conftest import GSM8K, ROUTELLM_PRICES
+
+from servers import run_fault_upstream, run_gateway
+from tokenomy.config.settings import (
+    DeploymentConfig,
+    LedgerConfig,
+    LocalConfig,
+    PriceOverride,
+    RouterConfig,
+    RoutingConfig,
+    Settings,
+    load_settings,
+)
+from tokenomy.errors import ConfigError, ModelNotFoundError
+from tokenomy.routing.outcomes import read_outcomes, read_prices
+from tokenomy.routing.router import Decision
+from tokenomy.routing.serve import RouterSet, last_user_text, pick_served
+
+FRONTIER, CHEAP = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
+
+
+@pytest.fixture(scope="module")
+def router_dir(tmp_path_factory: pytest.TempPathFactory, counter: Any) -> Path:
+    from tokenomy.embeddings.minilm import MiniLMEmbedder
+    from tokenomy.routing.train import train
+
+    embedder = MiniLMEmbedder.load()
+    out = tmp_path_factory.mktemp("gsm8k-router")
+    data = out.parent / "gsm8k_no_responses.jsonl"  # no cheap answers: no cascade check to fit (seconds saved)
+    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()]
+    for row in rows:
+        for outcome in row["outcomes"].values():
+            outcome.pop("response", None)
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    train([data], out, embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
+          prices=read_prices(ROUTELLM_PRICES), target="share=0.5")
+    return out
+
+
+@pytest.fixture(scope="module")
+def gateway(router_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[openai.OpenAI, Path]]:
+    home = tmp_path_factory.mktemp("route-home")
+    price = PriceOverride(input_usd_per_mtok=Decimal("1"), output_usd_per_mtok=Decimal("1"))
+    with run_fault_upstream() as (base, _):
+        deployments = [DeploymentConfig(name=name, provider="openai_compatible", model=name, upstream_model="echo",
+                                        base_url=base, price=price) for name in (FRONTIER, CHEAP)]
+        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(home),
+                            ledger=LedgerConfig(database_url=str(home / "ledger.db")), deployments=deployments,
+                            routing=RoutingConfig(auto_router=str(router_dir),
+                                                  routers={"cheap": RouterConfig(path=str(router_dir),
+                                                                                 target="share=0")}))
+        with run_gateway(settings) as url:
+            yield openai.OpenAI(base_url=url, api_key="unused", max_retries=0), home / "ledger.db"
+
+
+def _prompts() -> list[str]:
+    return [row.prompt for row in read_outcomes([GSM8K]).evaluation_rows()[:20]]
+
+
+def _route(client: openai.OpenAI, prompt: str, model: str = "tokenomy/auto",
+           target: str | None = None) -> Any:
+    headers = {"x-tokenomy-route-target": target} if target else None
+    return client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": prompt}],
+        extra_headers=headers)
+
+
+def test_auto_routes_to_a_served_model(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, _ = gateway
+    prompt = _prompts()[0]
+    raw = _route(client, prompt)
+    chosen = raw.headers["x-tokenomy-route"]
+    assert chosen in (FRONTIER, CHEAP)
+    assert raw.headers["x-tokenomy-deployment"] == chosen  # dispatched as if the client had asked for it
+    assert raw.headers["x-tokenomy-route-reason"].startswith("auto: target share=0.5 (router default); " + chosen)
+    assert raw.parse().choices[0].message.content == f"echo: {prompt}"
+
+
+def test_target_header_moves_the_choice_to_the_cheaper_model(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, _ = gateway
+    picks = {target: Counter(_route(client, p, target=target).headers["x-tokenomy-route"] for p in _prompts())
+             for target in ("share=0", "share=0.5", "quality=1.3")}
+    assert picks["share=0"][FRONTIER] <= 2, picks  # ≈ no frontier calls when the target allows none
+    # an unreachable quality target is the best-quality point: the best expected model per prompt, mostly frontier
+    assert picks["quality=1.3"][FRONTIER] >= 12, picks
+    assert picks["share=0"][CHEAP] > picks["share=0.5"][CHEAP] > picks["quality=1.3"][CHEAP], picks
+
+
+def test_named_router_uses_its_configured_target(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, _ = gateway
+    raw = _route(client, _prompts()[1], model="tokenomy/cheap")
+    assert "target share=0 (config)" in raw.headers["x-tokenomy-route-reason"]
+    header = _route(client, _prompts()[1], model="tokenomy/cheap", target="quality=1.3")
+    assert "target quality=1.3 (header)" in header.headers["x-tokenomy-route-reason"]
+
+
+@pytest.mark.parametrize("value", ["share=2", "speed=1", "budget=lots", "quality=0.9|share=0.3", "share="])
+def test_bad_target_header_is_a_400(gateway: tuple[openai.OpenAI, Path], value: str) -> None:
+    client, _ = gateway
+    with pytest.raises(openai.BadRequestError) as caught:
+        _route(client, "hello", target=value)
+    error = caught.value.body
+    assert isinstance(error, dict) and error["code"] == "invalid_route_target"
+    assert error["param"] == "x-tokenomy-route-target" and "\n" not in error["message"]
+
+
+def test_route_reason_is_in_the_ledger(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, ledger = gateway
+    raw = _route(client, _prompts()[2], target="budget=1.5")
+    rid = raw.headers["x-request-id"]
+    row = None
+    deadline = time.monotonic() + 10
+    while row is None and time.monotonic() < deadline:
+        with sqlite3.connect(ledger) as db:
+            row = db.execute("SELECT requested_model, route_reason FROM requests WHERE id = ?", (rid,)).fetchone()
+        time.sleep(0.05)
+    assert row is not None
+    assert row[0] == "tokenomy/auto"
+    assert row[1] == raw.headers["x-tokenomy-route-reason"] and "target budget=1.5 (header)" in row[1]
+
+
+def test_plain_models_are_not_routed(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, _ = gateway
+    raw = _route(client, "hi", model=CHEAP)
+    assert "x-tokenomy-route" not in raw.headers and raw.headers["x-tokenomy-deployment"] == CHEAP
+
+
+def test_unserved_choice_falls_back_to_the_best_served_model() -> None:
+    decision = Decision(model="a", expected_scores={"a": 0.9, "b": 0.6, "c": 0.7},
+                        expected_costs_usd={"a": 1.0, "b": 0.01, "c": 0.5}, reason="", lam=0.5)
+    assert pick_served(decision, lambda m: m != "a") == ("b", "; router chose a, which has no deployment here")
+    assert pick_served(decision, lambda m: True)[0] == "a"
+    with pytest.raises(ModelNotFoundError):
+        pick_served(decision, lambda m: False)
+
+
+def test_router_with_no_served_model_fails_at_startup(router_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"key 'routing\.routers\.x': none of the router's models"):
+        RouterSet.load(RoutingConfig(routers={"x": RouterConfig(path=str(router_dir))}), lambda m: False)
+    with pytest.raises(ConfigError, match=r"key 'routing\.auto_router'"):
+        RouterSet.load(RoutingConfig(auto_router=str(router_dir / "missing")), lambda m: True)
+
+
+def test_router_env_and_last_user_text() -> None:
+    settings = load_settings(env={"TOKENOMY_ROUTER": "/srv/router"})
+    assert settings.routing.auto_router == "/srv/router"
+    body = {"messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"},
+                         {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}
+    assert last_user_text(body) == "a\nb"
+    assert last_user_text({"messages": [{"role": "system", "content": "only"}]}) == "only"
+
+
+def test_failed_choice_falls_back_along_the_configured_chain(router_dir: Path,
+                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("route-fallback")
+    with run_fault_upstream() as (base, upstream):
+        deployments = [DeploymentConfig(name=FRONTIER, provider="openai_compatible", model=FRONTIER,
+                                        upstream_model="error-503", base_url=base, max_retries=0),
+                       DeploymentConfig(name=CHEAP, provider="openai_compatible", model=CHEAP, upstream_model="echo",
+                                        base_url=base)]
+        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(home),
+                            ledger=LedgerConfig(database_url=str(home / "ledger.db")), deployments=deployments,
+                            fallbacks={FRONTIER: [CHEAP]}, routing=RoutingConfig(auto_router=str(router_dir)))
+        with run_gateway(settings) as url:
+            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+            raws = [_route(client, p, target="quality=1.3") for p in _prompts()[:6]]
+    routed_to_frontier = [r for r in raws if r.headers["x-tokenomy-route"] == FRONTIER]
+    assert routed_to_frontier and upstream.calls["error-503"] >= 1
+    assert all(r.headers["x-tokenomy-deployment"] == CHEAP for r in raws)
