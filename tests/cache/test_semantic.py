@@ -252,3 +252,27 @@ def test_bulk_insert_skips_known_texts_and_respects_the_cap(embed: Callable[[Seq
     assert cache.insert_many("ctx", texts[:1], np.asarray(embed(texts[:1])), ["again"]) == 0
     match = cache.lookup("ctx", "what's the capital city of France?", embed(["what's the capital city of France?"])[0])
     assert match is not None and match.served and match.entry.answer_key == "k0"
+
+
+def test_small_contexts_grow_into_usearch_and_empty_ones_are_dropped() -> None:
+    from tokenomy.cache.semantic.index import SMALL_LIMIT, SmallIndex, USearchIndex
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((SMALL_LIMIT + 20, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    cache = SemanticCache(permissive(0.8), max_error=0.02)
+    for i, vector in enumerate(vectors[:SMALL_LIMIT]):
+        cache.insert("big", f"entry {i}", vector, answer_key=str(i))
+    assert isinstance(cache._indexes["big"], SmallIndex)
+    probe = vectors[7] + 0.01 * rng.standard_normal(384).astype(np.float32)
+    probe /= np.linalg.norm(probe)
+    before = cache.lookup("big", "entry 7", probe)
+    cache.insert_many("big", [f"entry {i}" for i in range(SMALL_LIMIT, SMALL_LIMIT + 20)], vectors[SMALL_LIMIT:],
+                      [str(i) for i in range(SMALL_LIMIT, SMALL_LIMIT + 20)])
+    assert isinstance(cache._indexes["big"], USearchIndex) and len(cache._indexes["big"]) == SMALL_LIMIT + 20
+    after = cache.lookup("big", "entry 7", probe)
+    assert before is not None and after is not None and before.entry == after.entry
+    assert after.cosine == pytest.approx(before.cosine, abs=0.02)  # int8 vectors in usearch
+    one = cache.insert("tiny", "only entry", vectors[0], answer_key="x")
+    cache.remove(one.id)
+    assert "tiny" not in cache._indexes and cache.lookup("tiny", "only entry", vectors[0]) is None

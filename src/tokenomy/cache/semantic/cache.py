@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenomy.cache.semantic.features import normalise, pair_features
-from tokenomy.cache.semantic.index import USearchIndex, VectorIndex
+from tokenomy.cache.semantic.index import SMALL_LIMIT, SmallIndex, USearchIndex, VectorIndex
 from tokenomy.cache.semantic.online import OnlineThreshold
 from tokenomy.cache.semantic.verifier import Calibration
 
@@ -71,10 +71,7 @@ class SemanticCache:
                 self._evict_oldest()
             entry = Entry(self._next_id, context, norm, answer_key)
             self._next_id += 1
-            index = self._indexes.get(context)
-            if index is None:
-                index = self._indexes[context] = USearchIndex(self._dimensions)
-            index.add(entry.id, vector)
+            self._index_for(context, 1).add(entry.id, vector)
             self._entries[entry.id] = entry
             self._by_text[(context, norm)] = entry.id
             return entry
@@ -98,14 +95,29 @@ class SemanticCache:
                 return 0
             ids = list(range(self._next_id, self._next_id + len(fresh)))
             self._next_id += len(fresh)
-            index = self._indexes.get(context)
-            if index is None:
-                index = self._indexes[context] = USearchIndex(self._dimensions)
-            index.add_many(ids, vectors[rows])
+            self._index_for(context, len(ids)).add_many(ids, vectors[rows])
             for entry_id, (norm, key) in zip(ids, fresh, strict=True):
                 self._entries[entry_id] = Entry(entry_id, context, norm, key)
                 self._by_text[(context, norm)] = entry_id
             return len(fresh)
+
+    def _index_for(self, context: str, adding: int) -> VectorIndex:
+        """The context's index, created small and moved to usearch once it would outgrow SMALL_LIMIT."""
+        index = self._indexes.get(context)
+        if index is None:
+            index = self._indexes[context] = SmallIndex(self._dimensions)
+        if isinstance(index, SmallIndex) and len(index) + adding > SMALL_LIMIT:
+            keys, vectors = index.items()
+            index = self._indexes[context] = USearchIndex(self._dimensions)
+            if keys:
+                index.add_many(keys, vectors)
+        return index
+
+    def _drop_from_index(self, entry: Entry) -> None:
+        index = self._indexes[entry.context]
+        index.remove(entry.id)
+        if len(index) == 0:
+            del self._indexes[entry.context]
 
     def lookup(self, context: str, text: str, vector: Any) -> Match | None:
         """The nearest entry of this context, scored; ``served`` says whether the rule lets it answer."""
@@ -139,11 +151,11 @@ class SemanticCache:
             if entry is None:
                 return
             self._by_text.pop((entry.context, entry.text), None)
-            self._indexes[entry.context].remove(entry_id)
+            self._drop_from_index(entry)
 
     def _evict_oldest(self) -> None:
         oldest = next(iter(self._entries))  # dicts keep insertion order: the first key is the oldest entry
         entry = self._entries.pop(oldest)
         self._by_text.pop((entry.context, entry.text), None)
-        self._indexes[entry.context].remove(oldest)
+        self._drop_from_index(entry)
 

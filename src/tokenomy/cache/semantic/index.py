@@ -3,6 +3,10 @@
 usearch (HNSW, int8 vectors) was chosen by ``bench/ann_choice.py``: at 1M 384-d entries it answers a top-5 query
 in 0.49 ms p50 / 1.1 ms p99 with 611 MB resident, against hnswlib's 0.35 / 0.73 ms with 1,696 MB and faiss HNSW,
 which cannot remove entries. Memory decides: a cache that holds 2.8x the entries per GiB saves more.
+
+A usearch index costs ~50 KB even with one entry, and multi-turn traffic makes many small contexts (each earlier
+conversation is its own context), so a context starts in a :class:`SmallIndex` (exact search over a numpy matrix,
+~1.6 KB per entry, ~20 µs per query at its limit) and moves to usearch when it outgrows ``SMALL_LIMIT`` entries.
 """
 
 from __future__ import annotations
@@ -22,6 +26,45 @@ class VectorIndex(Protocol):
     def remove(self, key: int) -> None: ...
 
     def __len__(self) -> int: ...
+
+
+SMALL_LIMIT = 256
+
+
+class SmallIndex:
+    """Exact cosine search for a context with few entries (vectors are unit length)."""
+
+    def __init__(self, dimensions: int) -> None:
+        import numpy as np
+
+        self._np = np
+        self._keys: list[int] = []
+        self._vectors = np.empty((0, dimensions), dtype=np.float32)
+
+    def add(self, key: int, vector: Any) -> None:
+        self.add_many([key], self._np.asarray(vector, dtype=self._np.float32).reshape(1, -1))
+
+    def add_many(self, keys: list[int], vectors: Any) -> None:
+        self._keys.extend(keys)
+        self._vectors = self._np.vstack([self._vectors, self._np.asarray(vectors, dtype=self._np.float32)])
+
+    def search(self, vector: Any, k: int) -> list[tuple[int, float]]:
+        if not self._keys:
+            return []
+        sims = self._vectors @ self._np.asarray(vector, dtype=self._np.float32)
+        top = self._np.argsort(-sims)[:k]
+        return [(self._keys[i], float(sims[i])) for i in top]
+
+    def remove(self, key: int) -> None:
+        at = self._keys.index(key)
+        del self._keys[at]
+        self._vectors = self._np.delete(self._vectors, at, axis=0)
+
+    def items(self) -> tuple[list[int], Any]:
+        return list(self._keys), self._vectors
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class USearchIndex:
