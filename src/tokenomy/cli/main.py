@@ -12,6 +12,7 @@ from tokenomy import __version__
 from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
+from tokenomy.cli.plan_cmd import plan_group
 from tokenomy.cli.prices_cmd import prices_group
 from tokenomy.cli.route import route_group
 from tokenomy.cli.serve import serve
@@ -47,6 +48,7 @@ cli.add_command(spend)
 cli.add_command(db_group)
 cli.add_command(prices_group)
 cli.add_command(route_group)
+cli.add_command(plan_group)
 
 
 def main() -> None:

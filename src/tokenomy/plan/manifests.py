@@ -1,0 +1,140 @@
+"""Kubernetes manifests for a self-hosted tier scaled by KEDA on tokenomy's queue-depth metric, and for tokenomy.
+
+- ``vllm.yaml``: Deployment + Service for one vLLM OpenAI-compatible server per replica (``nvidia.com/gpu``).
+- ``keda-scaledobject.yaml``: a KEDA ``ScaledObject`` on that Deployment: Prometheus trigger on
+  ``sum(tokenomy_deployment_queue_depth{deployment="<name>"})`` (the gauge tokenomy's ``/metrics`` exports: requests
+  waiting for or holding the deployment's capacity), ``minReplicaCount: 0``, ``activationThreshold``,
+  ``cooldownPeriod``, and the HPA's scale-down stabilisation window.
+- ``tokenomy.yaml``: Deployment + Service for the gateway (stateless replicas; Redis/PostgreSQL URLs from the
+  ``tokenomy-env`` Secret when it exists), annotated for Prometheus scraping.
+
+Point tokenomy's deployment ``<name>`` at ``http://<name>:8000/v1`` so its queue depth is the one KEDA reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tokenomy.errors import ConfigError
+
+PROMETHEUS_URL = "http://prometheus-server.monitoring.svc:9090"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSpec:
+    name: str = "self-hosted-small"  # the Deployment/Service name and tokenomy's deployment label
+    model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    vllm_image: str = "vllm/vllm-openai:v0.6.3"
+    tokenomy_image: str = "tokenomy:0.1.0"  # build it from this repository; no public image is published
+    namespace: str = "default"
+    gpus_per_replica: int = 1
+    max_replicas: int = 4
+    concurrency: int = 256  # requests in flight per replica at saturation (throughput catalogue)
+    utilisation: float = 0.7
+    activation_threshold: int = 5
+    cooldown_s: int = 300
+    polling_s: int = 30
+    stabilisation_s: int = 300
+    prometheus_url: str = PROMETHEUS_URL
+
+    @property
+    def threshold(self) -> int:
+        """Queue depth per replica KEDA aims for: the sizing's utilisation of the replica's concurrency."""
+        return max(1, math.floor(self.utilisation * self.concurrency))
+
+
+def _labels(name: str, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "tokenomy",
+            "app.kubernetes.io/component": component}
+
+
+def _deployment(spec: ManifestSpec, name: str, component: str, replicas: int, container: dict[str, Any],
+                annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    labels = _labels(name, component)
+    template_meta: dict[str, Any] = {"labels": labels}
+    if annotations:
+        template_meta["annotations"] = annotations
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": spec.namespace, "labels": labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                     "template": {"metadata": template_meta, "spec": {"containers": [container]}}}}
+
+
+def _service(spec: ManifestSpec, name: str, component: str, port: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": spec.namespace, "labels": _labels(name, component)},
+            "spec": {"selector": {"app.kubernetes.io/name": name},
+                     "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]}}
+
+
+def vllm_documents(spec: ManifestSpec) -> list[dict[str, Any]]:
+    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
+    container = {
+        "name": "vllm", "image": spec.vllm_image,
+        "args": ["--model", spec.model, "--port", "8000", "--tensor-parallel-size", str(spec.gpus_per_replica)],
+        "ports": [{"name": "http", "containerPort": 8000}],
+        "env": [{"name": "HUGGING_FACE_HUB_TOKEN",
+                 "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token", "optional": True}}}],
+        "resources": {"limits": {"nvidia.com/gpu": spec.gpus_per_replica},
+                      "requests": {"nvidia.com/gpu": spec.gpus_per_replica}},
+        "readinessProbe": probe,
+        "startupProbe": {**probe, "failureThreshold": 60},
+    }
+    # replicas: 0 — KEDA owns the count (minReplicaCount 0); the first request above the activation threshold
+    # brings one up.
+    return [_deployment(spec, spec.name, "model-server", 0, container), _service(spec, spec.name, "model-server", 8000)]
+
+
+def scaled_object(spec: ManifestSpec) -> dict[str, Any]:
+    query = f'sum(tokenomy_deployment_queue_depth{{deployment="{spec.name}"}})'
+    return {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": _labels(spec.name, "autoscaler")},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
+            "pollingInterval": spec.polling_s, "cooldownPeriod": spec.cooldown_s,
+            "minReplicaCount": 0, "maxReplicaCount": spec.max_replicas,
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {
+                "stabilizationWindowSeconds": spec.stabilisation_s}}}},
+            "triggers": [{"type": "prometheus", "metadata": {
+                "serverAddress": spec.prometheus_url, "query": query, "threshold": str(spec.threshold),
+                "activationThreshold": str(spec.activation_threshold)}}],
+        },
+    }
+
+
+def tokenomy_documents(spec: ManifestSpec) -> list[dict[str, Any]]:
+    container = {
+        "name": "tokenomy", "image": spec.tokenomy_image,
+        "args": ["tokenomy", "serve", "--host", "0.0.0.0", "--port", "4000"],
+        "ports": [{"name": "http", "containerPort": 4000}],
+        "envFrom": [{"secretRef": {"name": "tokenomy-env", "optional": True}}],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10},
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+    }
+    scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": "4000", "prometheus.io/path": "/metrics"}
+    return [_deployment(spec, "tokenomy", "gateway", 2, container, scrape),
+            _service(spec, "tokenomy", "gateway", 4000)]
+
+
+def manifest_files(spec: ManifestSpec) -> dict[str, list[dict[str, Any]]]:
+    return {"vllm.yaml": vllm_documents(spec), "keda-scaledobject.yaml": [scaled_object(spec)],
+            "tokenomy.yaml": tokenomy_documents(spec)}
+
+
+def write_manifests(spec: ManifestSpec, out: Path) -> list[Path]:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for filename, documents in manifest_files(spec).items():
+            path = out / filename
+            path.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write manifests to {out}: {exc.strerror or exc}") from exc
+    return written
