@@ -116,8 +116,8 @@ def _render(plan: Plan) -> None:
                          f"+{a['spot_interruption_overhead']:.0%} interruption overhead; autoscaled = KEDA on "
                          f"queue depth, on-demand prices", title_justify="left")
     for col in ("model", "prec", "GPU", "req/s/replica", "GPUs", "on-demand $/mo", "spot $/mo", "autoscaled $/mo",
-                "GPU-h/day auto / fixed", "$/1M od / spot / auto", "est."):
-        hosted.add_column(col, justify="left" if col in ("model", "prec", "GPU", "est.") else "right")
+                "GPU-h/day auto / fixed", "$/1M od / spot / auto", "estimated"):
+        hosted.add_column(col, justify="left" if col in ("model", "prec", "GPU", "estimated") else "right")
     for o in doc["self_hosted"]:
         auto = o["autoscaled"]
         hosted.add_row(o["model_size"], o["precision"], f"{o['gpus_per_replica']}x {o['gpu']}",
@@ -126,7 +126,7 @@ def _render(plan: Plan) -> None:
                        f"{auto['usd_per_month']:,.0f}",
                        f"{auto['gpu_hours_per_day']:.1f} / {auto['fixed_gpu_hours_per_day']:.0f}",
                        f"{o['on_demand']['usd_per_mtok']:.3f} / {o['spot']['usd_per_mtok']:.3f} / "
-                       f"{auto['usd_per_mtok']:.3f}", "estimate" if o["estimate"] else "")
+                       f"{auto['usd_per_mtok']:.3f}", "all" if o["estimate"] else "prefill")
     console.print(hosted)
     for claim in doc["claims"]:
         mark = "[green]holds[/]" if claim["holds"] else "[yellow]qualified[/]"
