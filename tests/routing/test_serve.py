@@ -183,3 +183,14 @@ def test_failed_choice_falls_back_along_the_configured_chain(router_dir: Path,
     routed_to_frontier = [r for r in raws if r.headers["x-tokenomy-route"] == FRONTIER]
     assert routed_to_frontier and upstream.calls["error-503"] >= 1
     assert all(r.headers["x-tokenomy-deployment"] == CHEAP for r in raws)
+
+
+def test_streamed_requests_carry_the_route_headers(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, _ = gateway
+    prompt = _prompts()[3]
+    with client.chat.completions.with_streaming_response.create(
+            model="tokenomy/auto", stream=True, messages=[{"role": "user", "content": prompt}]) as raw:
+        chosen = raw.headers["x-tokenomy-route"]
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert chosen in (FRONTIER, CHEAP) and raw.headers["x-tokenomy-deployment"] == chosen
+    assert text == f"echo: {prompt}"
