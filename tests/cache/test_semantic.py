@@ -25,7 +25,7 @@ from tokenomy.cache.stores import MemoryStore
 from tokenomy.cli.main import cli
 from tokenomy.errors import ConfigError, InvalidRequestError
 
-GPTCACHE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cache" / "gptcache_paraphrases.jsonl"
+GPTCACHE = Path(__file__).parent / "data" / "gptcache_pairs_120.jsonl"  # MIT, see data/README.md
 
 
 @pytest.fixture(scope="module")
