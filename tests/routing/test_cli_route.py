@@ -45,3 +45,27 @@ def test_bad_target_fails_before_training(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["route", "train", "--data", str(GSM8K), "--out", str(tmp_path / "r"),
                                       "--target", "speed=3"])
     assert result.exit_code == 2 and "routing target 'speed=3'" in result.output
+
+
+def test_wordllama_router_trains_serves_and_is_fast(tmp_path: Path) -> None:
+    import time
+
+    from tokenomy.routing.router import Router
+
+    out = tmp_path / "router"
+    trained = CliRunner().invoke(cli, ["route", "train", "--data", str(GSM8K), "--prices", str(ROUTELLM_PRICES),
+                                       "--out", str(out), "--embedder", "wordllama-l2-supercat", "--json"])
+    assert trained.exit_code == 0, trained.output
+    router = Router.load(out)
+    assert router.state.features.embedder == "wordllama-l2-supercat"
+    prompts = [json.loads(line)["prompt"] for line in GSM8K.read_text().splitlines()[:40]]
+    router.decide(prompts[0])
+    started = time.perf_counter()
+    chosen = {router.decide(p, target="share=0.5").model for p in prompts}
+    per_decision_ms = (time.perf_counter() - started) * 1000 / len(prompts)
+    assert chosen <= set(router.models) and len(chosen) == 2  # a real mix at share=0.5
+    assert per_decision_ms < 50  # loose on a shared box; bench/route_latency.py gives the real figure
+    evaluated = CliRunner().invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
+                                         "--prices", str(ROUTELLM_PRICES)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["summary"]["router"]["apgr"] > 0

@@ -30,7 +30,6 @@ from tokenomy.routing.sweep import choose
 if TYPE_CHECKING:
     import numpy as np
 
-    from tokenomy.embeddings.minilm import MiniLMEmbedder
     from tokenomy.tokens.counter import TokenCounter
 
 
@@ -44,7 +43,7 @@ class Decision:
 
 
 class Router:
-    def __init__(self, state: store.RouterState, embedder: MiniLMEmbedder, counter: TokenCounter) -> None:
+    def __init__(self, state: store.RouterState, embedder: Any, counter: TokenCounter) -> None:
         self.state = state
         self.models: list[str] = list(state.manifest["models"])
         self.frontier: str = state.manifest["frontier"]
@@ -56,11 +55,11 @@ class Router:
 
     @classmethod
     def load(cls, directory: Path, *, threads: int = 1) -> Router:
-        from tokenomy.embeddings.minilm import MiniLMEmbedder
+        from tokenomy.embeddings.choice import load_embedder
         from tokenomy.tokens.counter import TokenCounter
 
         state = store.load(directory)
-        return cls(state, MiniLMEmbedder.load(threads=threads), TokenCounter())
+        return cls(state, load_embedder(state.features.embedder, threads=threads), TokenCounter())
 
     # --- batch (evaluation) ------------------------------------------------------------------------------------
 
