@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tokenomy import __version__
+from tokenomy.cli.audit_cmd import audit
 from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
@@ -49,6 +50,7 @@ cli.add_command(db_group)
 cli.add_command(prices_group)
 cli.add_command(route_group)
 cli.add_command(plan_group)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""The audit as one JSON-ready document, and the same document as rich tables.
+
+The document carries ``queries_per_day``, ``input_tokens``, ``output_tokens`` (means per request) and
+``hourly_share`` (requests by UTC hour) at top level, so ``tokenomy plan --from-audit`` reads it as it is.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tokenomy.audit.analyse import Totals
+from tokenomy.audit.run import AuditRun, monthly
+from tokenomy.audit.strategies import SHORT_PROMPT_CHARS, STRATEGIES
+
+_LABELS = {"exact_cache": "exact cache (repeats)", "routing": "routing to the small tier",
+           "prompt_caching": "provider prompt caching", "batch": "batch API", "combined": "combined (in sequence)"}
+
+
+def _usd(value: Decimal) -> float:
+    return float(round(value, 6))
+
+
+def _totals(t: Totals) -> dict[str, Any]:
+    return {"requests": t.requests, "cost_usd": _usd(t.cost_usd), "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens}
+
+
+def _share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def audit_document(run: AuditRun) -> dict[str, Any]:
+    a, s = run.audit, run.audit.assumptions
+    n, days = a.total.requests, a.days
+    per_month = {k: monthly(v, days, s.days_per_month) for k, v in a.alone.items()}
+    per_month["combined"] = monthly(a.combined, days, s.days_per_month)
+    spend_month = monthly(a.total.cost_usd, days, s.days_per_month)
+    doc: dict[str, Any] = {
+        "queries_per_day": max(1, round(n / days)),
+        "input_tokens": round(a.total.input_tokens / n),
+        "output_tokens": round(a.total.output_tokens / n),
+        "requests": n, "days": round(days, 3), "formats": run.formats,
+        "bad_lines": {"count": run.bad.count,
+                      "first": [{"file": f, "line": line, "reason": r} for f, line, r in run.bad.first]},
+        "usage": dict(a.usage_source), "unpriced_requests": dict(a.unpriced),
+        "spend": {"total_usd": _usd(a.total.cost_usd), "monthly_usd": _usd(spend_month),
+                  "by_model": {m: _totals(t) for m, t in sorted(a.by_model.items(), key=lambda kv: -kv[1].cost_usd)},
+                  "by_day": {d: _totals(t) for d, t in sorted(a.by_day.items())},
+                  "requests_by_hour": list(a.by_hour)},
+        "exact_repeats": {"requests": a.repeats, "share": _share(a.repeats, a.with_body),
+                          "cost_usd": _usd(a.alone["exact_cache"]), "ttl_s": s.exact_ttl_s},
+        "shared_prefix": {"requests": a.prefix_hits, "tokens": a.prefix_hit_tokens,
+                          "share_of_input_tokens": _share(a.prefix_hit_tokens, a.total.input_tokens),
+                          "ttl_s": s.prefix_ttl_s, "min_tokens": s.prefix_min_tokens},
+        "routing": {"method": "heuristic", "small_model": s.small_model, "routable_requests": a.routable,
+                    "share": _share(a.routable, a.with_body)},
+        "batch": {"batchable_requests": round(a.batch_weight, 1), "share": _share(a.batch_weight, n),
+                  "assumed_share_of_unmarked": s.batchable_share},
+        "savings": {"monthly_usd": {k: _usd(v) for k, v in per_month.items()},
+                    "share_of_spend": {k: _share(float(v), float(spend_month)) for k, v in per_month.items()},
+                    "order": list(STRATEGIES)},
+        "assumptions": assumption_lines(run),
+    }
+    if any(a.by_hour):
+        doc["hourly_share"] = list(a.by_hour)
+    return doc
+
+
+def assumption_lines(run: AuditRun) -> list[str]:
+    s = run.audit.assumptions
+    return [
+        f"monthly = the log's figures x {s.days_per_month} / the days it spans (at least 1)",
+        "costs: as logged (ledger), else usage x the catalogue's rates on the request's UTC date; without usage, "
+        "prompt tokens are counted offline (tiktoken) and output from the reply text when the log has it",
+        f"exact cache: a request whose cache key (model, messages, sampling parameters; not stream/user/metadata) "
+        f"was seen within {s.exact_ttl_s // 3600} h is answered free; counts every repeat, as cache mode 'all' does",
+        f"prompt caching: a prefix (tools + messages before the last user turn) of >= {s.prefix_min_tokens} tokens "
+        f"seen within {s.prefix_ttl_s // 60} min is billed at the cached-input rate",
+        f"routing (heuristic, no trained router): a last user message <= {SHORT_PROMPT_CHARS} characters with no "
+        f"code/maths markers and <= 2 numbers goes to {s.small_model} (the cheapest mid-tier model at a 3:1 blend) "
+        "when that is cheaper; quality is not measured",
+        f"batch: requests whose metadata says batch/latency_tolerant move to batch rates; streamed ones never; "
+        f"{s.batchable_share:.0%} of the other non-streamed ones are assumed latency-tolerant",
+        "combined: exact cache, then routing, then prompt caching, then batch, applied per request in that order",
+        "the log is read in time order: a repeat or shared prefix is one seen earlier in the files",
+    ]
+
+
+def render(doc: dict[str, Any], console: Console) -> None:
+    spend = doc["spend"]
+    console.print(f"[bold]Audit[/]: {doc['requests']:,} requests over {doc['days']:.1f} days "
+                  f"({doc['queries_per_day']:,}/day; mean {doc['input_tokens']:,} in + {doc['output_tokens']:,} out "
+                  f"tokens); spend ${spend['total_usd']:,.2f} = ${spend['monthly_usd']:,.2f}/month")
+    usage = ", ".join(f"{k}: {v:,}" for k, v in doc["usage"].items())
+    console.print(f"formats: {', '.join(f'{k} ({v})' for k, v in doc['formats'].items())}; usage {usage}")
+    if doc["bad_lines"]["count"]:
+        first = ", ".join(f"{b['file']}:{b['line']} ({b['reason']})" for b in doc["bad_lines"]["first"])
+        console.print(f"[yellow]skipped {doc['bad_lines']['count']} bad lines[/]: {first}")
+    if doc["unpriced_requests"]:
+        console.print(f"[yellow]no catalogue price (counted at $0)[/]: {doc['unpriced_requests']}")
+    models = Table(title="Spend by model", title_justify="left")
+    for col in ("model", "requests", "input tokens", "output tokens", "$"):
+        models.add_column(col, justify="left" if col == "model" else "right")
+    for name, t in spend["by_model"].items():
+        models.add_row(name, f"{t['requests']:,}", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
+                       f"{t['cost_usd']:,.2f}")
+    console.print(models)
+    days = Table(title="Spend by day (UTC)", title_justify="left")
+    for col in ("day", "requests", "$"):
+        days.add_column(col, justify="left" if col == "day" else "right")
+    for day, t in spend["by_day"].items():
+        days.add_row(day, f"{t['requests']:,}", f"{t['cost_usd']:,.2f}")
+    console.print(days)
+    hours = spend["requests_by_hour"]
+    peak = max(hours) or 1
+    console.print("requests by UTC hour: " + " ".join(f"{h:02d}:{'▁▂▃▄▅▆▇█'[min(7, v * 8 // (peak + 1))]}"
+                                                      for h, v in enumerate(hours)))
+    _render_savings(doc, console)
+
+
+def _render_savings(doc: dict[str, Any], console: Console) -> None:
+    r, p, ro, b = doc["exact_repeats"], doc["shared_prefix"], doc["routing"], doc["batch"]
+    detail = {"exact_cache": f"{r['requests']:,} repeats ({r['share']:.1%}) within {r['ttl_s'] // 3600} h",
+              "routing": f"{ro['routable_requests']:,} requests ({ro['share']:.1%}) -> {ro['small_model']}",
+              "prompt_caching": f"{p['tokens']:,} prefix tokens ({p['share_of_input_tokens']:.1%} of input)",
+              "batch": f"{b['batchable_requests']:,} requests ({b['share']:.1%})", "combined": "no double counting"}
+    table = Table(title="Savings per month (assumptions below)", title_justify="left")
+    for col in ("strategy", "potential", "$ / month", "% of spend"):
+        table.add_column(col, justify="right" if col in ("$ / month", "% of spend") else "left")
+    sav = doc["savings"]
+    for key, usd in sav["monthly_usd"].items():
+        table.add_row(_LABELS[key], detail[key], f"{usd:,.2f}", f"{sav['share_of_spend'][key]:.1%}")
+    console.print(table)
+    for line in doc["assumptions"]:
+        console.print(f"[dim]- {line}[/]")

@@ -1,0 +1,64 @@
+"""Run an audit over log files: detect each file's format, stream its records through one ``Audit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from tokenomy.audit.analyse import Audit
+from tokenomy.audit.readers import detect_format, read_log
+from tokenomy.audit.records import AuditError, BadLines
+from tokenomy.audit.strategies import Assumptions
+from tokenomy.plan.apis import MID_TIER
+from tokenomy.pricing.catalogue import Catalogue
+
+
+@dataclass
+class AuditRun:
+    audit: Audit
+    formats: dict[str, str] = field(default_factory=dict)  # file name -> detected format
+    bad: BadLines = field(default_factory=BadLines)
+
+
+def cheapest_mid_tier(catalogue: Catalogue, at: datetime) -> str | None:
+    """The routing target: the mid-tier model (``tokenomy.plan.apis.MID_TIER``) cheapest at a 3:1 input:output
+    blend of its standard rates."""
+    prices = [p for p in (catalogue.find(m, at) for m in MID_TIER) if p is not None]
+    if not prices:
+        return None
+    return min(prices, key=lambda p: 3 * p.input + p.output).model
+
+
+def run_audit(paths: Sequence[Path], catalogue: Catalogue, assumptions: Assumptions,
+              on_file: Callable[[Path, int], Callable[[int], None] | None] | None = None) -> AuditRun:
+    """``on_file(path, size)`` may return a progress callback (bytes read) for that file."""
+    if assumptions.small_model is None:
+        assumptions = replace(assumptions, small_model=cheapest_mid_tier(catalogue, datetime.now(UTC)))
+    if not 0 <= assumptions.batchable_share <= 1:
+        raise AuditError(f"--batchable-share must be in [0, 1], got {assumptions.batchable_share}")
+    run = AuditRun(Audit(catalogue, assumptions))
+    for path in paths:
+        if not path.is_file():
+            raise AuditError(f"{path}: no such file")
+        fmt = detect_format(path)
+        run.formats[path.name] = fmt
+        progress = on_file(path, path.stat().st_size) if on_file else None
+        for record in read_log(path, fmt, run.bad, progress):
+            run.audit.add(record)
+    if run.audit.total.requests == 0:
+        raise AuditError("no request could be read from the logs" + _first_bad(run.bad))
+    return run
+
+
+def _first_bad(bad: BadLines) -> str:
+    if not bad.first:
+        return ""
+    name, line, reason = bad.first[0]
+    return f" ({bad.count} bad lines; first: {name}:{line} {reason})"
+
+
+def monthly(usd: Decimal, days: float, days_per_month: int) -> Decimal:
+    return usd * days_per_month / Decimal(str(days))

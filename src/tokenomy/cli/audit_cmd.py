@@ -1,0 +1,82 @@
+"""``tokenomy audit LOG... [--json] [--demo]``: what the logged traffic cost, and what each strategy would save.
+
+Formats, assumptions and sample output: docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tokenomy.audit.demo import write_demo
+from tokenomy.audit.records import AuditError
+from tokenomy.audit.report import audit_document, render
+from tokenomy.audit.run import run_audit
+from tokenomy.audit.strategies import Assumptions
+from tokenomy.config.settings import data_home, load_settings
+from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
+
+
+@click.command("audit")
+@click.argument("logs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (`tokenomy plan --from-audit` reads it).")
+@click.option("--demo", is_flag=True, help="Audit a generated week of demo traffic instead of LOG files.")
+@click.option("--batchable-share", type=float, default=0.25, show_default=True,
+              help="Share of non-streamed requests without a batch marker assumed latency-tolerant.")
+@click.option("--ttl", "ttl_h", type=float, default=24, show_default=True, help="Exact-cache TTL, hours.")
+@click.option("--small-model", help="Routing target [default: the catalogue's cheapest mid-tier model].")
+@click.option("--target-quality", type=float,
+              help="Quality target for routing; not used by the built-in heuristic (see docs/audit.md).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML config file (for the price override file).")
+def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: float, ttl_h: float,
+          small_model: str | None, target_quality: float | None, config_path: Path | None) -> None:
+    """Audit request logs (OpenAI-format JSONL, OpenAI Batch files, tokenomy's ledger .db): spend by model, day and
+    hour, and the monthly savings of exact caching, routing, prompt caching and batch, alone and combined."""
+    if demo == bool(logs):
+        raise AuditError("give LOG files or --demo (not both)")
+    if ttl_h <= 0:
+        raise AuditError(f"--ttl must be > 0 hours, got {ttl_h}")
+    override = data_home(load_settings(str(config_path) if config_path else None)) / OVERRIDE_FILENAME
+    assumptions = Assumptions(exact_ttl_s=round(ttl_h * 3600), batchable_share=batchable_share,
+                              small_model=small_model)
+    err = Console(stderr=True)
+    with ExitStack() as stack:
+        if demo:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokenomy-audit-")))
+            logs = (write_demo(tmp / "demo.jsonl"),)
+        progress = None
+        if not as_json:
+            progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                                    TimeRemainingColumn(), console=err, transient=True))
+        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress))
+    doc = audit_document(run)
+    if target_quality is not None:
+        doc["target_quality"] = target_quality
+    if as_json:
+        click.echo(json.dumps(doc))
+    else:
+        render(doc, Console() if Console().is_terminal else Console(width=150))
+
+
+def _on_file(progress: Progress | None) -> Callable[[Path, int], Callable[[int], None] | None] | None:
+    if progress is None:
+        return None
+    bar = progress
+
+    def on_file(path: Path, size: int) -> Callable[[int], None]:
+        task = bar.add_task(path.name, total=size)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        return advance
+
+    return on_file
