@@ -14,7 +14,16 @@ from decimal import Decimal
 from typing import Any
 
 from tokenomy.audit.records import LogRecord
-from tokenomy.audit.strategies import STRATEGIES, Assumptions, RequestCase, batch_weight, routable, savings
+from tokenomy.audit.routing import RouterTargets
+from tokenomy.audit.strategies import (
+    STRATEGIES,
+    Assumptions,
+    RequestCase,
+    batch_weight,
+    last_user_text,
+    routable,
+    savings,
+)
 from tokenomy.cache.key import request_key
 from tokenomy.cache.prefix import prefix_hash
 from tokenomy.pricing.catalogue import Catalogue
@@ -38,6 +47,7 @@ class Totals:
 class Audit:
     catalogue: Catalogue
     assumptions: Assumptions
+    router: RouterTargets | None = None
     counter: TokenCounter = field(default_factory=TokenCounter)
     total: Totals = field(default_factory=Totals)
     by_model: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
@@ -147,10 +157,17 @@ class Audit:
         return self.counter.count_messages(messages[:last_user], model, tools) - _REPLY_PRIMING
 
     def _small(self, rec: LogRecord, price: Price, usage: TokenUsage, at: datetime | None) -> Price | None:
-        name = self.assumptions.small_model
-        if name is None or rec.body is None or not routable(rec.body):
+        """The routing target for this request, when it qualifies and is cheaper for this usage."""
+        when = at or datetime.now(UTC)
+        if rec.body is None:
             return None
-        small = self.catalogue.find(name, at or datetime.now(UTC))
+        if self.router is not None:
+            text = last_user_text(rec.body)
+            small = self.router.price(self.catalogue, price, text, when) if text else None
+        elif self.assumptions.small_model is None or not routable(rec.body):
+            return None
+        else:
+            small = self.catalogue.find(self.assumptions.small_model, when)
         if small is None or small.model == price.model:
             return None
         if cost_usd(small, usage, batch=rec.batch) >= cost_usd(price, usage, batch=rec.batch):

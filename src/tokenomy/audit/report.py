@@ -56,8 +56,10 @@ def audit_document(run: AuditRun) -> dict[str, Any]:
         "shared_prefix": {"requests": a.prefix_hits, "tokens": a.prefix_hit_tokens,
                           "share_of_input_tokens": _share(a.prefix_hit_tokens, a.total.input_tokens),
                           "ttl_s": s.prefix_ttl_s, "min_tokens": s.prefix_min_tokens},
-        "routing": {"method": "heuristic", "small_model": s.small_model, "routable_requests": a.routable,
-                    "share": _share(a.routable, a.with_body)},
+        "routing": {"method": a.router.label if a.router else "heuristic",
+                    "small_model": None if a.router else s.small_model,
+                    "decisions": a.router.decisions if a.router else None,
+                    "routable_requests": a.routable, "share": _share(a.routable, a.with_body)},
         "batch": {"batchable_requests": round(a.batch_weight, 1), "share": _share(a.batch_weight, n),
                   "assumed_share_of_unmarked": s.batchable_share},
         "savings": {"monthly_usd": {k: _usd(v) for k, v in per_month.items()},
@@ -72,6 +74,12 @@ def audit_document(run: AuditRun) -> dict[str, Any]:
 
 def assumption_lines(run: AuditRun) -> list[str]:
     s = run.audit.assumptions
+    routing = (f"routing ({run.audit.router.label}): the trained router decides on the last user message; a model "
+               "other than its frontier is priced from the catalogue, or at the router's estimated cost ratio when "
+               "the catalogue does not list it" if run.audit.router else
+               f"routing (heuristic, no trained router): a last user message <= {SHORT_PROMPT_CHARS} characters with "
+               f"no code/maths markers and <= 2 numbers goes to {s.small_model} (the cheapest mid-tier model at a "
+               "3:1 blend) when that is cheaper; quality is not measured")
     return [
         f"monthly = the log's figures x {s.days_per_month} / the days it spans (at least 1)",
         "costs: as logged (ledger), else usage x the catalogue's rates on the request's UTC date; without usage, "
@@ -80,9 +88,7 @@ def assumption_lines(run: AuditRun) -> list[str]:
         f"was seen within {s.exact_ttl_s // 3600} h is answered free; counts every repeat, as cache mode 'all' does",
         f"prompt caching: a prefix (tools + messages before the last user turn) of >= {s.prefix_min_tokens} tokens "
         f"seen within {s.prefix_ttl_s // 60} min is billed at the cached-input rate",
-        f"routing (heuristic, no trained router): a last user message <= {SHORT_PROMPT_CHARS} characters with no "
-        f"code/maths markers and <= 2 numbers goes to {s.small_model} (the cheapest mid-tier model at a 3:1 blend) "
-        "when that is cheaper; quality is not measured",
+        routing,
         f"batch: requests whose metadata says batch/latency_tolerant move to batch rates; streamed ones never; "
         f"{s.batchable_share:.0%} of the other non-streamed ones are assumed latency-tolerant",
         "combined: exact cache, then routing, then prompt caching, then batch, applied per request in that order",
@@ -125,7 +131,8 @@ def render(doc: dict[str, Any], console: Console) -> None:
 def _render_savings(doc: dict[str, Any], console: Console) -> None:
     r, p, ro, b = doc["exact_repeats"], doc["shared_prefix"], doc["routing"], doc["batch"]
     detail = {"exact_cache": f"{r['requests']:,} repeats ({r['share']:.1%}) within {r['ttl_s'] // 3600} h",
-              "routing": f"{ro['routable_requests']:,} requests ({ro['share']:.1%}) -> {ro['small_model']}",
+              "routing": f"{ro['routable_requests']:,} requests ({ro['share']:.1%}) -> "
+                         f"{ro['small_model'] or 'cheaper models (router)'}",
               "prompt_caching": f"{p['tokens']:,} prefix tokens ({p['share_of_input_tokens']:.1%} of input)",
               "batch": f"{b['batchable_requests']:,} requests ({b['share']:.1%})", "combined": "no double counting"}
     table = Table(title="Savings per month (assumptions below)", title_justify="left")

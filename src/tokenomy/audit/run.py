@@ -11,6 +11,7 @@ from pathlib import Path
 from tokenomy.audit.analyse import Audit
 from tokenomy.audit.readers import detect_format, read_log
 from tokenomy.audit.records import AuditError, BadLines
+from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.plan.apis import MID_TIER
 from tokenomy.pricing.catalogue import Catalogue
@@ -33,13 +34,15 @@ def cheapest_mid_tier(catalogue: Catalogue, at: datetime) -> str | None:
 
 
 def run_audit(paths: Sequence[Path], catalogue: Catalogue, assumptions: Assumptions,
-              on_file: Callable[[Path, int], Callable[[int], None] | None] | None = None) -> AuditRun:
-    """``on_file(path, size)`` may return a progress callback (bytes read) for that file."""
+              on_file: Callable[[Path, int], Callable[[int], None] | None] | None = None,
+              router: RouterTargets | None = None) -> AuditRun:
+    """``on_file(path, size)`` may return a progress callback (bytes read) for that file; ``router`` replaces the
+    routing heuristic."""
     if assumptions.small_model is None:
         assumptions = replace(assumptions, small_model=cheapest_mid_tier(catalogue, datetime.now(UTC)))
     if not 0 <= assumptions.batchable_share <= 1:
         raise AuditError(f"--batchable-share must be in [0, 1], got {assumptions.batchable_share}")
-    run = AuditRun(Audit(catalogue, assumptions))
+    run = AuditRun(Audit(catalogue, assumptions, router=router))
     for path in paths:
         if not path.is_file():
             raise AuditError(f"{path}: no such file")

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from tokenomy.audit.demo import write_demo
 from tokenomy.audit.records import AuditError
 from tokenomy.audit.report import audit_document, render
+from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.config.settings import data_home, load_settings
@@ -32,12 +33,15 @@ from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
               help="Share of non-streamed requests without a batch marker assumed latency-tolerant.")
 @click.option("--ttl", "ttl_h", type=float, default=24, show_default=True, help="Exact-cache TTL, hours.")
 @click.option("--small-model", help="Routing target [default: the catalogue's cheapest mid-tier model].")
+@click.option("--router", "router_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A trained router directory (tokenomy route train): replaces the routing heuristic.")
 @click.option("--target-quality", type=float,
-              help="Quality target for routing; not used by the built-in heuristic (see docs/audit.md).")
+              help="With --router: route at quality=Q [default: the router's own target]. The heuristic ignores it.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML config file (for the price override file).")
 def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: float, ttl_h: float,
-          small_model: str | None, target_quality: float | None, config_path: Path | None) -> None:
+          small_model: str | None, router_dir: Path | None, target_quality: float | None,
+          config_path: Path | None) -> None:
     """Audit request logs (OpenAI-format JSONL, OpenAI Batch files, tokenomy's ledger .db): spend by model, day and
     hour, and the monthly savings of exact caching, routing, prompt caching and batch, alone and combined."""
     if demo == bool(logs):
@@ -47,6 +51,7 @@ def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: fl
     override = data_home(load_settings(str(config_path) if config_path else None)) / OVERRIDE_FILENAME
     assumptions = Assumptions(exact_ttl_s=round(ttl_h * 3600), batchable_share=batchable_share,
                               small_model=small_model)
+    router = RouterTargets.load(router_dir, target_quality) if router_dir is not None else None
     err = Console(stderr=True)
     with ExitStack() as stack:
         if demo:
@@ -56,7 +61,7 @@ def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: fl
         if not as_json:
             progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                                     TimeRemainingColumn(), console=err, transient=True))
-        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress))
+        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress), router)
     doc = audit_document(run)
     if target_quality is not None:
         doc["target_quality"] = target_quality
