@@ -44,11 +44,21 @@ def test_demo_json_has_the_report_and_the_planner_keys(demo_doc: dict[str, Any])
     assert len(doc["spend"]["by_day"]) == 7
     assert 0.15 < doc["exact_repeats"]["share"] < 0.5
     assert doc["shared_prefix"]["share_of_input_tokens"] > 0.5
+    assert doc["semantic_cache"]["measured"] and 0 < doc["semantic_cache"]["hits"] < doc["semantic_cache"]["sampled"]
     sav = doc["savings"]["monthly_usd"]
-    alone = [sav[k] for k in ("exact_cache", "routing", "prompt_caching", "batch")]
+    assert doc["savings"]["order"] == ["exact_cache", "semantic_cache", "routing", "prompt_caching", "batch"]
+    alone = [sav[k] for k in doc["savings"]["order"]]
     assert all(v > 0 for v in alone)
     assert max(alone) <= sav["combined"] < sum(alone)
     assert sav["combined"] < doc["spend"]["monthly_usd"]
+
+
+def test_no_semantic_leaves_it_out(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "log.jsonl", [line(chat("Where is my order?"), "2026-03-02T10:00:00Z")])
+    code, out, _ = _run(["audit", str(path), "--json", "--no-semantic"])
+    doc = json.loads(out)
+    assert code == 0 and doc["semantic_cache"] == {"measured": False, "note": "not requested"}
+    assert "semantic_cache" not in doc["savings"]["monthly_usd"]
 
 
 def test_demo_is_deterministic() -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tokenomy.audit.paraphrase import ParaphraseSample, SampleItem
 from tokenomy.audit.records import LogRecord
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.strategies import (
@@ -48,6 +49,7 @@ class Audit:
     catalogue: Catalogue
     assumptions: Assumptions
     router: RouterTargets | None = None
+    paraphrases: ParaphraseSample | None = None
     counter: TokenCounter = field(default_factory=TokenCounter)
     total: Totals = field(default_factory=Totals)
     by_model: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
@@ -63,6 +65,7 @@ class Audit:
     batch_weight: float = 0.0
     alone: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(STRATEGIES, Decimal(0)))
     combined: Decimal = Decimal(0)
+    fresh_cost_usd: Decimal = Decimal(0)  # requests with a prompt that are not exact repeats
     first_ts: float | None = None
     last_ts: float | None = None
     _keys: dict[str, float] = field(default_factory=dict)
@@ -81,7 +84,7 @@ class Audit:
         if price is None:
             return
         ts = rec.timestamp or 0.0
-        repeat, hit_tokens = self._repeat(rec, ts), self._prefix(rec, ts, usage)
+        repeat, (hit_tokens, digest) = self._repeat(rec, ts), self._prefix(rec, ts, usage)
         small = self._small(rec, price, usage, at)
         w = batch_weight(rec.stream, rec.latency_tolerant, rec.batch, self.assumptions.batchable_share)
         self.batch_weight += w
@@ -89,6 +92,11 @@ class Audit:
         for name, usd in alone.items():
             self.alone[name] += usd
         self.combined += combined
+        if rec.body is not None and not repeat:
+            self.fresh_cost_usd += cost
+            text = last_user_text(rec.body)
+            if self.paraphrases is not None and text:
+                self.paraphrases.offer(SampleItem(ts, f"{rec.model}:{digest}", text, cost, cost - combined))
 
     def _usage(self, rec: LogRecord) -> TokenUsage:
         if rec.usage is not None:
@@ -131,10 +139,11 @@ class Audit:
             return True
         return False
 
-    def _prefix(self, rec: LogRecord, ts: float, usage: TokenUsage) -> int:
-        """Prompt tokens in a prefix seen within the prefix TTL (not already billed as cache reads)."""
+    def _prefix(self, rec: LogRecord, ts: float, usage: TokenUsage) -> tuple[int, str]:
+        """(prompt tokens in a prefix seen within the prefix TTL and not already billed as cache reads, the prefix
+        hash)."""
         if rec.body is None:
-            return 0
+            return 0, ""
         digest = prefix_hash(rec.body)
         seen = self._prefixes.get(digest)
         tokens = seen[1] if seen else self._prefix_tokens(rec.body, rec.model)
@@ -142,11 +151,11 @@ class Audit:
         if len(self._prefixes) > PRUNE_AT:
             self._prefixes = {k: v for k, v in self._prefixes.items() if ts - v[0] <= self.assumptions.prefix_ttl_s}
         if seen is None or ts - seen[0] > self.assumptions.prefix_ttl_s or tokens < self.assumptions.prefix_min_tokens:
-            return 0
+            return 0, digest
         hit = max(0, min(tokens - usage.cached_read_tokens, usage.input_tokens))
         self.prefix_hits += 1 if hit else 0
         self.prefix_hit_tokens += hit
-        return hit
+        return hit, digest
 
     def _prefix_tokens(self, body: Any, model: str) -> int:
         messages = [m for m in body.get("messages") or () if isinstance(m, dict)]

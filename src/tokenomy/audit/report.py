@@ -16,7 +16,8 @@ from tokenomy.audit.analyse import Totals
 from tokenomy.audit.run import AuditRun, monthly
 from tokenomy.audit.strategies import SHORT_PROMPT_CHARS, STRATEGIES
 
-_LABELS = {"exact_cache": "exact cache (repeats)", "routing": "routing to the small tier",
+_LABELS = {"exact_cache": "exact cache (repeats)", "semantic_cache": "semantic cache (paraphrases)",
+           "routing": "routing to the small tier",
            "prompt_caching": "provider prompt caching", "batch": "batch API", "combined": "combined (in sequence)"}
 
 
@@ -36,8 +37,14 @@ def _share(part: float, whole: float) -> float:
 def audit_document(run: AuditRun) -> dict[str, Any]:
     a, s = run.audit, run.audit.assumptions
     n, days = a.total.requests, a.days
-    per_month = {k: monthly(v, days, s.days_per_month) for k, v in a.alone.items()}
-    per_month["combined"] = monthly(a.combined, days, s.days_per_month)
+    alone, combined, semantic = dict(a.alone), a.combined, _semantic(run)
+    if run.paraphrases is not None:
+        scale = a.fresh_cost_usd / run.paraphrases.sample_cost_usd if run.paraphrases.sample_cost_usd else Decimal(0)
+        alone["semantic_cache"] = run.paraphrases.cost_usd * scale
+        combined += run.paraphrases.remaining_usd * scale
+    order = [k for k in ("exact_cache", "semantic_cache", *STRATEGIES[1:]) if k in alone]
+    per_month = {k: monthly(alone[k], days, s.days_per_month) for k in order}
+    per_month["combined"] = monthly(combined, days, s.days_per_month)
     spend_month = monthly(a.total.cost_usd, days, s.days_per_month)
     doc: dict[str, Any] = {
         "queries_per_day": max(1, round(n / days)),
@@ -56,6 +63,7 @@ def audit_document(run: AuditRun) -> dict[str, Any]:
         "shared_prefix": {"requests": a.prefix_hits, "tokens": a.prefix_hit_tokens,
                           "share_of_input_tokens": _share(a.prefix_hit_tokens, a.total.input_tokens),
                           "ttl_s": s.prefix_ttl_s, "min_tokens": s.prefix_min_tokens},
+        "semantic_cache": semantic,
         "routing": {"method": a.router.label if a.router else "heuristic",
                     "small_model": None if a.router else s.small_model,
                     "decisions": a.router.decisions if a.router else None,
@@ -64,12 +72,20 @@ def audit_document(run: AuditRun) -> dict[str, Any]:
                   "assumed_share_of_unmarked": s.batchable_share},
         "savings": {"monthly_usd": {k: _usd(v) for k, v in per_month.items()},
                     "share_of_spend": {k: _share(float(v), float(spend_month)) for k, v in per_month.items()},
-                    "order": list(STRATEGIES)},
+                    "order": order},
         "assumptions": assumption_lines(run),
     }
     if any(a.by_hour):
         doc["hourly_share"] = list(a.by_hour)
     return doc
+
+
+def _semantic(run: AuditRun) -> dict[str, Any]:
+    p = run.paraphrases
+    if p is None:
+        return {"measured": False, "note": run.semantic_note}
+    return {"measured": True, "note": run.semantic_note, "sampled": p.sampled, "hits": p.hits,
+            "share": _share(p.hits, p.sampled), "cost_usd": _usd(p.cost_usd)}
 
 
 def assumption_lines(run: AuditRun) -> list[str]:
@@ -91,7 +107,11 @@ def assumption_lines(run: AuditRun) -> list[str]:
         routing,
         f"batch: requests whose metadata says batch/latency_tolerant move to batch rates; streamed ones never; "
         f"{s.batchable_share:.0%} of the other non-streamed ones are assumed latency-tolerant",
-        "combined: exact cache, then routing, then prompt caching, then batch, applied per request in that order",
+        f"semantic cache: {run.semantic_note}; a hit is a same-model, same-prefix request within the exact-cache "
+        "TTL (identical prompts whose exact key differs, e.g. by temperature, count); the sample's hit cost is "
+        "scaled to all non-repeat requests by cost",
+        "combined: exact cache, then semantic cache, then routing, then prompt caching, then batch, applied per "
+        "request in that order (the semantic share scaled from its sample)",
         "the log is read in time order: a repeat or shared prefix is one seen earlier in the files",
     ]
 
@@ -135,6 +155,9 @@ def _render_savings(doc: dict[str, Any], console: Console) -> None:
                          f"{ro['small_model'] or 'cheaper models (router)'}",
               "prompt_caching": f"{p['tokens']:,} prefix tokens ({p['share_of_input_tokens']:.1%} of input)",
               "batch": f"{b['batchable_requests']:,} requests ({b['share']:.1%})", "combined": "no double counting"}
+    sem = doc["semantic_cache"]
+    if sem["measured"]:
+        detail["semantic_cache"] = f"{sem['hits']:,} of {sem['sampled']:,} sampled ({sem['share']:.1%})"
     table = Table(title="Savings per month (assumptions below)", title_justify="left")
     for col in ("strategy", "potential", "$ / month", "% of spend"):
         table.add_column(col, justify="right" if col in ("$ / month", "% of spend") else "left")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tokenomy.audit.analyse import Audit
+from tokenomy.audit.paraphrase import ParaphraseResult, ParaphraseSample
 from tokenomy.audit.readers import detect_format, read_log
 from tokenomy.audit.records import AuditError, BadLines
 from tokenomy.audit.routing import RouterTargets
@@ -22,6 +23,8 @@ class AuditRun:
     audit: Audit
     formats: dict[str, str] = field(default_factory=dict)  # file name -> detected format
     bad: BadLines = field(default_factory=BadLines)
+    paraphrases: ParaphraseResult | None = None
+    semantic_note: str = "not requested"
 
 
 def cheapest_mid_tier(catalogue: Catalogue, at: datetime) -> str | None:
@@ -35,14 +38,15 @@ def cheapest_mid_tier(catalogue: Catalogue, at: datetime) -> str | None:
 
 def run_audit(paths: Sequence[Path], catalogue: Catalogue, assumptions: Assumptions,
               on_file: Callable[[Path, int], Callable[[int], None] | None] | None = None,
-              router: RouterTargets | None = None) -> AuditRun:
+              router: RouterTargets | None = None, semantic: bool = False) -> AuditRun:
     """``on_file(path, size)`` may return a progress callback (bytes read) for that file; ``router`` replaces the
-    routing heuristic."""
+    routing heuristic; ``semantic`` measures paraphrases on a sample (needs WordLlama: the ``route`` extra)."""
     if assumptions.small_model is None:
         assumptions = replace(assumptions, small_model=cheapest_mid_tier(catalogue, datetime.now(UTC)))
     if not 0 <= assumptions.batchable_share <= 1:
         raise AuditError(f"--batchable-share must be in [0, 1], got {assumptions.batchable_share}")
-    run = AuditRun(Audit(catalogue, assumptions, router=router))
+    sample = ParaphraseSample(assumptions.exact_ttl_s) if semantic else None
+    run = AuditRun(Audit(catalogue, assumptions, router=router, paraphrases=sample))
     for path in paths:
         if not path.is_file():
             raise AuditError(f"{path}: no such file")
@@ -53,7 +57,23 @@ def run_audit(paths: Sequence[Path], catalogue: Catalogue, assumptions: Assumpti
             run.audit.add(record)
     if run.audit.total.requests == 0:
         raise AuditError("no request could be read from the logs" + _first_bad(run.bad))
+    if sample is not None:
+        _measure_paraphrases(run, sample)
     return run
+
+
+def _measure_paraphrases(run: AuditRun, sample: ParaphraseSample) -> None:
+    from tokenomy.embeddings.static import WordLlamaEmbedder
+    from tokenomy.errors import ConfigError
+
+    try:
+        embedder = WordLlamaEmbedder.load()
+    except ConfigError as exc:  # the route extra is not installed: say so in the report
+        run.semantic_note = f"not measured: {exc.message}"
+        return
+    run.paraphrases = sample.measure(lambda texts: embedder.embed(texts).vectors)
+    run.semantic_note = (f"WordLlama cosine >= {sample.threshold} on the first {run.paraphrases.sampled:,} "
+                         "non-repeat requests")
 
 
 def _first_bad(bad: BadLines) -> str:

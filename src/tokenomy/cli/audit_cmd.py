@@ -33,6 +33,8 @@ from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
               help="Share of non-streamed requests without a batch marker assumed latency-tolerant.")
 @click.option("--ttl", "ttl_h", type=float, default=24, show_default=True, help="Exact-cache TTL, hours.")
 @click.option("--small-model", help="Routing target [default: the catalogue's cheapest mid-tier model].")
+@click.option("--semantic/--no-semantic", default=True, show_default=True,
+              help="Measure paraphrases on a sample with WordLlama static embeddings (needs tokenomy[route]).")
 @click.option("--router", "router_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A trained router directory (tokenomy route train): replaces the routing heuristic.")
 @click.option("--target-quality", type=float,
@@ -40,7 +42,7 @@ from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML config file (for the price override file).")
 def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: float, ttl_h: float,
-          small_model: str | None, router_dir: Path | None, target_quality: float | None,
+          small_model: str | None, semantic: bool, router_dir: Path | None, target_quality: float | None,
           config_path: Path | None) -> None:
     """Audit request logs (OpenAI-format JSONL, OpenAI Batch files, tokenomy's ledger .db): spend by model, day and
     hour, and the monthly savings of exact caching, routing, prompt caching and batch, alone and combined."""
@@ -61,7 +63,8 @@ def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: fl
         if not as_json:
             progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                                     TimeRemainingColumn(), console=err, transient=True))
-        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress), router)
+        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress), router,
+                        semantic)
     doc = audit_document(run)
     if target_quality is not None:
         doc["target_quality"] = target_quality
