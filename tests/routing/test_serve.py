@@ -135,6 +135,14 @@ def test_route_reason_is_in_the_ledger(gateway: tuple[openai.OpenAI, Path]) -> N
     assert row[1] == raw.headers["x-tokenomy-route-reason"] and "target budget=1.5 (header)" in row[1]
 
 
+def test_routers_are_listed_as_models(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, _ = gateway
+    listed = {m.id: m for m in client.models.list()}
+    assert "tokenomy/auto" in listed and getattr(listed["tokenomy/auto"], "tier", None) == "router"
+    assert CHEAP in listed
+    assert client.models.retrieve("tokenomy/auto").id == "tokenomy/auto"
+
+
 def test_plain_models_are_not_routed(gateway: tuple[openai.OpenAI, Path]) -> None:
     client, _ = gateway
     raw = _route(client, "hi", model=CHEAP)

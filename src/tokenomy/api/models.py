@@ -19,6 +19,9 @@ def _entry(entry: ModelEntry) -> dict[str, Any]:
 
 def _all(gateway: Gateway) -> list[dict[str, Any]]:
     entries = [_entry(e) for e in gateway.dispatcher.catalog.models()]
+    if gateway.routers is not None:  # learned routers: virtual models that pick a served model per request
+        entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "router"}
+                       for name in gateway.routers.names())
     if gateway.settings.embeddings.enabled:
         entries.append({"id": gateway.settings.embeddings.model, "object": "model", "created": 0,
                         "owned_by": "tokenomy", "tier": "embedding"})
