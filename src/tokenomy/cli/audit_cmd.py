@@ -1,4 +1,5 @@
-"""``tokenomy audit LOG... [--json] [--demo]``: what the logged traffic cost, and what each strategy would save.
+"""``tokenomy audit LOG... [--json] [--html OUT] [--demo]``: what the logged traffic cost, and what each strategy
+would save.
 
 Formats, assumptions and sample output: docs/audit.md.
 """
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tokenomy.audit.demo import write_demo
+from tokenomy.audit.html import render_html
 from tokenomy.audit.records import AuditError
 from tokenomy.audit.report import audit_document, render
 from tokenomy.audit.routing import RouterTargets
@@ -28,6 +30,8 @@ from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
 @click.command("audit")
 @click.argument("logs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (`tokenomy plan --from-audit` reads it).")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report as one self-contained HTML page with charts to this file.")
 @click.option("--demo", is_flag=True, help="Audit a generated week of demo traffic instead of LOG files.")
 @click.option("--batchable-share", type=float, default=0.25, show_default=True,
               help="Share of non-streamed requests without a batch marker assumed latency-tolerant.")
@@ -41,8 +45,8 @@ from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
               help="With --router: route at quality=Q [default: the router's own target]. The heuristic ignores it.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML config file (for the price override file).")
-def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: float, ttl_h: float,
-          small_model: str | None, semantic: bool, router_dir: Path | None, target_quality: float | None,
+def audit(logs: tuple[Path, ...], as_json: bool, html_out: Path | None, demo: bool, batchable_share: float,
+          ttl_h: float, small_model: str | None, semantic: bool, router_dir: Path | None, target_quality: float | None,
           config_path: Path | None) -> None:
     """Audit request logs (OpenAI-format JSONL, OpenAI Batch files, tokenomy's ledger .db): spend by model, day and
     hour, and the monthly savings of exact caching, routing, prompt caching and batch, alone and combined."""
@@ -68,6 +72,8 @@ def audit(logs: tuple[Path, ...], as_json: bool, demo: bool, batchable_share: fl
     doc = audit_document(run)
     if target_quality is not None:
         doc["target_quality"] = target_quality
+    if html_out is not None:
+        html_out.write_text(render_html(doc), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(doc))
     else:
