@@ -77,3 +77,28 @@ def test_unreadable_or_empty_log_is_an_error(tmp_path: Path) -> None:
         detect_format(empty)
     with pytest.raises(AuditError, match="cannot read"):
         detect_format(tmp_path / "missing.jsonl")
+
+
+def test_litellm_spend_logs_detected_and_read_with_their_spend(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    rows = [
+        {"request_id": "a", "call_type": "acompletion", "model": "gpt-4o", "spend": 0.00125, "prompt_tokens": 300,
+         "completion_tokens": 50, "startTime": "2026-03-02T10:00:00Z",
+         "messages": '[{"role": "user", "content": "hi"}]', "metadata": {}},
+        {"request_id": "b", "call_type": "aembedding", "model": "text-embedding-3-small", "spend": 0.00001,
+         "prompt_tokens": 5, "completion_tokens": 0, "startTime": "2026-03-02T10:00:01Z"},
+        {"request_id": "c", "call_type": "completion", "model": "gpt-4o-mini", "spend": "0.0002", "prompt_tokens": 900,
+         "completion_tokens": 10, "startTime": 1772445602, "messages": None, "metadata": {"batch": "true"}},
+        {"request_id": "d", "call_type": "completion", "model": "gpt-4o", "spend": "lots", "prompt_tokens": 1,
+         "completion_tokens": 1, "startTime": "2026-03-02T10:00:03Z"},
+    ]
+    path = write_jsonl(tmp_path / "spend.jsonl", rows)
+    assert detect_format(path) == "litellm-spend"
+    bad = BadLines()
+    first, second = list(read_log(path, "litellm-spend", bad))
+    assert bad.count == 2 and [n for _, n, _ in bad.first] == [2, 4]
+    assert first.cost_usd == Decimal("0.00125") and first.usage == TokenUsage(input_tokens=300, output_tokens=50)
+    assert first.body is not None and first.body["messages"] == [{"role": "user", "content": "hi"}]
+    assert first.timestamp == 1772445600.0
+    assert second.body is None and second.latency_tolerant and second.cost_usd == Decimal("0.0002")

@@ -26,7 +26,7 @@ import orjson
 from tokenomy.audit.records import AuditError, BadLines, LogRecord
 from tokenomy.pricing.cost import TokenUsage, UsageError, normalise_usage
 
-FORMATS = ("openai-jsonl", "batch-input", "batch-output", "ledger")
+FORMATS = ("openai-jsonl", "batch-input", "batch-output", "litellm-spend", "ledger")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 PICO = Decimal(10) ** 12
 
@@ -54,6 +54,8 @@ def detect_format(path: Path) -> str:
                         return "batch-output"
                     if "custom_id" in obj and "body" in obj:
                         return "batch-input"
+                    if "request_id" in obj and "spend" in obj and "startTime" in obj:
+                        return "litellm-spend"
                     return "openai-jsonl"
     except OSError as exc:
         raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from exc
@@ -66,7 +68,8 @@ def read_log(path: Path, fmt: str, bad: BadLines, progress: Progress | None = No
         if progress:
             progress(path.stat().st_size)
         return
-    parse = {"openai-jsonl": _openai_line, "batch-input": _batch_input_line, "batch-output": _batch_output_line}[fmt]
+    parse = {"openai-jsonl": _openai_line, "batch-input": _batch_input_line, "batch-output": _batch_output_line,
+             "litellm-spend": _litellm_line}[fmt]
     try:
         with path.open("rb") as f:
             for number, raw in enumerate(f, 1):
@@ -113,6 +116,33 @@ def _batch_output_line(obj: dict[str, Any]) -> LogRecord:
     if not isinstance(completion, dict):
         raise _BadLine("batch output line without a response body (a failed request)")
     return _record(None, completion, _created(completion), batch=True, metadata=None)
+
+
+def _litellm_line(obj: dict[str, Any]) -> LogRecord:
+    """One row of LiteLLM's spend logs (``LiteLLM_SpendLogs``, as ``/spend/logs`` returns it, one row per line):
+    its own ``spend`` is the cost; messages are there only when the proxy stores prompts."""
+    model = obj.get("model")
+    if not isinstance(model, str) or not model:
+        raise _BadLine("no model")
+    if obj.get("call_type") not in (None, "", "completion", "acompletion"):
+        raise _BadLine(f"not a chat completion ({obj.get('call_type')})")
+    messages = obj.get("messages")
+    if isinstance(messages, str):
+        try:
+            messages = orjson.loads(messages)
+        except orjson.JSONDecodeError:
+            messages = None
+    body = {"model": model, "messages": messages} if isinstance(messages, list) and messages else None
+    try:
+        spend = Decimal(str(obj["spend"])) if obj.get("spend") is not None else None
+        usage = TokenUsage(input_tokens=int(obj.get("prompt_tokens") or 0),
+                           output_tokens=int(obj.get("completion_tokens") or 0))
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise _BadLine(f"bad spend or token count ({exc})") from exc
+    meta = obj.get("metadata")
+    tolerant = isinstance(meta, dict) and any(_truthy(meta.get(k)) for k in ("batch", "latency_tolerant"))
+    return LogRecord(model=model, timestamp=_timestamp(obj["startTime"]), body=body, usage=usage, cost_usd=spend,
+                     latency_tolerant=tolerant)
 
 
 def _record(body: Mapping[str, Any] | None, response: Mapping[str, Any], timestamp: float | None, *, batch: bool,
