@@ -117,3 +117,30 @@ def test_missing_usage_is_counted_offline(tmp_path: Path) -> None:
     ("If 3 apples cost $2, how much do 7 cost?", False), ("x" * 700, False)])
 def test_routing_heuristic(text: str, expected: bool) -> None:
     assert routable({"messages": [{"role": "user", "content": text}]}) is expected
+
+
+def test_self_host_break_even_follows_from_prices_and_throughput() -> None:
+    from decimal import Decimal
+
+    from tokenomy.audit.selfhost import DAYS_PER_MONTH, HOURS_PER_MONTH, small_tier_break_even
+    from tokenomy.plan.data import load_gpus
+    from tokenomy.pricing.catalogue import Catalogue
+
+    catalogue = Catalogue.load()
+    doc = {"input_tokens": 1000, "output_tokens": 200, "queries_per_day": 100_000,
+           "routing": {"small_model": "gpt-4o-mini", "share": 0.5}}
+    result = small_tier_break_even(doc, catalogue)
+    assert result is not None
+    price = catalogue.find("gpt-4o-mini", __import__("datetime").datetime.now(__import__("datetime").UTC))
+    assert price is not None
+    per_request = (price.input * 1000 + price.output * 200) / Decimal(1_000_000)
+    best = result["best"]
+    gpu = load_gpus().gpus[best["gpu"]]
+    expected = float(gpu.on_demand.usd_per_hour * HOURS_PER_MONTH / per_request) / DAYS_PER_MONTH
+    assert best["break_even_requests_per_day"] == round(expected)
+    assert best["monthly_usd"] == min(o["monthly_usd"] for o in result["options"])
+    assert result["routable_requests_per_day"] == 50_000
+    assert result["worth_it"] == (best["break_even_requests_per_day"] <= 50_000 <= best["capacity_requests_per_day"])
+    bigger = small_tier_break_even({**doc, "output_tokens": 2000}, catalogue)
+    assert bigger is not None and bigger["best"]["break_even_requests_per_day"] < best["break_even_requests_per_day"]
+    assert small_tier_break_even({**doc, "routing": {"small_model": "no-such-model"}}, catalogue) is None

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tokenomy.audit.analyse import Totals
 from tokenomy.audit.run import AuditRun, monthly
+from tokenomy.audit.selfhost import small_tier_break_even
 from tokenomy.audit.strategies import SHORT_PROMPT_CHARS, STRATEGIES
 
 _LABELS = {"exact_cache": "exact cache (repeats)", "semantic_cache": "semantic cache (paraphrases)",
@@ -77,6 +78,7 @@ def audit_document(run: AuditRun) -> dict[str, Any]:
     }
     if any(a.by_hour):
         doc["hourly_share"] = list(a.by_hour)
+    doc["self_host_small_tier"] = small_tier_break_even(doc, a.catalogue)
     return doc
 
 
@@ -146,6 +148,16 @@ def render(doc: dict[str, Any], console: Console) -> None:
     console.print("requests by UTC hour: " + " ".join(f"{h:02d}:{'▁▂▃▄▅▆▇█'[min(7, v * 8 // (peak + 1))]}"
                                                       for h, v in enumerate(hours)))
     _render_savings(doc, console)
+    selfhost = doc.get("self_host_small_tier")
+    if selfhost:
+        best = selfhost["best"]
+        verdict = "worth it" if selfhost["worth_it"] else "not worth it at this volume"
+        estimate = " (estimate)" if best["estimate"] else ""
+        console.print(f"self-hosting the small tier ({selfhost['small_model']} -> an 8B model on one {best['gpu']} "
+                      f"{best['precision']}, ${best['monthly_usd']:,.0f}/month{estimate}): break-even at "
+                      f"{best['break_even_requests_per_day']:,} small-tier requests/day, capacity "
+                      f"{best['capacity_requests_per_day']:,}/day; this log has "
+                      f"{selfhost['routable_requests_per_day']:,}/day: {verdict} (quality assumed equal)")
 
 
 def _render_savings(doc: dict[str, Any], console: Console) -> None:
