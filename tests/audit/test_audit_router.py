@@ -52,6 +52,7 @@ def test_router_decisions_price_the_routing_saving(router_dir: Path, tmp_path: P
     targets = RouterTargets.load(router_dir, 0.97)
     audit = run_audit([path], Catalogue.load(), Assumptions(batchable_share=0.0), router=targets).audit
     assert audit.routable == routed and targets.decisions == len(prompts)
+    assert sum(targets.mix.values()) == len(prompts) and targets.mix[router.frontier] == len(prompts) - routed
     assert float(audit.alone["routing"]) == pytest.approx(float(expected), rel=1e-9)
 
 
@@ -62,4 +63,7 @@ def test_cli_router_option_reports_the_router(router_dir: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["routing"]["method"] == "router router (target quality=0.9)"
     assert 0 < doc["routing"]["decisions"] < doc["requests"]  # memoised by prompt text
+    mix = doc["routing"]["mix"]  # the complexity mix: requests per tier the router chose
+    assert set(mix) <= {"gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"} and len(mix) == 2
+    assert sum(mix.values()) >= doc["routing"]["routable_requests"]
     assert doc["savings"]["monthly_usd"]["routing"] > 0

@@ -68,6 +68,7 @@ def audit_document(run: AuditRun) -> dict[str, Any]:
         "routing": {"method": a.router.label if a.router else "heuristic",
                     "small_model": None if a.router else s.small_model,
                     "decisions": a.router.decisions if a.router else None,
+                    "mix": dict(a.router.mix.most_common()) if a.router else None,
                     "routable_requests": a.routable, "share": _share(a.routable, a.with_body)},
         "batch": {"batchable_requests": round(a.batch_weight, 1), "share": _share(a.batch_weight, n),
                   "assumed_share_of_unmarked": s.batchable_share},

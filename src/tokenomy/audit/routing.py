@@ -9,6 +9,7 @@ Decisions are memoised by prompt text (repeats cost one decision).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ class RouterTargets:
         self._target = target
         self.label = label
         self.decisions = 0
+        self.mix: Counter[str] = Counter()  # requests per chosen model: the complexity mix by tier
         self._memo: dict[str, tuple[str, float] | None] = {}
 
     @classmethod
@@ -42,7 +44,9 @@ class RouterTargets:
     def choose(self, prompt: str) -> tuple[str, float] | None:
         """(chosen model, its estimated cost / the frontier's), or None when the router keeps the frontier."""
         if prompt in self._memo:
-            return self._memo[prompt]
+            found = self._memo[prompt]
+            self.mix[found[0] if found else self._router.frontier] += 1
+            return found
         decision = self._router.decide(prompt, target=self._target)
         self.decisions += 1
         frontier = self._router.frontier
@@ -54,6 +58,7 @@ class RouterTargets:
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()
         self._memo[prompt] = found
+        self.mix[found[0] if found else frontier] += 1
         return found
 
     def price(self, catalogue: Catalogue, own: Price, prompt: str, at: datetime) -> Price | None:
