@@ -67,6 +67,23 @@ def test_sizing_is_monotonic_in_traffic(gpus, rows) -> None:  # type: ignore[no-
         assert sizes[-1] > sizes[0]
 
 
+def test_latency_target_bounds_batching_and_adds_replicas(gpus, rows) -> None:  # type: ignore[no-untyped-def]
+    curve = TrafficCurve.of("diurnal", DIURNAL)
+    workload = Workload(1_000_000, 1500, 500)
+    for row in rows:
+        free = size_option(row, workload, curve, gpus, ScalingPolicy())
+        replicas = [free.replicas]
+        for target in (60.0, 20.0, 8.0):
+            option = size_option(row, workload, curve, gpus, ScalingPolicy(latency_target_s=target))
+            replicas.append(option.replicas)
+            if option.meets_latency:
+                assert option.latency_s <= target + 1e-9
+                assert option.capacity_rps <= free.capacity_rps + 1e-9
+        assert replicas == sorted(replicas), (row, replicas)  # a tighter target never needs fewer replicas
+        impossible = size_option(row, workload, curve, gpus, ScalingPolicy(latency_target_s=0.001))
+        assert not impossible.meets_latency and impossible.latency_s > 0.001
+
+
 def test_replicas_needed_meets_the_utilisation_target() -> None:
     assert replicas_needed(10.0, 5.0, 1.0) == 2
     assert replicas_needed(10.0, 5.0, 0.5) == 4

@@ -56,7 +56,10 @@ def _policy(ctx: click.Context) -> ScalingPolicy:
     for key in ("activation_threshold", "cooldown", "startup"):
         if o[key] < 0:
             raise PlanDataError(f"--{key.replace('_', '-')} must be >= 0, got {o[key]}")
-    return ScalingPolicy(utilisation=o["utilisation"], activation_threshold=o["activation_threshold"],
+    if o["latency_target_s"] is not None and o["latency_target_s"] <= 0:
+        raise PlanDataError(f"--latency-target-s must be > 0, got {o['latency_target_s']}")
+    return ScalingPolicy(utilisation=o["utilisation"], latency_target_s=o["latency_target_s"],
+                         activation_threshold=o["activation_threshold"],
                          cooldown_s=o["cooldown"], startup_s=o["startup"])
 
 
@@ -72,6 +75,8 @@ def _policy(ctx: click.Context) -> ScalingPolicy:
 @click.option("--peak-factor", type=float, help="Reshape the curve so its peak is this x the mean rate.")
 @click.option("--utilisation", type=float, default=0.7, show_default=True,
               help="Target share of a replica's saturated throughput (latency headroom).")
+@click.option("--latency-target-s", type=float,
+              help="Seconds per request a replica must keep; bounds how many requests it batches (see docs/plan.md).")
 @click.option("--activation-threshold", type=int, default=5, show_default=True,
               help="KEDA: queue depth above which 0 -> 1 replica.")
 @click.option("--cooldown", type=int, default=300, show_default=True, help="KEDA cooldownPeriod, seconds.")
@@ -128,6 +133,12 @@ def _render(plan: Plan) -> None:
                        f"{o['on_demand']['usd_per_mtok']:.3f} / {o['spot']['usd_per_mtok']:.3f} / "
                        f"{auto['usd_per_mtok']:.3f}", "all" if o["estimate"] else "prefill")
     console.print(hosted)
+    target = plan.inputs.policy.latency_target_s
+    if target is not None:
+        missing = [f"{o.row.model_size} {o.row.precision} {o.row.gpus}x {o.row.gpu} ({o.latency_s:.1f} s)"
+                   for o in plan.self_hosted if not o.meets_latency]
+        console.print(f"latency target {target:g} s per request bounds each replica's batch"
+                      + (f"; cannot meet it even alone: {', '.join(missing)}" if missing else "; every row meets it"))
     for claim in doc["claims"]:
         mark = "[green]holds[/]" if claim["holds"] else "[yellow]qualified[/]"
         console.print(f"{mark} seed claim: {claim['claim']} — {claim['verdict']}")

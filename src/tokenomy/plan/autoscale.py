@@ -32,6 +32,7 @@ STEP_S = 60
 @dataclass(frozen=True, slots=True)
 class ScalingPolicy:
     utilisation: float = 0.7
+    latency_target_s: float | None = None  # end-to-end seconds per request a replica must keep (None: no target)
     activation_threshold: int = 5
     cooldown_s: int = 300
     stabilisation_s: int = 300

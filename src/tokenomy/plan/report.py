@@ -69,6 +69,7 @@ def _self_hosted(option: SelfHostOption) -> dict[str, Any]:
         "gpu": row.gpu, "gpus_per_replica": row.gpus, "estimate": row.estimate, "source": row.source,
         "replica_requests_per_s": round(option.capacity_rps, 3), "peak_requests_per_s": round(option.peak_rps, 3),
         "replicas": option.replicas, "gpus": option.gpus,
+        "latency_s": round(option.latency_s, 2), "meets_latency_target": option.meets_latency,
         "on_demand": {"usd_per_month": _usd(option.on_demand_usd_per_month),
                       "usd_per_mtok": _mtok(option.on_demand_usd_per_mtok)},
         "spot": {"usd_per_month": _usd(option.spot_usd_per_month), "usd_per_mtok": _mtok(option.spot_usd_per_mtok)},
@@ -94,7 +95,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "traffic": {"curve": inputs.curve.name, "peak_factor": round(inputs.curve.peak_factor, 3),
                     "hourly_relative": [round(h, 3) for h in inputs.curve.hourly]},
         "assumptions": {
-            "utilisation_target": policy.utilisation, "activation_threshold": policy.activation_threshold,
+            "utilisation_target": policy.utilisation, "latency_target_s": policy.latency_target_s,
+            "activation_threshold": policy.activation_threshold,
             "cooldown_s": policy.cooldown_s, "stabilisation_s": policy.stabilisation_s,
             "startup_s": policy.startup_s, "spot_interruption_overhead": plan.gpus.spot_interruption_overhead,
             "spot_interruption_overhead_source": plan.gpus.overhead_source, "prices_at": inputs.at.date().isoformat(),
