@@ -163,7 +163,7 @@ def test_read_pairs_rejects_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError, match=r":1: 'same' must be"):
         read_pairs(path)
     path.write_text("[1]\n")
-    with pytest.raises(InvalidRequestError, match=r":1: expected an object"):
+    with pytest.raises(InvalidRequestError, match=r":1: expected a JSON object"):
         read_pairs(path)
     with pytest.raises(InvalidRequestError, match="cannot read"):
         read_pairs(tmp_path / "missing.jsonl")

@@ -3,7 +3,6 @@ conversations sharing one long system prompt)."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from datetime import datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.errors import InvalidRequestError
+from tokenomy.jsonl import json_objects
 
 _POLICY = ("Refunds are issued within 30 days of purchase when the item is unused and in its original packaging. "
            "Shipping costs are refunded only when the item arrived damaged or was not what was ordered. ")
@@ -18,20 +18,11 @@ _POLICY = ("Refunds are issued within 30 days of purchase when the item is unuse
 
 def read_log(path: Path) -> Iterator[tuple[float, dict[str, Any]]]:
     """``(timestamp, chat request)`` per line of an OpenAI-format log (``{"timestamp", "request", ...}``)."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                yield _when(row["timestamp"]), dict(row["request"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise InvalidRequestError(
-                    f"{path}:{number}: not a log line with 'timestamp' and 'request' ({exc})") from exc
+    for where, row in json_objects(path, InvalidRequestError, "log"):
+        try:
+            yield _when(row["timestamp"]), dict(row["request"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRequestError(f"{where}: not a log line with 'timestamp' and 'request' ({exc})") from exc
 
 
 def _when(value: Any) -> float:

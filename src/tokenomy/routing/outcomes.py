@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.errors import OutcomeDataError
+from tokenomy.jsonl import json_objects
 
 PRICE_SUFFIX = ".models.json"
 
@@ -115,23 +116,11 @@ def read_prices(path: Path) -> dict[str, ModelPrice]:
 
 
 def _read_file(path: Path) -> Iterable[OutcomeRow]:
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise OutcomeDataError(f"cannot read outcomes file {path}: {exc.strerror or exc}") from exc
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield _parse_row(line, f"{path}:{number}")
+    for where, data in json_objects(path, OutcomeDataError, "outcomes file"):
+        yield _parse_row(data, where)
 
 
-def _parse_row(line: str, where: str) -> OutcomeRow:
-    try:
-        data = json.loads(line)
-    except ValueError as exc:
-        raise OutcomeDataError(f"{where}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise OutcomeDataError(f"{where}: expected a JSON object")
+def _parse_row(data: dict[str, Any], where: str) -> OutcomeRow:
     row_id, prompt = data.get("id"), data.get("prompt")
     if not isinstance(row_id, str | int) or isinstance(row_id, bool) or row_id == "":
         raise OutcomeDataError(f"{where}: 'id' must be a non-empty string")

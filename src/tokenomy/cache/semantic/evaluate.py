@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from tokenomy.cache.semantic.cache import Match, SemanticCache
 from tokenomy.cache.semantic.features import normalise
 from tokenomy.cache.semantic.verifier import Calibration
 from tokenomy.errors import InvalidRequestError
+from tokenomy.jsonl import json_objects
 
 DEFAULT_SWEEP = (0.01, 0.02, 0.05, 0.1, 0.2)
 BASELINE_COSINE = 0.8  # GPTCache's default similarity threshold
@@ -43,25 +42,13 @@ class Pair:
 
 def read_pairs(path: Path) -> list[Pair]:
     """Rows ``{"a": str, "b": str, "same": bool}``; a malformed row fails with its line number."""
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot read pairs file {path}: {exc.strerror}") from exc
     pairs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequestError(f"{path}:{number}: not JSON ({exc})") from exc
-        if not isinstance(row, dict):
-            raise InvalidRequestError(f"{path}:{number}: expected an object with a, b, same")
+    for where, row in json_objects(path, InvalidRequestError, "pairs file"):
         a, b, same = row.get("a"), row.get("b"), row.get("same")
         if not isinstance(a, str) or not a.strip() or not isinstance(b, str) or not b.strip():
-            raise InvalidRequestError(f"{path}:{number}: 'a' and 'b' must be non-empty strings")
+            raise InvalidRequestError(f"{where}: 'a' and 'b' must be non-empty strings")
         if not isinstance(same, bool):
-            raise InvalidRequestError(f"{path}:{number}: 'same' must be true or false")
+            raise InvalidRequestError(f"{where}: 'same' must be true or false")
         pairs.append(Pair(a, b, same))
     if not pairs:
         raise InvalidRequestError(f"{path}: no pairs")
