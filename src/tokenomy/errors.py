@@ -43,6 +43,18 @@ class OutcomeDataError(ConfigError):
     code = "outcome_data_error"
 
 
+class PlanDataError(ConfigError):
+    """A GPU price file, throughput file or audit summary is unreadable or malformed; the message says where."""
+
+    code = "plan_data_error"
+
+
+class AuditError(ConfigError):
+    """A log cannot be audited at all (unreadable file, unknown format); bad lines are counted, not raised."""
+
+    code = "audit_error"
+
+
 class TargetError(ConfigError):
     """A routing target (``share=S``, ``quality=Q``, ``budget=B``) is malformed or out of range."""
 

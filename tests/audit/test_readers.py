@@ -8,7 +8,8 @@ import pytest
 from tests.audit.logs import chat, line, write_jsonl, write_ledger
 
 from tokenomy.audit.readers import detect_format, read_log
-from tokenomy.audit.records import AuditError, BadLines
+from tokenomy.audit.records import BadLines
+from tokenomy.errors import AuditError
 from tokenomy.pricing.cost import TokenUsage
 
 

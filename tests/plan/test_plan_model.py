@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from tokenomy.errors import PlanDataError
 from tokenomy.plan.apis import api_options, monthly_usd, planner_catalogue
 from tokenomy.plan.autoscale import ScalingPolicy, simulate_day
 from tokenomy.plan.claims import gpt4_turbo_claim, llama8b_h100_claim
-from tokenomy.plan.data import PlanDataError, load_gpus, load_throughput
+from tokenomy.plan.data import load_gpus, load_throughput
 from tokenomy.plan.selfhost import replicas_needed, size_option
 from tokenomy.plan.workload import CURVES, DIURNAL, TrafficCurve, Workload
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from tokenomy.audit.records import AuditError, BadLines, LogRecord
+from tokenomy.audit.records import BadLines, LogRecord
+from tokenomy.errors import AuditError
 from tokenomy.pricing.cost import TokenUsage, UsageError, normalise_usage
 
 FORMATS = ("openai-jsonl", "batch-input", "batch-output", "litellm-spend", "ledger")

@@ -7,14 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tokenomy.errors import ConfigError
 from tokenomy.pricing.cost import TokenUsage
-
-
-class AuditError(ConfigError):
-    """A log cannot be audited at all (unreadable file, unknown format); bad lines are counted, not raised."""
-
-    code = "audit_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,10 @@ from pathlib import Path
 from tokenomy.audit.analyse import Audit
 from tokenomy.audit.paraphrase import ParaphraseResult, ParaphraseSample
 from tokenomy.audit.readers import detect_format, read_log
-from tokenomy.audit.records import AuditError, BadLines
+from tokenomy.audit.records import BadLines
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.strategies import Assumptions
+from tokenomy.errors import AuditError
 from tokenomy.plan.apis import MID_TIER
 from tokenomy.pricing.catalogue import Catalogue
 

@@ -18,12 +18,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from tokenomy.audit.demo import write_demo
 from tokenomy.audit.html import render_html
-from tokenomy.audit.records import AuditError
 from tokenomy.audit.report import audit_document, render
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.config.settings import data_home, load_settings
+from tokenomy.errors import AuditError
 from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
 
 

@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tokenomy.config.settings import data_home, load_settings
+from tokenomy.errors import PlanDataError
 from tokenomy.plan.autoscale import ScalingPolicy
-from tokenomy.plan.data import PlanDataError, load_gpus, load_throughput
+from tokenomy.plan.data import load_gpus, load_throughput
 from tokenomy.plan.manifests import PROMETHEUS_URL, ManifestSpec, write_manifests
 from tokenomy.plan.report import Plan, PlanInputs, build_plan, plan_document
 from tokenomy.plan.selfhost import size_option

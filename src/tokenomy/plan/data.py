@@ -12,16 +12,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from tokenomy.errors import ConfigError
+from tokenomy.errors import PlanDataError
 
 PACKAGED_GPUS = Path(__file__).with_name("gpus.json")
 PACKAGED_THROUGHPUT = Path(__file__).with_name("throughput.json")
 
-
-class PlanDataError(ConfigError):
-    """A GPU price file, throughput file or audit summary is unreadable or malformed; the message says where."""
-
-    code = "plan_data_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.plan.data import PlanDataError, read_json
+from tokenomy.errors import PlanDataError
+from tokenomy.plan.data import read_json
 
 DAYS_PER_MONTH = 30  # the seed's convention ($90,000/month = 30 days)
 
