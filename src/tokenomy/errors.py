@@ -119,6 +119,31 @@ class CapabilityError(TokenomyError):
     code = "unsupported_parameter"
 
 
+class BatchInputError(InvalidRequestError):
+    """A batch input file has malformed lines; ``lines`` lists the first problems (OpenAI's batch error objects)."""
+
+    code = "invalid_batch_input"
+
+    def __init__(self, message: str, *, lines: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message, param="file")
+        self.lines = lines or []
+
+
+class NotFoundError(TokenomyError):
+    """A file or batch id that does not exist (or was deleted)."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class BatchStateError(InvalidRequestError):
+    """The batch cannot do that in its current state (e.g. cancel a completed batch)."""
+
+    status = 409
+    code = "invalid_batch_state"
+
+
 class RouteTargetError(InvalidRequestError):
     """The ``x-tokenomy-route-target`` header is not a valid routing target."""
 

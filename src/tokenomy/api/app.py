@@ -11,14 +11,18 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from tokenomy.api.batch_lines import GatewayLines
+from tokenomy.api.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from tokenomy.api.chat_completions import chat_completions
 from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
+from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
 from tokenomy.api.health import healthz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.state import Gateway
+from tokenomy.batch.setup import build_batches
 from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.catalog import Catalog
@@ -51,11 +55,16 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
+        if settings.batch.enabled:
+            gateway.batches = await asyncio.to_thread(build_batches, settings, environment, GatewayLines(gateway))
+            await gateway.batches.runner.start()
         app.state.gateway = gateway
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
         try:
             yield
         finally:
+            if gateway.batches is not None:
+                await gateway.batches.runner.stop()
             await writer.stop()
             if cache is not None:
                 await cache.aclose()
@@ -69,6 +78,15 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
+        Route("/v1/files", create_file, methods=["POST"]),
+        Route("/v1/files", list_files, methods=["GET"]),
+        Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
+        Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+        Route("/v1/batches", create_batch, methods=["POST"]),
+        Route("/v1/batches", list_batches, methods=["GET"]),
+        Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+        Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

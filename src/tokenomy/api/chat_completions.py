@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import replace
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from starlette.datastructures import Headers
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,6 +24,10 @@ from tokenomy.ledger.trace import CachedAnswer, RequestTrace
 from tokenomy.providers.registry import Deployment
 from tokenomy.providers.sse import DONE, encode_data
 from tokenomy.wire.validation import ValidChat, parse_json_object, validate_chat
+
+
+class Recorder(Protocol):
+    def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry: ...
 
 
 def _headers(rid: str, model: str, tier: str, deployment: str, cache: str) -> dict[str, str]:
@@ -54,58 +58,81 @@ async def chat_completions(request: Request) -> Response:
                          body=chat.body)
     routed = await gateway.routers.route(chat, request.headers, gateway.dispatcher.catalog.serves) \
         if gateway.routers is not None else None
-    if routed is None:
-        return await _serve(gateway, chat, trace, request.headers)
-    trace.route_reason = routed.reason
-    response = await _serve(gateway, routed.chat, trace, request.headers)
-    response.headers.update(routed.headers())
+    if routed is not None:
+        trace.route_reason = routed.reason
+        chat = routed.chat
+    served = await _serve(gateway, chat, trace, request.headers, gateway.record)
+    response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) else served
+    if routed is not None:
+        response.headers.update(routed.headers())
     return response
 
 
-async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Headers) -> Response:
-    rid = trace.id
+@dataclass(slots=True)
+class Answer:
+    """A whole (non-streamed) answer: the completion, its ledger entry and the x-tokenomy-* headers."""
+
+    completion: dict[str, Any]
+    entry: LedgerEntry
+    headers: dict[str, str]
+
+
+async def answer(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Mapping[str, str], *,
+                 record: Recorder) -> Answer:
+    """Answer a non-streamed request: exact cache, semantic cache, then the upstream chain; the ledger entry is
+    made by ``record`` (``gateway.record`` queues it; a batch line keeps it to commit with the line's result).
+    Raises the request's TokenomyError after recording it."""
+    served = await _serve(gateway, replace(chat, typed=msgspec.structs.replace(chat.typed, stream=False)), trace,
+                          asked, record)
+    assert isinstance(served, Answer)
+    return served
+
+
+async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Mapping[str, str],
+                 record: Recorder) -> Response | Answer:
+    """A Response for a stream; an Answer (the caller renders it) otherwise."""
     cache = gateway.cache
     decision = cache.decide(chat.body, asked, gateway.settings.cache.exact.namespace) if cache else None
     probe: Probe | None = None
     if cache is not None and decision is not None:
         cached = await cache.get(decision)
         if cached is not None:
-            return _serve_hit(gateway, chat, trace, cached)
+            return _serve_hit(chat, trace, cached, record)
         trace.cache_status = "miss"
         if gateway.semantic is not None:
             probe = await gateway.semantic.probe(chat.body, decision, gateway.settings.cache.exact.namespace)
             if probe is not None and probe.answer is not None and probe.match is not None:
                 gateway.semantic.served(trace.id, probe.match)
-                return _serve_hit(gateway, chat, trace, probe.answer, semantic_score=probe.match.score)
+                return _serve_hit(chat, trace, probe.answer, record, semantic_score=probe.match.score)
     try:
         if chat.stream:
             return await _stream(gateway, chat, trace, decision, probe)
         done = await gateway.dispatcher.complete(chat, trace)
     except TokenomyError as exc:
-        gateway.record(trace, exc.status, exc)
+        record(trace, exc.status, exc)
         raise
     if cache is not None and decision is not None:
         await cache.put(decision, done.completion, deployment=done.deployment.name,
                         tier=done.deployment.config.tier)
         if gateway.semantic is not None:
             await gateway.semantic.remember(probe, decision, done.completion)
-    entry = gateway.record(trace, 200)
-    headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry)}
-    return json_response(done.completion, headers=headers)
+    entry = record(trace, 200)
+    headers = {**_served_headers(trace.id, done.deployment, trace.cache_status), **_cost_headers(entry)}
+    return Answer(done.completion, entry, headers)
 
 
-def _serve_hit(gateway: Gateway, chat: ValidChat, trace: RequestTrace, cached: dict[str, Any], *,
-               semantic_score: float | None = None) -> Response:
+def _serve_hit(chat: ValidChat, trace: RequestTrace, cached: dict[str, Any], record: Recorder, *,
+               semantic_score: float | None = None) -> Response | Answer:
     completion = fresh(cached["completion"])
     status = trace.cache_status = "hit" if semantic_score is None else "semantic-hit"
     trace.cached = CachedAnswer(model=str(completion.get("model") or ""), deployment=str(cached.get("deployment")),
                                 tier=str(cached.get("tier")), usage=completion.get("usage") or {})
-    entry = gateway.record(trace, 200)
+    entry = record(trace, 200)
     headers = _headers(trace.id, trace.cached.model, trace.cached.tier, trace.cached.deployment, status)
     if semantic_score is not None:
         headers["x-tokenomy-semantic-score"] = f"{semantic_score:.4f}"
     if not chat.stream:
-        return json_response(completion, headers={**headers, **_cost_headers(entry)})
+        return Answer(completion, entry, {**headers, **_cost_headers(entry)})
     chunks = replay_chunks(completion, include_usage=chat.include_usage)
     return SSEResponse(_replay(chunks), {**headers, "cache-control": "no-cache"})
 

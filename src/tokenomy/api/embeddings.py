@@ -39,6 +39,13 @@ async def embeddings(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     rid = request.state.request_id = request_id(request)
     body = parse_json_object(await read_body(request, gateway.settings.server.max_body_bytes))
+    result = await embed_body(gateway, body)
+    return json_response(result, headers={"x-request-id": rid, "x-tokenomy-model": result["model"],
+                                          "x-tokenomy-tier": "embedding"})
+
+
+async def embed_body(gateway: Gateway, body: dict[str, Any]) -> dict[str, Any]:
+    """The embeddings response for a request body (also what a batch line of /v1/embeddings runs)."""
     req = typed_view(body, EmbeddingRequest)
     wanted = gateway.settings.embeddings.model
     if not gateway.settings.embeddings.enabled or req.model != wanted:
@@ -57,8 +64,7 @@ async def embeddings(request: Request) -> Response:
     data = [{"object": "embedding", "index": i, "embedding": _encode(vec, req.encoding_format)}
             for i, vec in enumerate(vectors)]
     usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}
-    return json_response({"object": "list", "data": data, "model": wanted, "usage": usage},
-                         headers={"x-request-id": rid, "x-tokenomy-model": wanted, "x-tokenomy-tier": "embedding"})
+    return {"object": "list", "data": data, "model": wanted, "usage": usage}
 
 
 def _encode(vector: Any, encoding_format: str | None) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenomy.api.metrics import Metrics
+from tokenomy.batch.service import BatchService
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.layer import SemanticLayer
 from tokenomy.config.settings import Settings
@@ -29,6 +30,7 @@ class Gateway:
     cache: ExactCache | None = None
     semantic: SemanticLayer | None = None
     routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
+    batches: BatchService | None = None  # /v1/files and /v1/batches (batch.enabled)
     embedder: Any = None  # MiniLMEmbedder, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -40,9 +42,14 @@ class Gateway:
                 self.embedder = await asyncio.to_thread(MiniLMEmbedder.load)
         return self.embedder
 
+    def account(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        """A finished request's ledger entry, counted in the metrics; the caller stores it."""
+        entry = self.accountant.entry(trace, status, error)
+        self.metrics.observe(entry)
+        return entry
+
     def record(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
         """Account for a finished request: one ledger entry (queued, never dropped) and the metrics."""
-        entry = self.accountant.entry(trace, status, error)
+        entry = self.account(trace, status, error)
         self.ledger.submit(entry)
-        self.metrics.observe(entry)
         return entry

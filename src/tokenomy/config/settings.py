@@ -158,6 +158,26 @@ class CacheConfig(_Strict, frozen=True):
     prompt_breakpoints: bool = True  # add Anthropic cache_control breakpoints on long stable prefixes
 
 
+class BatchConfig(_Strict, frozen=True):
+    """Batch jobs (``/v1/files``, ``/v1/batches``). ``via``: where a batch runs unless it says otherwise
+    (``gateway``: tokenomy's own workers over routing, caching and the configured tiers; ``provider``: the
+    provider's own batch API at its batch discount). ``max_concurrency``: lines of one batch in flight at once
+    (a batch's ``metadata.tokenomy_concurrency`` may lower or raise it up to ``max_concurrency_cap``).
+    ``line_retries``: extra tries of a line after a transient upstream failure (5xx, timeout); a rate limit
+    (429) never fails a line, it pauses the batch for a back-off of up to ``max_backoff_s``.
+    ``poll_interval_s``: how often a provider batch is polled."""
+
+    enabled: bool = True
+    via: Literal["gateway", "provider"] = "gateway"
+    max_concurrency: int = 8
+    max_concurrency_cap: int = 256
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_lines: int = 50_000
+    line_retries: int = 3
+    max_backoff_s: float = 60.0
+    poll_interval_s: float = 30.0
+
+
 class Settings(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     deployments: list[DeploymentConfig] | None = None
@@ -168,6 +188,7 @@ class Settings(_Strict, frozen=True):
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
     ledger: LedgerConfig = LedgerConfig()
     cache: CacheConfig = CacheConfig()
+    batch: BatchConfig = BatchConfig()
     redis_url: str | None = None
     env_providers: bool = True
     home: str | None = None
@@ -292,6 +313,9 @@ def _check(settings: Settings, origin: str) -> None:
             raise ConfigError(f"{origin}: key 'deployments[{i}].timeout_s': must be > 0 (got {dep.timeout_s})")
         if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
             raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
+    if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
+        raise ConfigError(f"{origin}: key 'batch.max_concurrency': must be in 1..{settings.batch.max_concurrency_cap} "
+                          f"(got {settings.batch.max_concurrency})")
     if settings.retry.max_retries < 0:
         raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
 

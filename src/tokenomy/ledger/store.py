@@ -36,6 +36,17 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
 
 
+def insert_entries(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ledger entries (``LedgerEntry.as_json()`` dicts) inside the caller's transaction; ids already
+    present are left alone, so writing an entry twice is harmless."""
+    requests = [r["request"] for r in rows]
+    calls = [c for r in rows for c in r["calls"]]
+    if requests:
+        conn.executemany(_insert_sql("requests", tuple(requests[0])), requests)
+    if calls:
+        conn.executemany(_insert_sql("calls", tuple(calls[0])), calls)
+
+
 class SQLiteLedgerStore:
     """The embedded ledger: one SQLite file in WAL mode, written from one thread at a time."""
 
@@ -63,11 +74,7 @@ class SQLiteLedgerStore:
             conn = self._connection()
             try:
                 conn.execute("BEGIN")
-                requests = [r["request"] for r in rows]
-                calls = [c for r in rows for c in r["calls"]]
-                conn.executemany(_insert_sql("requests", tuple(requests[0])), requests)
-                if calls:
-                    conn.executemany(_insert_sql("calls", tuple(calls[0])), calls)
+                insert_entries(conn, rows)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:

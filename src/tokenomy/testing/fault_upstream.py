@@ -12,6 +12,8 @@ benchmarks. Behaviour is chosen by the requested model name (TensorZero's fake-p
     stall-stream         stream two chunks, then go silent
     break-stream         stream two chunks, then drop the connection
     garbage              answer 200 with a body that is not JSON
+    sleep-<ms>[-tag]     echo after <ms> milliseconds
+    chaos-<a>-<b>[-tag]  a % of calls 429 (retry-after: 0), b % 500, the rest echo (seeded: repeatable)
 
 It counts what it served (``GET /_stats``: calls per model, prompt and completion tokens) so tests can compare the
 gateway's view with the upstream's. Run it alone with ``python -m tokenomy.testing.fault_upstream --port 9000``.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import time
 from collections import Counter
 from typing import Any
@@ -36,6 +39,8 @@ class FaultUpstream:
         self.completion_tokens = 0
         self.last_body: dict[str, Any] | None = None
         self.last_headers: dict[str, str] = {}
+        self.answered: Counter[str] = Counter()  # successful answers per last user text (exactly-once checks)
+        self._dice = random.Random(20261203)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -61,6 +66,7 @@ class FaultUpstream:
             return failure
         if body.get("stream"):
             return await self._stream(request, body, model)
+        self.answered[self._answer(body)] += 1
         return _json(self._completion(body, model))
 
     async def _failure(self, request: web.Request, model: str) -> web.StreamResponse | None:
@@ -77,6 +83,17 @@ class FaultUpstream:
             if self.calls[model] <= failures:
                 return _json({"error": {"message": "scripted flake", "type": "x", "param": None, "code": None}},
                              status=503)
+        if model.startswith("sleep-"):
+            await asyncio.sleep(int(model.split("-")[1]) / 1000)
+        if model.startswith("chaos-"):
+            _, rate_429, rate_500, *_tag = model.split("-")
+            roll = self._dice.random() * 100
+            if roll < float(rate_429):
+                return _json({"error": {"message": "chaos 429", "type": "rate_limit", "param": None, "code": None}},
+                             status=429, headers={"retry-after": "0"})
+            if roll < float(rate_429) + float(rate_500):
+                return _json({"error": {"message": "chaos 500", "type": "x", "param": None, "code": None}},
+                             status=500)
         if model == "timeout":
             await asyncio.sleep(3600)
         if model == "reset":

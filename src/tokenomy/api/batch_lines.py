@@ -1,0 +1,102 @@
+"""Batch lines run by tokenomy's own workers: each line is one request through the same path as a live one
+(prompt shaping, learned routers, exact and semantic caches, the deployment chain with retries and fallbacks).
+
+The line's ledger entry is not queued like a live request's: it goes back to the runner, which commits it with the
+line's result in one transaction. Its request id is derived from the batch and line, and its calls are numbered
+after it, so a line that runs again after a crash writes the same ids — once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from tokenomy.api.chat_completions import answer
+from tokenomy.api.embeddings import embed_body
+from tokenomy.api.state import Gateway
+from tokenomy.batch.executor import LineOutcome
+from tokenomy.batch.objects import BatchRecord, LineUsage, line_request_id
+from tokenomy.batch.store import PendingLine
+from tokenomy.cache.shape import shape_body
+from tokenomy.errors import TokenomyError, UpstreamError
+from tokenomy.ledger.records import LedgerEntry
+from tokenomy.ledger.trace import RequestTrace
+from tokenomy.wire.validation import validate_chat
+
+ENDPOINT = "batch.chat.completions"
+
+
+class GatewayLines:
+    """The ``LineExecutor`` of a running gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def execute(self, batch: BatchRecord, line: PendingLine) -> LineOutcome:
+        rid = line_request_id(batch.id, line.line_no)
+        body = orjson.loads(line.body)
+        if batch.endpoint == "/v1/embeddings":
+            return await self._embed(rid, body)
+        return await self._chat(rid, batch, body)
+
+    async def _chat(self, rid: str, batch: BatchRecord, body: dict[str, Any]) -> LineOutcome:
+        gateway = self._gateway
+        entries: list[LedgerEntry] = []
+
+        def keep(trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+            for call in trace.calls:  # the same ids on every run of this line
+                call.id = f"{trace.id}-{call.attempt}"
+            entry = gateway.account(trace, status, error)
+            entries.append(entry)
+            return entry
+
+        trace: RequestTrace | None = None
+        try:
+            chat = validate_chat(body)
+            chat = replace(chat, body=shape_body(chat.body))
+            trace = RequestTrace(id=rid, endpoint=ENDPOINT, requested_model=chat.typed.model, stream=False,
+                                 body=chat.body, key_id=batch.key_id)
+            if gateway.routers is not None:
+                routed = await gateway.routers.route(chat, {}, gateway.dispatcher.catalog.serves)
+                if routed is not None:
+                    trace.route_reason = routed.reason
+                    chat = routed.chat
+            done = await answer(gateway, chat, trace, {}, record=keep)
+        except TokenomyError as exc:
+            return _failed(rid, exc, entries)
+        return LineOutcome(status_code=200, body=done.completion, request_id=rid,
+                           usage=usage_of(done.completion.get("usage")), ledger=done.entry.as_json())
+
+    async def _embed(self, rid: str, body: dict[str, Any]) -> LineOutcome:
+        try:
+            result = await embed_body(self._gateway, body)
+        except TokenomyError as exc:
+            return _failed(rid, exc, [])
+        return LineOutcome(status_code=200, body=result, request_id=rid, usage=usage_of(result.get("usage")))
+
+
+def _failed(rid: str, exc: TokenomyError, entries: list[LedgerEntry]) -> LineOutcome:
+    rate_limited = exc.status == 429
+    transient = isinstance(exc, UpstreamError) and exc.retryable and not rate_limited
+    return LineOutcome(status_code=exc.status, body=exc.to_body(), request_id=rid,
+                       ledger=entries[-1].as_json() if entries else None, rate_limited=rate_limited,
+                       retry_after_s=getattr(exc, "retry_after_s", None), transient=transient)
+
+
+def usage_of(usage: Any) -> LineUsage:
+    """OpenAI-shaped usage (chat or embeddings) as a batch line's token counts."""
+    if not isinstance(usage, dict):
+        return LineUsage()
+
+    def number(value: Any) -> int:
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return LineUsage(input_tokens=number(usage.get("prompt_tokens")),
+                     cached_tokens=number(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
+                     output_tokens=number(usage.get("completion_tokens")),
+                     reasoning_tokens=number(completion.get("reasoning_tokens")) if isinstance(completion, dict)
+                     else 0)

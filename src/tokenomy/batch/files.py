@@ -1,0 +1,68 @@
+"""File contents on disk (``files/`` in the data dir); their metadata lives in the batch store.
+
+Writes go to a temporary name, are fsynced and then renamed, so a file either exists whole or not at all — a
+crash while writing a batch's output leaves nothing half-written behind its id.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from tokenomy.errors import NotFoundError
+
+_ID = re.compile(r"file-[A-Za-z0-9_]{1,64}")
+CHUNK = 1 << 20
+
+
+class FileBlobs:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, file_id: str) -> Path:
+        if not _ID.fullmatch(file_id):
+            raise NotFoundError(f"no such file: {file_id!r}", param="file_id")
+        return self.directory / f"{file_id}.jsonl"
+
+    def write(self, file_id: str, lines: Iterable[bytes]) -> int:
+        """Write ``lines`` (each ending in a newline or not: one is added) as the file's content; returns bytes."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.path(file_id)
+        partial = final.with_suffix(".partial")
+        size = 0
+        with open(partial, "wb") as handle:
+            for line in lines:
+                data = line if line.endswith(b"\n") else line + b"\n"
+                handle.write(data)
+                size += len(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+        return size
+
+    def copy_in(self, file_id: str, source: BinaryIO) -> int:
+        """Store an uploaded stream as it came (already validated); returns bytes written."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.path(file_id)
+        partial = final.with_suffix(".partial")
+        size = 0
+        with open(partial, "wb") as handle:
+            while chunk := source.read(CHUNK):
+                handle.write(chunk)
+                size += len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+        return size
+
+    def open(self, file_id: str) -> BinaryIO:
+        try:
+            return open(self.path(file_id), "rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"the content of file {file_id} is gone", param="file_id") from exc
+
+    def delete(self, file_id: str) -> None:
+        self.path(file_id).unlink(missing_ok=True)

@@ -1,0 +1,22 @@
+"""Assemble the batch side of a gateway from Settings (store in the ledger's database, contents under files/)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tokenomy.batch.executor import LineExecutor, RemoteBatches
+from tokenomy.batch.files import FileBlobs
+from tokenomy.batch.runner import BatchRunner
+from tokenomy.batch.service import BatchService
+from tokenomy.batch.store import SQLiteBatchStore
+from tokenomy.config.settings import Settings, data_home, database_url
+from tokenomy.ledger.migrate import sqlite_path
+
+
+def build_batches(settings: Settings, env: Mapping[str, str], executor: LineExecutor,
+                  remote: RemoteBatches | None = None) -> BatchService:
+    """The batch service over the (already migrated) ledger database."""
+    store = SQLiteBatchStore(sqlite_path(database_url(settings, env)))
+    blobs = FileBlobs(data_home(settings, env) / "files")
+    runner = BatchRunner(store, blobs, executor, settings.batch, remote=remote)
+    return BatchService(store=store, blobs=blobs, runner=runner, config=settings.batch)
