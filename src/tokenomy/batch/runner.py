@@ -12,7 +12,6 @@ still pending and runs again after the restart: nothing lost, nothing recorded t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -67,7 +66,9 @@ class _Job:
 
 
 class _Committer:
-    """Commits finished lines in groups (≤ 64 or every 50 ms); a failed commit keeps the lines and retries."""
+    """Commits finished lines as soon as they finish; lines that finish while a commit runs go in the next one
+    (group commit). The window in which a finished line is not yet durable is one commit long, which bounds what
+    a crash makes run twice. A failed commit keeps the lines and retries."""
 
     def __init__(self, store: BatchStore, batch_id: str) -> None:
         self._store, self._batch_id = store, batch_id
@@ -78,8 +79,7 @@ class _Committer:
 
     def add(self, result: LineResult) -> None:
         self._pending.append(result)
-        if len(self._pending) >= 64:
-            self._wake.set()
+        self._wake.set()
 
     async def close(self) -> None:
         self._closing = True
@@ -88,8 +88,7 @@ class _Committer:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.05)
+            await self._wake.wait()
             self._wake.clear()
             group, self._pending = self._pending, []
             if group:
@@ -98,6 +97,7 @@ class _Committer:
                 except Exception as exc:  # the store is down: keep every result, try again
                     log.warning("batch %s: cannot commit %d lines (%s); retrying", self._batch_id, len(group), exc)
                     self._pending = group + self._pending
+                    self._wake.set()
                     await asyncio.sleep(1.0)
                     continue
             if self._closing and not self._pending:
