@@ -67,6 +67,12 @@ class RouterFileError(ConfigError):
     code = "router_file_error"
 
 
+class GatewayClientError(ConfigError):
+    """A command that talks to a running gateway could not reach it, or the gateway refused the call."""
+
+    code = "gateway_client_error"
+
+
 # --- client errors ----------------------------------------------------------------------------------------------
 
 

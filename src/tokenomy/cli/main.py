@@ -10,6 +10,7 @@ import click
 
 from tokenomy import __version__
 from tokenomy.cli.audit_cmd import audit
+from tokenomy.cli.batch_cmd import batch_group
 from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
@@ -51,6 +52,7 @@ cli.add_command(prices_group)
 cli.add_command(route_group)
 cli.add_command(plan_group)
 cli.add_command(audit)
+cli.add_command(batch_group)
 
 
 def main() -> None:
