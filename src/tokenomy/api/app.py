@@ -56,7 +56,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         if settings.batch.enabled:
-            gateway.batches = await asyncio.to_thread(build_batches, settings, environment, GatewayLines(gateway))
+            gateway.batches = await asyncio.to_thread(build_batches, settings, environment, GatewayLines(gateway),
+                                                      catalog, accountant)
             await gateway.batches.runner.start()
         app.state.gateway = gateway
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))

@@ -67,14 +67,15 @@ class GatewayLines:
         except TokenomyError as exc:
             return _failed(rid, exc, entries)
         return LineOutcome(status_code=200, body=done.completion, request_id=rid,
-                           usage=usage_of(done.completion.get("usage")), ledger=done.entry.as_json())
+                           usage=LineUsage.from_openai(done.completion.get("usage")), ledger=done.entry.as_json())
 
     async def _embed(self, rid: str, body: dict[str, Any]) -> LineOutcome:
         try:
             result = await embed_body(self._gateway, body)
         except TokenomyError as exc:
             return _failed(rid, exc, [])
-        return LineOutcome(status_code=200, body=result, request_id=rid, usage=usage_of(result.get("usage")))
+        return LineOutcome(status_code=200, body=result, request_id=rid,
+                           usage=LineUsage.from_openai(result.get("usage")))
 
 
 def _failed(rid: str, exc: TokenomyError, entries: list[LedgerEntry]) -> LineOutcome:
@@ -84,19 +85,3 @@ def _failed(rid: str, exc: TokenomyError, entries: list[LedgerEntry]) -> LineOut
                        ledger=entries[-1].as_json() if entries else None, rate_limited=rate_limited,
                        retry_after_s=getattr(exc, "retry_after_s", None), transient=transient)
 
-
-def usage_of(usage: Any) -> LineUsage:
-    """OpenAI-shaped usage (chat or embeddings) as a batch line's token counts."""
-    if not isinstance(usage, dict):
-        return LineUsage()
-
-    def number(value: Any) -> int:
-        return value if isinstance(value, int) and value >= 0 else 0
-
-    prompt = usage.get("prompt_tokens_details") or {}
-    completion = usage.get("completion_tokens_details") or {}
-    return LineUsage(input_tokens=number(usage.get("prompt_tokens")),
-                     cached_tokens=number(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
-                     output_tokens=number(usage.get("completion_tokens")),
-                     reasoning_tokens=number(completion.get("reasoning_tokens")) if isinstance(completion, dict)
-                     else 0)

@@ -4,6 +4,7 @@ at a provider (``RemoteBatches``, pass-through). The gateway provides both; the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from tokenomy.batch.objects import BatchRecord, LineUsage
@@ -32,8 +33,18 @@ class LineExecutor(Protocol):
         own failure (that is an outcome), only for the gateway's."""
 
 
+class RemoteStep(StrEnum):
+    """What a pass-through batch needs next from the runner."""
+
+    SUBMITTED = "submitted"  # just sent to the provider: poll it
+    WAIT = "wait"  # still running there: poll again after batch.poll_interval_s
+    COMPLETED = "completed"  # results recorded: finish (lines the provider did not return are closed as expired)
+    EXPIRED = "expired"  # the provider's window ended: finish as expired
+    CANCELLED = "cancelled"  # cancelled there (or never sent): finish as cancelled
+    FAILED = "failed"  # the batch failed (the step already said why)
+
+
 class RemoteBatches(Protocol):
-    async def advance(self, batch: BatchRecord) -> None:
-        """Move a pass-through batch on: submit it to the provider, poll it, and when the provider is done write
-        its results as this batch's lines and files. Returns when the batch's status changed or it is time to poll
-        again."""
+    async def advance(self, batch: BatchRecord) -> RemoteStep:
+        """Move a pass-through batch on one step: submit it to the provider, or poll it, and when the provider is
+        done record its results as this batch's lines."""

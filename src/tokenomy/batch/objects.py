@@ -100,6 +100,22 @@ class LineUsage:
     output_tokens: int = 0
     reasoning_tokens: int = 0
 
+    @classmethod
+    def from_openai(cls, usage: Any) -> LineUsage:
+        """OpenAI-shaped usage (chat or embeddings) as a line's token counts; anything unreadable counts 0."""
+        if not isinstance(usage, dict):
+            return cls()
+
+        def number(value: Any) -> int:
+            return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+        prompt = usage.get("prompt_tokens_details")
+        completion = usage.get("completion_tokens_details")
+        return cls(input_tokens=number(usage.get("prompt_tokens")),
+                   cached_tokens=number(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
+                   output_tokens=number(usage.get("completion_tokens")),
+                   reasoning_tokens=number(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0)
+
     def __add__(self, other: LineUsage) -> LineUsage:
         return LineUsage(self.input_tokens + other.input_tokens, self.cached_tokens + other.cached_tokens,
                          self.output_tokens + other.output_tokens, self.reasoning_tokens + other.reasoning_tokens)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.batch.executor import LineExecutor, LineOutcome, RemoteBatches
+from tokenomy.batch.executor import LineExecutor, LineOutcome, RemoteBatches, RemoteStep
 from tokenomy.batch.files import FileBlobs
 from tokenomy.batch.objects import BatchRecord, BatchStatus, FileRecord, LineState, derived_id, output_file_id
 from tokenomy.batch.store import BatchStore, LineResult, PendingLine
@@ -138,6 +138,9 @@ class BatchRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        close = getattr(self._remote, "aclose", None)
+        if close is not None:
+            await close()
 
     async def wait_idle(self) -> None:
         """Wait until no batch is running (tests, and ``serve`` on the way out)."""
@@ -163,17 +166,27 @@ class BatchRunner:
         status = batch.status
         if status is BatchStatus.VALIDATING:
             await self._validate(batch)
-        elif status is BatchStatus.IN_PROGRESS and batch.via == "provider" and self._remote is not None:
-            await self._remote.advance(batch)
+        elif status in (BatchStatus.IN_PROGRESS, BatchStatus.CANCELLING) and batch.via == "provider":
+            await self._pass_through(batch)
         elif status is BatchStatus.IN_PROGRESS:
             await self._execute(batch)
         elif status is BatchStatus.CANCELLING:
-            if batch.via == "provider" and self._remote is not None and batch.remote:
-                await self._remote.advance(batch)
-            else:
-                await self._finish(batch, BatchStatus.CANCELLED, LineState.CANCELLED)
+            await self._finish(batch, BatchStatus.CANCELLED, LineState.CANCELLED)
         elif status is BatchStatus.FINALIZING:
             await self._finish(batch, BatchStatus.COMPLETED, None)
+
+    async def _pass_through(self, batch: BatchRecord) -> None:
+        if self._remote is None:
+            raise RuntimeError("a provider batch needs the pass-through runner")
+        step = await self._remote.advance(batch)
+        if step is RemoteStep.WAIT:
+            await self._sleep(self._config.poll_interval_s)
+        elif step is RemoteStep.COMPLETED:
+            await self._finish(batch, BatchStatus.COMPLETED, LineState.EXPIRED)
+        elif step is RemoteStep.EXPIRED:
+            await self._finish(batch, BatchStatus.EXPIRED, LineState.EXPIRED)
+        elif step is RemoteStep.CANCELLED:
+            await self._finish(batch, BatchStatus.CANCELLED, LineState.CANCELLED)
 
     def _now(self) -> int:
         return int(self._clock())

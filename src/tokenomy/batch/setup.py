@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tokenomy.batch.executor import LineExecutor, RemoteBatches
+from tokenomy.batch.executor import LineExecutor
 from tokenomy.batch.files import FileBlobs
+from tokenomy.batch.passthrough import PassThrough
 from tokenomy.batch.runner import BatchRunner
 from tokenomy.batch.service import BatchService
 from tokenomy.batch.store import SQLiteBatchStore
 from tokenomy.config.settings import Settings, data_home, database_url
+from tokenomy.dispatch.catalog import Catalog
+from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.migrate import sqlite_path
 
 
-def build_batches(settings: Settings, env: Mapping[str, str], executor: LineExecutor,
-                  remote: RemoteBatches | None = None) -> BatchService:
-    """The batch service over the (already migrated) ledger database."""
+def build_batches(settings: Settings, env: Mapping[str, str], executor: LineExecutor, catalog: Catalog,
+                  accountant: Accountant) -> BatchService:
+    """The batch service over the (already migrated) ledger database: own workers through ``executor``,
+    pass-through batches to the providers of ``catalog``'s deployments."""
     store = SQLiteBatchStore(sqlite_path(database_url(settings, env)))
     blobs = FileBlobs(data_home(settings, env) / "files")
+    remote = PassThrough(store, catalog, accountant, env)
     runner = BatchRunner(store, blobs, executor, settings.batch, remote=remote)
     return BatchService(store=store, blobs=blobs, runner=runner, config=settings.batch)

@@ -25,9 +25,10 @@ log = logging.getLogger("tokenomy.ledger")
 class Pricer(Protocol):
     """Prices tokens: a deployment's own price (override or catalogue), or any model name's."""
 
-    def deployment_cost(self, deployment: Any, tokens: TokenUsage, at: datetime) -> Decimal | None: ...
+    def deployment_cost(self, deployment: Any, tokens: TokenUsage, at: datetime, *,
+                        batch: bool = False) -> Decimal | None: ...
 
-    def model_cost(self, model: str, tokens: TokenUsage, at: datetime) -> Decimal | None: ...
+    def model_cost(self, model: str, tokens: TokenUsage, at: datetime, *, batch: bool = False) -> Decimal | None: ...
 
     def tokens(self, provider_kind: str, usage: dict[str, Any]) -> TokenUsage: ...
 
@@ -75,7 +76,7 @@ class Accountant:
     def _call_row(self, trace: RequestTrace, call: CallTrace) -> CallRow:
         dep = call.deployment
         tokens, source = self._tokens(trace, call)
-        cost = self._pricer.deployment_cost(dep, tokens, _at(call.started_us))
+        cost = self._pricer.deployment_cost(dep, tokens, _at(call.started_us), batch=call.batch)
         error = call.error
         outcome = "error" if call.outcome == "open" else call.outcome
         return CallRow(

@@ -44,21 +44,23 @@ class CataloguePricer:
     def load(cls, override: Path | None = None) -> CataloguePricer:
         return cls(Catalogue.load(override))
 
-    def deployment_cost(self, deployment: DeploymentConfig, tokens: TokenUsage, at: datetime) -> Decimal | None:
+    def deployment_cost(self, deployment: DeploymentConfig, tokens: TokenUsage, at: datetime, *,
+                        batch: bool = False) -> Decimal | None:
+        """``batch``: the call ran in the provider's batch API, at its batch rates (an override has none)."""
         if deployment.price is not None:
             return override_cost(deployment.price, tokens)
         if deployment.provider == "local":
             return Decimal(0)
-        return self.model_cost(deployment.sent_model, tokens, at)
+        return self.model_cost(deployment.sent_model, tokens, at, batch=batch)
 
-    def model_cost(self, model: str, tokens: TokenUsage, at: datetime) -> Decimal | None:
+    def model_cost(self, model: str, tokens: TokenUsage, at: datetime, *, batch: bool = False) -> Decimal | None:
         key = (model, (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).date())
         if key not in self._found:
             if len(self._found) > 10_000:
                 self._found.clear()
             self._found[key] = self._catalogue.find(model, at)
         price = self._found[key]
-        return None if price is None else cost_usd(price, tokens)
+        return None if price is None else cost_usd(price, tokens, batch=batch)
 
     def tokens(self, provider_kind: str, usage: dict[str, Any]) -> TokenUsage:
         return normalise_usage(provider_kind, usage)

@@ -34,6 +34,7 @@ class CallTrace:
     text: list[str] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     on_end: Callable[[], None] | None = None  # told once when the call is over (the dispatcher's in-flight gauge)
+    batch: bool = False  # ran in the provider's batch API: priced at its batch rates
 
     def _close(self, outcome: str, error: TokenomyError | None) -> None:
         if self.outcome != "open":
