@@ -207,9 +207,10 @@ def test_cli_cache_eval_json_and_errors(tmp_path: Path) -> None:
 
 
 async def test_layer_learns_from_near_miss_agreement(embed: Callable[[Sequence[str]], Any]) -> None:
+    from tokenomy.embeddings.batched import DirectEmbedder
     from tokenomy.embeddings.minilm import MiniLMEmbedder
 
-    embedder = MiniLMEmbedder.load()
+    embedder = DirectEmbedder(MiniLMEmbedder.load())
 
     async def load() -> Any:
         return embedder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -55,7 +54,7 @@ async def embed_body(gateway: Gateway, body: dict[str, Any]) -> dict[str, Any]:
     embedder = await gateway.load_embedder()
     if req.dimensions is not None and not 1 <= req.dimensions <= embedder.dimensions:
         raise InvalidRequestError(f"'dimensions' must be in [1, {embedder.dimensions}]", param="dimensions")
-    result = await asyncio.to_thread(embedder.embed, texts)
+    result = await embedder.embed(texts)
     vectors = result.vectors
     if req.dimensions is not None and req.dimensions < embedder.dimensions:
         vectors = vectors[:, : req.dimensions]

@@ -31,15 +31,20 @@ class Gateway:
     semantic: SemanticLayer | None = None
     routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
     batches: BatchService | None = None  # /v1/files and /v1/batches (batch.enabled)
-    embedder: Any = None  # MiniLMEmbedder, loaded on first use (/v1/embeddings, the semantic cache)
+    embedder: Any = None  # AsyncEmbedder over MiniLM, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def load_embedder(self) -> Any:
+        """The local embedding model, micro-batched across callers unless ``embeddings.batching`` is null."""
         async with self.embedder_lock:
             if self.embedder is None:
+                from tokenomy.embeddings.batched import BatchedEmbedder, DirectEmbedder
                 from tokenomy.embeddings.minilm import MiniLMEmbedder
 
-                self.embedder = await asyncio.to_thread(MiniLMEmbedder.load)
+                model = await asyncio.to_thread(MiniLMEmbedder.load)
+                batching = self.settings.embeddings.batching
+                self.embedder = DirectEmbedder(model) if batching is None else BatchedEmbedder(
+                    model, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms)
         return self.embedder
 
     def account(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:

@@ -40,6 +40,14 @@ class PriceOverride(_Strict, frozen=True):
     tokens_per_s: Decimal | None = None
 
 
+class MicroBatchConfig(_Strict, frozen=True):
+    """Online micro-batching: concurrent work gathered for up to ``max_wait_ms`` or ``max_batch`` items, then run
+    as one call (see docs/batching.md for the measured trade-off)."""
+
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+
+
 class DeploymentConfig(_Strict, frozen=True):
     """One upstream endpoint serving one model. ``model`` is the name clients ask for."""
 
@@ -58,6 +66,8 @@ class DeploymentConfig(_Strict, frozen=True):
     n_ctx: int = 4096
     n_threads: int | None = None
     price: PriceOverride | None = None
+    kind: Literal["chat", "embeddings"] = "chat"  # embeddings: serves /v1/embeddings for ``model``
+    batching: MicroBatchConfig | None = None  # embeddings deployments: coalesce concurrent requests upstream
 
     @property
     def sent_model(self) -> str:
@@ -114,8 +124,12 @@ class LocalConfig(_Strict, frozen=True):
 
 
 class EmbeddingsConfig(_Strict, frozen=True):
+    """The offline embedding model behind /v1/embeddings and the semantic cache. ``batching``: concurrent callers
+    share model calls (null: one call each)."""
+
     enabled: bool = True
     model: str = "all-minilm-l6-v2"
+    batching: MicroBatchConfig | None = MicroBatchConfig()
 
 
 class LedgerConfig(_Strict, frozen=True):
@@ -316,6 +330,12 @@ def _check(settings: Settings, origin: str) -> None:
     if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
         raise ConfigError(f"{origin}: key 'batch.max_concurrency': must be in 1..{settings.batch.max_concurrency_cap} "
                           f"(got {settings.batch.max_concurrency})")
+    deployments = enumerate(settings.deployments or ())
+    for key, batching in [("embeddings.batching", settings.embeddings.batching),
+                          *((f"deployments[{i}].batching", d.batching) for i, d in deployments)]:
+        if batching is not None and (batching.max_batch < 1 or not 0 <= batching.max_wait_ms <= 1000):
+            raise ConfigError(f"{origin}: key '{key}': max_batch must be >= 1 and max_wait_ms in [0, 1000] (got "
+                              f"{batching.max_batch}, {batching.max_wait_ms})")
     if settings.retry.max_retries < 0:
         raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
 

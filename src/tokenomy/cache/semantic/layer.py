@@ -18,7 +18,6 @@ Failures of the semantic layer never fail a request: they are logged and the req
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,7 +30,7 @@ from tokenomy.cache.semantic.cache import Match, SemanticCache
 
 log = logging.getLogger("tokenomy.cache.semantic")
 
-Embedder = Callable[[], Awaitable[Any]]  # returns a loaded MiniLMEmbedder (shared with /v1/embeddings)
+Embedder = Callable[[], Awaitable[Any]]  # returns the gateway's AsyncEmbedder (MiniLM, shared with /v1/embeddings)
 
 
 @dataclass(slots=True)
@@ -111,7 +110,7 @@ class SemanticLayer:
             return None
         try:
             embedder = await self._embedder()
-            vector = (await asyncio.to_thread(embedder.embed, [text])).vectors[0]
+            vector = (await embedder.embed([text])).vectors[0]
             probe = Probe(context_key(body, namespace), text, vector, None)
             probe.match = self._cache.lookup(probe.context, text, vector)
             if probe.match is not None and probe.match.served:
@@ -146,5 +145,5 @@ class SemanticLayer:
         if " ".join(a.split()).lower() == " ".join(b.split()).lower():
             return True
         embedder = await self._embedder()
-        vectors = (await asyncio.to_thread(embedder.embed, [a, b])).vectors
+        vectors = (await embedder.embed([a, b])).vectors
         return float(vectors[0] @ vectors[1]) >= self._agreement
