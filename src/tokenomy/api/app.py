@@ -27,8 +27,9 @@ from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.dispatch.embeddings import EmbeddingsDispatcher, TokenCount
 from tokenomy.ledger.setup import build_accountant, open_writer
-from tokenomy.providers.registry import Deployment, build_deployments
+from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
 from tokenomy.routing.serve import RouterSet, router_configs
 
 log = logging.getLogger("tokenomy")
@@ -53,6 +54,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        if embedding_deployments := build_embedding_deployments(settings, environment):
+            gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         if settings.batch.enabled:
@@ -67,6 +70,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             if gateway.batches is not None:
                 await gateway.batches.runner.stop()
             await writer.stop()
+            if gateway.upstream_embeddings is not None:
+                await gateway.upstream_embeddings.aclose()
             if cache is not None:
                 await cache.aclose()
             for dep in deployments:
@@ -94,6 +99,14 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+
+
+def _token_count() -> TokenCount:
+    """Offline token counts (cl100k) that apportion a coalesced embeddings call's usage among its requests."""
+    from tokenomy.tokens.counter import TokenCounter
+
+    counter = TokenCounter()
+    return lambda text: counter.count_text(text, "text-embedding-3-small")
 
 
 def _queue_depths(deployments: list[Deployment]) -> dict[str, int]:

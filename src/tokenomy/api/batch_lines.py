@@ -43,16 +43,7 @@ class GatewayLines:
 
     async def _chat(self, rid: str, batch: BatchRecord, body: dict[str, Any]) -> LineOutcome:
         gateway = self._gateway
-        entries: list[LedgerEntry] = []
-
-        def keep(trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
-            for call in trace.calls:  # the same ids on every run of this line
-                call.id = f"{trace.id}-{call.attempt}"
-            entry = gateway.account(trace, status, error)
-            entries.append(entry)
-            return entry
-
-        trace: RequestTrace | None = None
+        keep = _Kept(gateway)
         try:
             chat = validate_chat(body)
             chat = replace(chat, body=shape_body(chat.body))
@@ -65,17 +56,35 @@ class GatewayLines:
                     chat = routed.chat
             done = await answer(gateway, chat, trace, {}, record=keep)
         except TokenomyError as exc:
-            return _failed(rid, exc, entries)
+            return _failed(rid, exc, keep.entries)
         return LineOutcome(status_code=200, body=done.completion, request_id=rid,
                            usage=LineUsage.from_openai(done.completion.get("usage")), ledger=done.entry.as_json())
 
     async def _embed(self, rid: str, body: dict[str, Any]) -> LineOutcome:
+        keep = _Kept(self._gateway)
         try:
-            result = await embed_body(self._gateway, body)
+            result = await embed_body(self._gateway, body, rid, keep)
         except TokenomyError as exc:
-            return _failed(rid, exc, [])
+            return _failed(rid, exc, keep.entries)
         return LineOutcome(status_code=200, body=result, request_id=rid,
-                           usage=LineUsage.from_openai(result.get("usage")))
+                           usage=LineUsage.from_openai(result.get("usage")),
+                           ledger=keep.entries[-1].as_json() if keep.entries else None)
+
+
+class _Kept:
+    """A recorder that keeps a line's ledger entry for the runner to commit (not queued like a live request's),
+    with call ids numbered after the line's request id: the same ids on every run of the line."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self.entries: list[LedgerEntry] = []
+
+    def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        for call in trace.calls:
+            call.id = f"{trace.id}-{call.attempt}"
+        entry = self._gateway.account(trace, status, error)
+        self.entries.append(entry)
+        return entry
 
 
 def _failed(rid: str, exc: TokenomyError, entries: list[LedgerEntry]) -> LineOutcome:

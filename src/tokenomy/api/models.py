@@ -22,6 +22,9 @@ def _all(gateway: Gateway) -> list[dict[str, Any]]:
     if gateway.routers is not None:  # learned routers: virtual models that pick a served model per request
         entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "router"}
                        for name in gateway.routers.names())
+    if gateway.upstream_embeddings is not None:
+        entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "embedding"}
+                       for name in gateway.upstream_embeddings.models())
     if gateway.settings.embeddings.enabled:
         entries.append({"id": gateway.settings.embeddings.model, "object": "model", "created": 0,
                         "owned_by": "tokenomy", "tier": "embedding"})

@@ -12,6 +12,7 @@ from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.layer import SemanticLayer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.records import LedgerEntry
@@ -31,6 +32,7 @@ class Gateway:
     semantic: SemanticLayer | None = None
     routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
     batches: BatchService | None = None  # /v1/files and /v1/batches (batch.enabled)
+    upstream_embeddings: EmbeddingsDispatcher | None = None  # kind: embeddings deployments
     embedder: Any = None  # AsyncEmbedder over MiniLM, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -44,7 +46,8 @@ class Gateway:
                 model = await asyncio.to_thread(MiniLMEmbedder.load)
                 batching = self.settings.embeddings.batching
                 self.embedder = DirectEmbedder(model) if batching is None else BatchedEmbedder(
-                    model, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms)
+                    model, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
+                    max_inflight=batching.max_inflight)
         return self.embedder
 
     def account(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:

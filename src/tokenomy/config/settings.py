@@ -46,6 +46,7 @@ class MicroBatchConfig(_Strict, frozen=True):
 
     max_batch: int = 32
     max_wait_ms: float = 5.0
+    max_inflight: int = 1  # batches running at once (1 for a CPU model; more for an upstream that serves many)
 
 
 class DeploymentConfig(_Strict, frozen=True):
@@ -325,6 +326,11 @@ def _check(settings: Settings, origin: str) -> None:
         names.add(dep.name)
         if dep.timeout_s <= 0:
             raise ConfigError(f"{origin}: key 'deployments[{i}].timeout_s': must be > 0 (got {dep.timeout_s})")
+        if dep.kind == "embeddings" and dep.provider in ("local", "anthropic"):
+            raise ConfigError(f"{origin}: key 'deployments[{i}].kind': provider {dep.provider!r} serves no embeddings")
+        if dep.batching is not None and dep.kind != "embeddings":
+            raise ConfigError(f"{origin}: key 'deployments[{i}].batching': only embeddings deployments take a batch "
+                              "(chat backends batch internally)")
         if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
             raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
     if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
@@ -333,9 +339,11 @@ def _check(settings: Settings, origin: str) -> None:
     deployments = enumerate(settings.deployments or ())
     for key, batching in [("embeddings.batching", settings.embeddings.batching),
                           *((f"deployments[{i}].batching", d.batching) for i, d in deployments)]:
-        if batching is not None and (batching.max_batch < 1 or not 0 <= batching.max_wait_ms <= 1000):
-            raise ConfigError(f"{origin}: key '{key}': max_batch must be >= 1 and max_wait_ms in [0, 1000] (got "
-                              f"{batching.max_batch}, {batching.max_wait_ms})")
+        if batching is not None and (batching.max_batch < 1 or batching.max_inflight < 1
+                                     or not 0 <= batching.max_wait_ms <= 1000):
+            raise ConfigError(f"{origin}: key '{key}': max_batch and max_inflight must be >= 1 and "
+                              f"max_wait_ms in [0, 1000] (got {batching.max_batch}, {batching.max_inflight}, "
+                              f"{batching.max_wait_ms})")
     if settings.retry.max_retries < 0:
         raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
 

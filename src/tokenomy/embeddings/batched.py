@@ -36,11 +36,12 @@ class DirectEmbedder:
 class BatchedEmbedder:
     """Concurrent callers' texts embedded together (at most ``max_batch`` per model call)."""
 
-    def __init__(self, embedder: Any, *, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, embedder: Any, *, max_batch: int, max_wait_ms: float, max_inflight: int = 1) -> None:
         self.embedder = embedder
         self.dimensions: int = embedder.dimensions
         self.batcher: MicroBatcher[str, tuple[Any, int]] = MicroBatcher(self._run, max_batch=max_batch,
-                                                                         max_wait_ms=max_wait_ms)
+                                                                         max_wait_ms=max_wait_ms,
+                                                                         max_inflight=max_inflight)
 
     async def embed(self, texts: list[str]) -> EmbeddingResult:
         import numpy as np

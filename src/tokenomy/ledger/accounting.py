@@ -76,7 +76,10 @@ class Accountant:
     def _call_row(self, trace: RequestTrace, call: CallTrace) -> CallRow:
         dep = call.deployment
         tokens, source = self._tokens(trace, call)
-        cost = self._pricer.deployment_cost(dep, tokens, _at(call.started_us), batch=call.batch)
+        # a call that produced nothing bills nothing, priced or not (a failed attempt on an unpriced deployment
+        # must not make the whole request unpriced)
+        cost = Decimal(0) if tokens == TokenUsage() else \
+            self._pricer.deployment_cost(dep, tokens, _at(call.started_us), batch=call.batch)
         error = call.error
         outcome = "error" if call.outcome == "open" else call.outcome
         return CallRow(

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenomy.config.settings import DeploymentConfig, Settings
 from tokenomy.errors import ConfigError
 from tokenomy.providers.base import Provider
 from tokenomy.providers.vendors import VENDORS, env_deployments
+
+if TYPE_CHECKING:
+    from tokenomy.providers.openai_embeddings import OpenAIEmbeddingsProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,45 @@ def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queu
 
 
 def build_deployments(settings: Settings, env: Mapping[str, str]) -> list[Deployment]:
+    """The chat deployments (``kind: chat``)."""
     return [Deployment(config=c, provider=build_provider(c, env, max_queue=settings.local.max_queue,
                                                          prompt_caching=settings.cache.prompt_breakpoints))
-            for c in resolve_deployments(settings, env)]
+            for c in resolve_deployments(settings, env) if c.kind == "chat"]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingDeployment:
+    """A deployment with ``kind: embeddings``: an upstream /embeddings endpoint."""
+
+    config: DeploymentConfig
+    provider: OpenAIEmbeddingsProvider
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def build_embedding_deployments(settings: Settings, env: Mapping[str, str]) -> list[EmbeddingDeployment]:
+    from tokenomy.providers.openai_embeddings import OpenAIEmbeddingsProvider
+
+    found = []
+    for config in resolve_deployments(settings, env):
+        if config.kind != "embeddings":
+            continue
+        base_url, api_key = _endpoint(config, env)
+        found.append(EmbeddingDeployment(config, OpenAIEmbeddingsProvider(
+            deployment=config.name, base_url=base_url, api_key=api_key, headers=dict(config.headers),
+            max_connections=config.max_concurrency)))
+    return found
+
+
+def _endpoint(config: DeploymentConfig, env: Mapping[str, str]) -> tuple[str, str | None]:
+    vendor = VENDORS[config.provider]
+    base_url = config.base_url or vendor.base_url
+    if not base_url:
+        raise ConfigError(f"deployment '{config.name}': provider '{config.provider}' needs a base_url")
+    key_env = config.api_key_env or vendor.key_env
+    api_key = env.get(key_env) if key_env else None
+    if config.api_key_env and not api_key:
+        raise ConfigError(f"deployment '{config.name}': environment variable {config.api_key_env} is not set")
+    return base_url, api_key

@@ -41,13 +41,34 @@ class FaultUpstream:
         self.last_headers: dict[str, str] = {}
         self.answered: Counter[str] = Counter()  # successful answers per last user text (exactly-once checks)
         self._dice = random.Random(20261203)
+        self.embedding_calls: Counter[str] = Counter()  # upstream /embeddings calls per model
+        self.embedding_inputs = 0
+        self.embedding_tokens = 0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/_stats", self.stats)
         app.router.add_get("/v1/models", self.models)
         return app
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        """Deterministic 8-d vectors (``fake_vector``); usage counts words + 1 per input. ``error-<status>`` and
+        ``sleep-<ms>`` models behave as for chat."""
+        body = orjson.loads(await request.read())
+        model = str(body.get("model", "embed"))
+        self.embedding_calls[model] += 1
+        failure = await self._failure(request, model)
+        if failure is not None:
+            return failure
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        tokens = sum(len(str(t).split()) + 1 for t in inputs)
+        self.embedding_inputs += len(inputs)
+        self.embedding_tokens += tokens
+        data = [{"object": "embedding", "index": i, "embedding": fake_vector(str(t))} for i, t in enumerate(inputs)]
+        return _json({"object": "list", "data": data, "model": model,
+                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def stats(self, request: web.Request) -> web.Response:
         return _json({"calls": dict(self.calls), "prompt_tokens": self.prompt_tokens,
@@ -162,6 +183,14 @@ class FaultUpstream:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def fake_vector(text: str) -> list[float]:
+    """The fault upstream's embedding of ``text``: 8 numbers from its hash (tests recompute it)."""
+    import hashlib
+
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255, 4) for b in digest[:8]]
 
 
 async def _send(resp: web.StreamResponse, chunk: dict[str, Any]) -> None:
