@@ -141,7 +141,8 @@ def test_sigkill_mid_batch_then_restart_finishes_exactly_once(tmp_path: Path,
     assert sorted(row["custom_id"] for row in output) == sorted(f"kill-{i}" for i in range(n))
     ledger = _ledger_lines(tmp_path / "home" / "ledger.db")
     assert ledger == Counter({row["response"]["request_id"]: 1 for row in output})
-    # only the lines in flight at the kill (at most max_concurrency) reached the upstream twice
+    # only lines in flight at the kill (at most max_concurrency = 8), or finished while the last commit ran (at
+    # most as many again), reached the upstream twice
     twice = [text for text, count in fake.answered.items() if count > 1]
-    assert len(twice) <= 8
+    assert len(twice) <= 16
     assert all(count <= 2 for count in fake.answered.values())

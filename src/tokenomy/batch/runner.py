@@ -54,7 +54,10 @@ class _Job:
         return self.cancelled.is_set() or self.expired()
 
     def rate_limited(self, retry_after_s: float | None) -> None:
-        self._backoff_s = min(self._max_backoff_s, max(1.0, self._backoff_s * 2))
+        """A 429: pause every line of the batch. The back-off doubles once per pause, not once per line that
+        saw the same 429 wave."""
+        if self.pause_left() == 0:
+            self._backoff_s = min(self._max_backoff_s, max(1.0, self._backoff_s * 2))
         delay = retry_after_s if retry_after_s is not None else self._backoff_s
         self._pause_until = max(self._pause_until, self._clock() + min(delay, self._max_backoff_s))
 
@@ -113,6 +116,7 @@ class BatchRunner:
         self._clock, self._sleep = clock, sleep
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._jobs: dict[str, _Job] = {}
+        self._cancels: set[str] = set()  # cancel asked while the batch runs (the store already says cancelling)
 
     async def start(self) -> None:
         """Resume every batch that was not finished when the gateway last stopped."""
@@ -127,6 +131,7 @@ class BatchRunner:
 
     def cancel(self, batch_id: str) -> None:
         """Tell a running batch that its status became ``cancelling`` (the store already says so)."""
+        self._cancels.add(batch_id)
         job = self._jobs.get(batch_id)
         if job is not None:
             job.cancelled.set()
@@ -210,6 +215,8 @@ class BatchRunner:
 
     async def _execute(self, batch: BatchRecord) -> None:
         job = self._jobs[batch.id] = _Job(batch, self._clock, self._config.max_backoff_s)
+        if batch.id in self._cancels:  # cancelled between reading the batch and getting here
+            job.cancelled.set()
         slots = asyncio.Semaphore(batch.max_concurrency)
         committer = _Committer(self._store, batch.id)
         running: set[asyncio.Task[None]] = set()
@@ -278,6 +285,7 @@ class BatchRunner:
                  BatchStatus.CANCELLED: "cancelled_at"}[final]
         await asyncio.to_thread(self._store.update_batch, batch.id, (batch.status, BatchStatus.IN_PROGRESS),
                                 status=final, **files, **{stamp: self._now()})
+        self._cancels.discard(batch.id)
         log.info("batch %s %s", batch.id, final)
 
     def _write_files(self, batch: BatchRecord) -> dict[str, Any]:
