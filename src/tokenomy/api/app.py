@@ -9,8 +9,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from tokenomy.api import admin, ui
+from tokenomy.api.auth import AuthMiddleware
 from tokenomy.api.chat_completions import chat_completions
 from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
@@ -18,11 +22,14 @@ from tokenomy.api.feedback import feedback
 from tokenomy.api.health import healthz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
+from tokenomy.api.openapi import openapi_endpoint
 from tokenomy.api.state import Gateway
 from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
-from tokenomy.config.settings import Settings
+from tokenomy.config.settings import Settings, database_url
+from tokenomy.control.setup import build_admission
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.ledger.migrate import sqlite_path
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments
 from tokenomy.routing.serve import RouterSet, router_configs
@@ -48,6 +55,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         cache = build_exact_cache(settings, environment)
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
+        gateway.ledger_path = sqlite_path(database_url(settings, environment))
+        gateway.control = await build_admission(settings, gateway.ledger_path, accountant.pricer, accountant.counter,
+                                                deployments)
+        dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
@@ -57,6 +68,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             yield
         finally:
             await writer.stop()
+            await gateway.control.aclose()
             if cache is not None:
                 await cache.aclose()
             for dep in deployments:
@@ -73,8 +85,35 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *_control_routes(),
     ]
-    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+    middleware = [Middleware(AuthMiddleware)]
+    if settings.control.cors_origins:  # CORS is off unless origins are configured
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
+                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
+    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
+
+
+def _control_routes() -> list[Route]:
+    """Keys, spend and the dashboard (docs/control.md), and the API's own description."""
+    return [
+        Route("/v1/key", admin.own_key, methods=["GET"]),
+        Route("/v1/spend", admin.own_spend, methods=["GET"]),
+        Route("/admin/keys", admin.list_keys, methods=["GET"]),
+        Route("/admin/keys", admin.create_key, methods=["POST"]),
+        Route("/admin/keys/{key_id}", admin.get_key, methods=["GET"]),
+        Route("/admin/keys/{key_id}", admin.update_key, methods=["PATCH"]),
+        Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+        Route("/admin/teams", admin.list_teams, methods=["GET"]),
+        Route("/admin/teams/{name}", admin.put_team, methods=["PUT"]),
+        Route("/admin/spend", admin.admin_spend, methods=["GET"]),
+        Route("/ui", ui.ui_page, methods=["GET"]),
+        Route("/ui/login", ui.ui_login, methods=["POST"]),
+        Route("/ui/logout", ui.ui_logout, methods=["POST"]),
+        Route("/ui/api/summary", ui.ui_summary, methods=["GET"]),
+        Route("/ui/static/{name}", ui.ui_static, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+    ]
 
 
 def _queue_depths(deployments: list[Deployment]) -> dict[str, int]:

@@ -10,6 +10,7 @@ from tokenomy.api.metrics import Metrics
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.layer import SemanticLayer
 from tokenomy.config.settings import Settings
+from tokenomy.control.admission import Admission
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.accounting import Accountant
@@ -31,6 +32,8 @@ class Gateway:
     routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
     embedder: Any = None  # MiniLMEmbedder, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    control: Admission | None = None  # keys, budgets, rate limits (docs/control.md)
+    ledger_path: Any = None  # the SQLite ledger file (spend queries for /admin, /ui and /v1/spend)
 
     async def load_embedder(self) -> Any:
         async with self.embedder_lock:
