@@ -97,7 +97,7 @@ async def _shown(control: Admission, record: KeyRecord) -> dict[str, Any]:
 
 async def list_keys(request: Request) -> Response:
     _, control = _control(request)
-    records = await asyncio.to_thread(control.keys.store.keys)
+    records = await asyncio.to_thread(control.keys.store.list_keys)
     data = [await _shown(control, r) for r in records]
     return json_response({"object": "list", "data": data}, headers=_headers(request))
 

@@ -41,7 +41,8 @@ _BY = {"name": "by", "in": "query", "required": False,
 
 _KEY_FIELDS: dict[str, Any] = {
     "name": _TEXT, "team": {"anyOf": [_TEXT, {"type": "null"}]},
-    "budget_usd": {"type": ["number", "null"], "minimum": 0, "maximum": 1_000_000_000},
+    "budget_usd": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1_000_000_000},
+                             {"type": "string", "pattern": "^[0-9]{1,9}(\\.[0-9]{1,12})?$"}, {"type": "null"}]},
     "period": {"type": "string", "enum": ["total", "daily", "monthly"]},
     "rpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000_000},
     "tpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000_000},

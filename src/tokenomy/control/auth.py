@@ -83,7 +83,7 @@ class KeyCache:
         return list(self._by_hash.values())
 
     async def reload(self) -> None:
-        keys, teams = await asyncio.to_thread(lambda: (self.store.keys(), self.store.teams()))
+        keys, teams = await asyncio.to_thread(lambda: (self.store.list_keys(), self.store.teams()))
         self._by_hash = {k.key_hash: k for k in keys}
         self.teams = {t.name: t for t in teams}
 

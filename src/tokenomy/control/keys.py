@@ -164,7 +164,7 @@ class KeyStore:
                        tuple(row.values()))
         return record, key
 
-    def keys(self) -> list[KeyRecord]:
+    def list_keys(self) -> list[KeyRecord]:
         with self._db() as db:
             return [_key_record(r) for r in db.execute("SELECT * FROM api_keys ORDER BY created_us, id")]
 
@@ -174,7 +174,7 @@ class KeyStore:
 
     def find(self, key_or_id: str) -> KeyRecord:
         """A key by its value (``tk-…``), its id, or its name when that is unique."""
-        keys = self.keys()
+        keys = self.list_keys()
         if key_or_id.startswith(KEY_PREFIX):
             digest = hash_key(key_or_id)
             found = [k for k in keys if hmac.compare_digest(k.key_hash, digest)]

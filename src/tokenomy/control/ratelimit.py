@@ -31,8 +31,8 @@ class Limit:
 
 class RateLimiter:
     def __init__(self, redis_url: str | None, prefix: str) -> None:
-        from limits.storage import storage_from_string
         from limits.aio.strategies import SlidingWindowCounterRateLimiter
+        from limits.storage import storage_from_string
 
         storage: Any = storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}rl") \
             if redis_url else storage_from_string("async+memory://")
