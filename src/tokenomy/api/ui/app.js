@@ -62,9 +62,9 @@ function render(data) {
     data: { labels: data.by_tier.map(g => g.key), datasets: [{ data: data.by_tier.map(g => g.requests),
                                                                backgroundColor: TIER_COLOURS }] },
     options: { animation: false, maintainAspectRatio: false, plugins: { legend: { position: "bottom" } } } });
-  draw("chart-cache", { type: "line", data: { labels: days, datasets: [
-      { label: "exact", data: data.daily.map(d => d.exact_hit_rate * 100), borderColor: "#1f9d6b" },
-      { label: "semantic", data: data.daily.map(d => d.semantic_hit_rate * 100), borderColor: "#7cc4a4" }] },
+  draw("chart-cache", { type: "bar", data: { labels: days, datasets: [
+      { label: "exact", data: data.daily.map(d => d.exact_hit_rate * 100), backgroundColor: "#1f9d6b" },
+      { label: "semantic", data: data.daily.map(d => d.semantic_hit_rate * 100), backgroundColor: "#7cc4a4" }] },
     options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "%" } } },
                plugins: { legend: { position: "bottom" } } } });
 
