@@ -16,9 +16,9 @@ from typing import Any
 
 import openai
 import pytest
+from tests.control.parts import MASTER, admin, priced
 
 from servers import run_gateway
-from tests.control.conftest import MASTER, admin, priced
 from tokenomy.config.settings import (
     CacheConfig,
     ControlConfig,
@@ -99,7 +99,7 @@ def test_key_is_stored_only_as_a_hash(gateway: tuple[str, Path]) -> None:
 def test_revoked_and_expired_keys_are_refused(gateway: tuple[str, Path]) -> None:
     url, _ = gateway
     revoked = _new_key(url)
-    assert admin(url, "DELETE", f"/admin/keys/{revoked['id']}")[1]["status"] == "revoked"
+    assert admin(url, "POST", f"/admin/keys/{revoked['id']}/revoke")[1]["status"] == "revoked"
     expired = _new_key(url, expires="2020-01-01")
     for key, why in ((revoked["key"], "revoked"), (expired["key"], "expired")):
         with pytest.raises(openai.AuthenticationError, match=why):
@@ -190,7 +190,7 @@ def test_no_key_or_prompt_text_in_logs_at_the_default_level(gateway: tuple[str, 
         _ask(client, "broken", text=SECRET_PROMPT)
     with pytest.raises(openai.AuthenticationError):
         _ask(_client(url, created["key"] + "x"), text=SECRET_PROMPT)
-    admin(url, "DELETE", f"/admin/keys/{created['key']}")
+    admin(url, "POST", f"/admin/keys/{created['key']}/revoke")
     with pytest.raises(openai.AuthenticationError):
         _ask(client, text=SECRET_PROMPT)
     time.sleep(0.3)

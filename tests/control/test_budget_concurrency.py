@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from tests.control.parts import MASTER, admin, priced, replicas, serve_config
 
 from servers import run_gateway
-from tests.control.conftest import MASTER, admin, priced, replicas, serve_config
 from tokenomy.config.settings import CacheConfig, ControlConfig, ExactCacheConfig, LocalConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
 

@@ -4,6 +4,7 @@ TOKENOMY_DASHBOARD_SCREENSHOT=PATH to keep it; docs/img/dashboard.png was made s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,9 +17,9 @@ from typing import Any
 import openai
 import pytest
 from click.testing import CliRunner
+from tests.control.parts import MASTER, admin, priced
 
 from servers import need, run_gateway
-from tests.control.conftest import MASTER, admin, priced
 from tokenomy.cli.main import cli
 from tokenomy.config.settings import CacheConfig, ControlConfig, ExactCacheConfig, LocalConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
@@ -47,11 +48,9 @@ def traffic(fault: tuple[str, FaultUpstream], tmp_path_factory: pytest.TempPathF
             client = openai.OpenAI(base_url=url, api_key=keys[i % 3], max_retries=0)
             model = ("small", "small", "medium", "frontier", "small")[i % 5]
             question = f"question {i % 12} " + "about tokens " * (i % 4)
-            try:
+            with contextlib.suppress(openai.APIStatusError):  # a budget may run out: that is traffic too
                 client.chat.completions.create(model=model, temperature=0, max_tokens=64,
                                                messages=[{"role": "user", "content": question}])
-            except openai.APIStatusError:
-                pass
         with pytest.raises(openai.APIStatusError):
             openai.OpenAI(base_url=url, api_key=keys[0], max_retries=0).chat.completions.create(
                 model="broken", messages=[{"role": "user", "content": "fail"}])
@@ -74,7 +73,7 @@ def test_dashboard_needs_the_master_key(traffic: tuple[str, Path]) -> None:
         page = resp.read().decode()
         assert 'name="master_key"' in page and "total-cost" not in page
         assert "default-src 'none'" in resp.headers["content-security-policy"]
-    status, body = admin(traffic[0], "GET", "/ui/api/summary", key="")
+    status, _ = admin(traffic[0], "GET", "/ui/api/summary", key="")
     assert status == 401
     data = urllib.parse.urlencode({"master_key": "wrong"}).encode()
     try:

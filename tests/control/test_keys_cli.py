@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.control.parts import MASTER, admin, priced, replicas, serve_config
 
-from tests.control.conftest import MASTER, admin, priced, replicas, serve_config
 from tokenomy.cli.main import cli
 from tokenomy.testing.fault_upstream import FaultUpstream
 
@@ -71,7 +71,7 @@ def test_team_budget(home: Path) -> None:
     (("keys", "update", "nobody"), "nothing to change"),
 ])
 def test_bad_input_is_one_line_and_exit_2(home: Path, args: tuple[str, ...], message: str) -> None:
-    code, out, err = _run(*args)
+    code, _, err = _run(*args)
     assert code == 2 and message in err and err.count("\n") == 1 and err.startswith("error: ")
 
 

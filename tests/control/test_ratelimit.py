@@ -11,9 +11,9 @@ from typing import Any
 
 import openai
 import pytest
+from tests.control.parts import MASTER, REDIS_URL, admin, priced
 
 from servers import run_gateway
-from tests.control.conftest import MASTER, REDIS_URL, admin, priced
 from tokenomy.config.settings import CacheConfig, ControlConfig, ExactCacheConfig, LocalConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
 from tokenomy.tokens.counter import TokenCounter

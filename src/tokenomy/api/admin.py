@@ -6,6 +6,7 @@ replicas pick it up within ``control.key_refresh_s``."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from decimal import Decimal
 from typing import Annotated, Any
@@ -19,15 +20,15 @@ from tokenomy.api.responses import json_response, read_body, request_id
 from tokenomy.api.state import Gateway
 from tokenomy.control.admission import Admission, budget_scopes
 from tokenomy.control.auth import Principal
-from tokenomy.control.keys import KeyRecord, parse_expiry
+from tokenomy.control.keys import VISIBLE, KeyRecord, parse_expiry
 from tokenomy.errors import AuthenticationError, InvalidRequestError, TokenomyError
 from tokenomy.ledger.queries import GROUPS, Window, spend_report
 from tokenomy.ledger.window import window_from
 from tokenomy.wire.validation import parse_json_object, typed_view
 
-Positive = Annotated[int, msgspec.Meta(gt=0)]
+Positive = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
 Period = Annotated[str, msgspec.Meta(pattern="^(total|daily|monthly)$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE)]
 _UNSET: Any = msgspec.UNSET
 
 
@@ -70,7 +71,12 @@ def _control(request: Request, *, admin: bool = True) -> tuple[Gateway, Admissio
 
 async def _body(request: Request, gateway: Gateway, shape: type[Any]) -> Any:
     raw = await read_body(request, gateway.settings.server.max_body_bytes)
-    return typed_view(parse_json_object(raw), shape)
+    body = parse_json_object(raw)
+    for name in ("rpm", "tpm"):  # JSON Schema counts 60.0 as an integer; so do we
+        value = body.get(name)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            body[name] = int(value)
+    return typed_view(body, shape)
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -145,7 +151,7 @@ async def put_team(request: Request) -> Response:
     fields = {f: getattr(body, f) for body in [await _body(request, gateway, TeamFields)]
               for f in TeamFields.__struct_fields__ if getattr(body, f) is not msgspec.UNSET}
     name = request.path_params["name"]
-    if not name.strip() or len(name) > 200:
+    if not re.search(VISIBLE, name) or len(name) > 200:
         raise InvalidRequestError("a team name is 1 to 200 characters", param="name")
     team = await asyncio.to_thread(lambda: control.keys.store.set_team(name, **fields))
     await control.keys.reload()
@@ -170,6 +176,9 @@ async def own_key(request: Request) -> Response:
     """GET /v1/key: the calling key, its budgets and what is left of them."""
     _, control = _control(request, admin=False)
     principal = principal_of(request)
+    if principal.kind == "master":
+        return json_response({"id": "master", "name": "master key", "display": "master", "status": "active",
+                              "budgets": []}, headers=_headers(request))
     if principal.key is None:
         raise AuthenticationError("GET /v1/key describes a virtual key; this request used none")
     return json_response(await _shown(control, principal.key), headers=_headers(request))

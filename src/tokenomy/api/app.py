@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from tokenomy.api import admin, ui
@@ -99,11 +101,9 @@ def _control_routes() -> list[Route]:
     return [
         Route("/v1/key", admin.own_key, methods=["GET"]),
         Route("/v1/spend", admin.own_spend, methods=["GET"]),
-        Route("/admin/keys", admin.list_keys, methods=["GET"]),
-        Route("/admin/keys", admin.create_key, methods=["POST"]),
-        Route("/admin/keys/{key_id}", admin.get_key, methods=["GET"]),
-        Route("/admin/keys/{key_id}", admin.update_key, methods=["PATCH"]),
-        Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+        _by_method("/admin/keys", GET=admin.list_keys, POST=admin.create_key),
+        _by_method("/admin/keys/{key_id}", GET=admin.get_key, PATCH=admin.update_key),
+        Route("/admin/keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
         Route("/admin/teams", admin.list_teams, methods=["GET"]),
         Route("/admin/teams/{name}", admin.put_team, methods=["PUT"]),
         Route("/admin/spend", admin.admin_spend, methods=["GET"]),
@@ -114,6 +114,15 @@ def _control_routes() -> list[Route]:
         Route("/ui/static/{name}", ui.ui_static, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
+
+
+def _by_method(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
+    """One route for several methods, so a 405 names all of them in its ``Allow`` header."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method if request.method != "HEAD" else "GET"](request)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 def _queue_depths(deployments: list[Deployment]) -> dict[str, int]:

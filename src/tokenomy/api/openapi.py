@@ -12,6 +12,7 @@ from starlette.responses import Response
 from tokenomy import __version__
 from tokenomy.api.responses import json_response
 from tokenomy.api.state import Gateway
+from tokenomy.control.keys import VISIBLE
 
 _ERROR_STATUSES = {"400": "invalid request", "401": "missing or invalid API key", "403": "not allowed for this key",
                    "404": "not found", "405": "method not allowed", "413": "request body too large",
@@ -32,7 +33,7 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 
 _NULLABLE_STR = {"type": ["string", "null"]}
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": VISIBLE}
 _SINCE = {"name": "since", "in": "query", "required": False,
           "schema": {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,6}[smhdw]$"},
                                {"type": "string", "format": "date"}]}}
@@ -41,8 +42,8 @@ _BY = {"name": "by", "in": "query", "required": False,
 
 _KEY_FIELDS: dict[str, Any] = {
     "name": _TEXT, "team": {"anyOf": [_TEXT, {"type": "null"}]},
-    "budget_usd": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1_000_000_000},
-                             {"type": "string", "pattern": "^[0-9]{1,9}(\\.[0-9]{1,12})?$"}, {"type": "null"}]},
+    "budget_usd": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1_000_000},
+                             {"type": "string", "pattern": "^[0-9]{1,6}(\\.[0-9]{1,12})?$"}, {"type": "null"}]},
     "period": {"type": "string", "enum": ["total", "daily", "monthly"]},
     "rpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000_000},
     "tpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000_000},
@@ -54,8 +55,8 @@ _KEY_FIELDS: dict[str, Any] = {
 
 def _schemas(models: list[str]) -> dict[str, Any]:
     message = {"type": "object", "required": ["role", "content"], "properties": {
-        "role": {"type": "string", "enum": ["system", "developer", "user"]},
-        "content": {"type": "string", "maxLength": 2000}, "name": {"type": "string", "maxLength": 64}}}
+        "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "function"]},
+        "content": {"type": "string"}, "name": {"type": ["string", "null"]}}}
     return {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["message", "type"], "properties": {
@@ -64,14 +65,14 @@ def _schemas(models: list[str]) -> dict[str, Any]:
         "ChatCompletionRequest": {
             "type": "object", "required": ["model", "messages"], "properties": {
                 "model": {"type": "string", "enum": models} if models else {"type": "string", "minLength": 1},
-                "messages": {"type": "array", "items": message, "minItems": 1, "maxItems": 20},
-                "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
-                "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-                "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-                "n": {"type": "integer", "minimum": 1, "maximum": 4},
-                "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
-                "stream": {"type": "boolean"},
-                "user": {"type": "string", "maxLength": 200}}},
+                "messages": {"type": "array", "items": message, "minItems": 1},
+                "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**64 - 1},
+                "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 128},
+                "seed": {"type": ["integer", "null"], "minimum": -(2**63), "maximum": 2**64 - 1},
+                "stream": {"type": ["boolean", "null"]},
+                "user": {"type": ["string", "null"]}}},
         "ChatCompletion": {"type": "object", "required": ["id", "object", "choices"], "properties": {
             "id": {"type": "string"}, "object": {"type": "string", "const": "chat.completion"},
             "created": {"type": "integer"}, "model": {"type": "string"},
@@ -122,7 +123,8 @@ def _paths(embeddings: bool) -> dict[str, Any]:
                 "schema": _ref("ChatCompletionRequest")}}},
             "responses": {"200": {"description": "the completion, or an SSE stream of chunks", "content": {
                 "application/json": {"schema": _ref("ChatCompletion")},
-                "text/event-stream": {"schema": {"type": "string"}}}},
+                "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+                    "data": {"type": "string"}, "event": {"type": "string"}}}}}},
                 **_errors("400", "401", "403", "404", "413", "429", "502", "503", "504")}}},
         "/v1/models": {"get": {"operationId": "listModels", "responses": {
             "200": _json(_ref("ModelList")), **_errors("401")}}},
@@ -149,9 +151,10 @@ def _paths(embeddings: bool) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Key")), **_errors("401", "404")}},
             "patch": {"operationId": "updateKey", "parameters": [key_id], "requestBody": {"required": True, "content": {
                 "application/json": {"schema": _ref("KeyFields")}}},
-                "responses": {"200": _json(_ref("Key")), **_errors("400", "401", "404", "413")}},
-            "delete": {"operationId": "revokeKey", "parameters": [key_id],
-                       "responses": {"200": _json(_ref("Key")), **_errors("401", "404")}}},
+                "responses": {"200": _json(_ref("Key")), **_errors("400", "401", "404", "413")}}},
+        "/admin/keys/{key_id}/revoke": {"post": {
+            "operationId": "revokeKey", "summary": "Revoke a key (kept, marked revoked, refused everywhere)",
+            "parameters": [key_id], "responses": {"200": _json(_ref("Key")), **_errors("401", "404")}}},
         "/admin/teams": {"get": {"operationId": "listTeams", "responses": {
             "200": _json(_ref("TeamList")), **_errors("401")}}},
         "/admin/teams/{name}": {"put": {"operationId": "putTeam", "parameters": [

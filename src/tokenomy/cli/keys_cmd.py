@@ -194,7 +194,7 @@ def update(key_or_id: str, name: str | None, as_json: bool, url: str | None, con
 def revoke(key_or_id: str, as_json: bool, url: str | None, config_path: str | None) -> None:
     """Revoke a key (by the key, its id or its name): every replica refuses it within seconds."""
     if url:
-        shown = _admin(url, "DELETE", f"/admin/keys/{urllib.parse.quote(key_or_id, safe='')}")
+        shown = _admin(url, "POST", f"/admin/keys/{urllib.parse.quote(key_or_id, safe='')}/revoke")
     else:
         shown = _store(config_path).revoke(key_or_id).public()
     click.echo(orjson.dumps(shown).decode() if as_json else f"revoked {shown['id']} ({shown['name']})")

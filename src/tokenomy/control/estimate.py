@@ -16,6 +16,8 @@ from tokenomy.ledger.records import to_pusd
 from tokenomy.pricing.cost import TokenUsage
 from tokenomy.providers.registry import Deployment
 
+MAX_RESERVATION_PUSD = 2**62  # an absurd max_tokens still fits the stores' 64-bit integers (and is refused)
+
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
@@ -54,4 +56,4 @@ def estimate(body: dict[str, Any], chain: Sequence[Deployment], pricer: Pricer, 
         cost = pricer.deployment_cost(dep.config, TokenUsage(input_tokens=prompt, output_tokens=output), at)
         worst = max(worst, to_pusd(cost) or 0)
     return Estimate(input_tokens=prompt, max_output_tokens=most_output, asked_output_tokens=(asked or 0) * n,
-                    worst_case_pusd=worst)
+                    worst_case_pusd=min(worst, MAX_RESERVATION_PUSD))

@@ -28,8 +28,9 @@ from tokenomy.ledger.records import from_pusd, to_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
 KEY_PREFIX = "tk-"
-_KEY_COLUMNS = ("id", "key_hash", "last4", "name", "team", "models", "budget_pusd", "period", "rpm", "tpm",
-                "expires_us", "tags", "created_us", "updated_us", "revoked_us")
+MAX_BUDGET_USD = Decimal(1_000_000)
+VISIBLE = "[^ \t\n\r\f\v]"  # a name needs one character that is not ASCII white space (same rule in JSON Schema)
+_BLANKS = " \t\n\r\f\v"
 EDITABLE = frozenset({"name", "team", "models", "budget_usd", "period", "rpm", "tpm", "expires_us", "tags"})
 
 
@@ -124,10 +125,15 @@ def check_fields(fields: Mapping[str, Any]) -> None:
     budget = fields.get("budget_usd")
     if budget is not None and (not isinstance(budget, Decimal) or not budget.is_finite() or budget < 0):
         raise InvalidRequestError(f"budget_usd must be a non-negative amount (got {budget!r})", param="budget_usd")
+    if budget is not None and budget > MAX_BUDGET_USD:  # pico-USD in a 64-bit integer, with room for spend
+        raise InvalidRequestError(f"budget_usd may be at most {MAX_BUDGET_USD} (got {budget})", param="budget_usd")
+    for name, most in (("tags", 50), ("models", 100)):
+        if len(fields.get(name) or ()) > most:
+            raise InvalidRequestError(f"{name} may hold at most {most} entries", param=name)
     if "period" in fields and fields["period"] not in PERIODS:
         raise InvalidRequestError(f"period must be one of {', '.join(PERIODS)} (got {fields['period']!r})",
                                   param="period")
-    if "name" in fields and not (isinstance(fields["name"], str) and fields["name"].strip()):
+    if "name" in fields and not (isinstance(fields["name"], str) and fields["name"].strip(_BLANKS)):
         raise InvalidRequestError("name must be a non-empty string", param="name")
 
 

@@ -15,15 +15,15 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 def parse_since(text: str, now_s: float) -> int:
     """``24h``, ``7d``, ``30m``, an ISO date or datetime (UTC when no zone) → epoch microseconds."""
     match = _RELATIVE.fullmatch(text.strip())
-    if match:
-        return int((now_s - int(match["n"]) * _UNIT_S[match["unit"]]) * 1_000_000)
+    if match:  # nothing was recorded before 1970: an older start is the same window
+        return max(0, int((now_s - int(match["n"]) * _UNIT_S[match["unit"]]) * 1_000_000))
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise InvalidRequestError(f"--since {text!r}: use e.g. 24h, 7d or 2026-11-01", param="since") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
+    return max(0, int(moment.timestamp() * 1_000_000))
 
 
 def window_from(since: str, now_s: float) -> Window:
