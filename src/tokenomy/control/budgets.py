@@ -99,7 +99,10 @@ class SQLiteBudgetStore:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             try:
-                self._conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
+                # Durable enough: after a crash the counters are rebuilt from the ledger, not read back from here.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn = conn
             except sqlite3.Error as exc:
                 raise LedgerStoreError(f"cannot open the budget counters at {self._path}: {exc}") from exc
         return self._conn

@@ -69,12 +69,15 @@ class RateLimiter:
     async def admit(self, limits: Sequence[Limit], tokens: int) -> dict[str, str]:
         """Charge one request and ``tokens`` against every limit, or raise ``RateLimitError`` (429, with
         ``retry-after`` and the ``x-ratelimit-*`` headers). Returns the headers for a served response."""
-        for limit in limits:
-            cost = 1 if limit.kind == "requests" else tokens
+        costs = [1 if limit.kind == "requests" else tokens for limit in limits]
+        for limit, cost in zip(limits, costs, strict=True):
             if limit.kind == "tokens" and cost > limit.per_minute:
                 raise RateLimitError(f"{_who(limit)}: this request needs {cost} tokens, more than its limit of "
                                      f"{limit.per_minute} tokens per minute", code="tokens_exceed_limit")
-            if not await self.hit(limit, cost):
+        # every limit at once (one round trip to Redis, not one per limit); each hit is atomic on its own
+        taken = await asyncio.gather(*(self.hit(limit, cost) for limit, cost in zip(limits, costs, strict=True)))
+        for limit, ok in zip(limits, taken, strict=True):
+            if not ok:
                 wait_s = await self.retry_after_s(limit)
                 headers = await self.headers(limits)
                 raise RateLimitError(f"{_who(limit)} is over its limit of {limit.per_minute} {limit.kind} per "
