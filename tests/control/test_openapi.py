@@ -25,7 +25,8 @@ from tokenomy.config.settings import (
 from tokenomy.testing.fault_upstream import FaultUpstream
 
 # CPython 3.11's ast module can trip over its own recursion counter when hypothesis describes a strategy's lambda
-# ("AST constructor recursion depth mismatch"): a tool error, not an API failure. A higher limit avoids most.
+# ("AST constructor recursion depth mismatch", a tool error, not an API failure) when schemathesis runs several
+# workers; one worker and a higher limit avoid it.
 _RUN = "import sys; sys.setrecursionlimit(20000); from schemathesis.cli import schemathesis; schemathesis()"
 
 
@@ -49,7 +50,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(gateway: str
     examples = os.environ.get("TOKENOMY_SCHEMATHESIS_EXAMPLES", "25")
     result = subprocess.run(
         [sys.executable, "-c", _RUN, "run", f"{gateway}/openapi.json", "-H", f"Authorization: Bearer {MASTER}",
-         "--checks", "all", "--max-examples", examples, "--workers", "2", "--seed", "1",
+         "--checks", "all", "--max-examples", examples, "--workers", "1", "--seed", "1",
          "--report", "junit", "--report-dir", str(tmp_path)], capture_output=True, text=True, timeout=600,
         check=False)
     summary = result.stdout[result.stdout.rfind("SUMMARY"):]
@@ -60,7 +61,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(gateway: str
     assert cases >= 15, summary  # every operation was tested
     assert failures == [], summary
     assert "Server error" not in result.stdout and "violates schema" not in result.stdout
-    assert result.returncode == 0 or "Runtime Error" in summary, summary
+    assert result.returncode == 0, summary
 
 
 def test_openapi_lists_the_served_models_and_every_route(gateway: str) -> None:
