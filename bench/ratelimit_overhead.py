@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import run_fault_upstream, run_gateway  # noqa: E402
-
 from tokenomy.config.settings import (  # noqa: E402
     CacheConfig,
     ControlConfig,
@@ -92,7 +91,7 @@ def _end_to_end(url: str, requests: int) -> dict[str, Any]:
     body = {"model": "echo", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
     samples: dict[str, list[float]] = {name: [] for name in keys}
     with httpx.Client(timeout=30) as client:
-        for name, key in keys.items():  # warm up
+        for key in keys.values():  # warm up
             for _ in range(100):
                 client.post(f"{url}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
         block = 50

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import openai
 import pytest
+from tests.control.parts import MASTER, REDIS_URL, admin, priced
 
 from servers import run_gateway
-from tests.control.parts import MASTER, REDIS_URL, admin, priced
 from tokenomy.config.settings import CacheConfig, ControlConfig, ExactCacheConfig, LocalConfig, Settings
 from tokenomy.control.budgets import BudgetGuard, Reservation, Scope, SQLiteBudgetStore, admit_rule
 from tokenomy.control.periods import period_id, period_start_us

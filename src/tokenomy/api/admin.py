@@ -22,6 +22,7 @@ from tokenomy.control.admission import Admission, budget_scopes
 from tokenomy.control.auth import Principal
 from tokenomy.control.keys import VISIBLE, KeyRecord, parse_expiry
 from tokenomy.errors import AuthenticationError, InvalidRequestError, TokenomyError
+from tokenomy.ledger.breakdowns import as_usd
 from tokenomy.ledger.queries import GROUPS, Window, spend_report
 from tokenomy.ledger.window import window_from
 from tokenomy.wire.validation import parse_json_object, typed_view
@@ -88,8 +89,6 @@ async def budget_status(control: Admission, principal: Principal) -> list[dict[s
     now = time.time_ns() // 1000
     scopes = budget_scopes(principal)
     figures = await control.budgets.store.read([s.counter(now) for s in scopes])
-    from tokenomy.ledger.breakdowns import as_usd
-
     return [{"scope": s.name, "period": s.period, "period_id": s.counter(now)[1], "budget_usd": as_usd(s.budget_pusd),
              "spent_usd": as_usd(spent), "reserved_usd": as_usd(reserved),
              "remaining_usd": as_usd(max(0, s.budget_pusd - spent - reserved))}

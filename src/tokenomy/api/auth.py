@@ -8,7 +8,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tokenomy.api.responses import error_response
+from tokenomy.api.responses import error_response, request_id
 from tokenomy.control.auth import ANONYMOUS, Principal
 from tokenomy.errors import TokenomyError
 
@@ -32,10 +32,7 @@ class AuthMiddleware:
                 try:
                     principal = control.authenticate(Headers(scope=scope))
                 except TokenomyError as exc:
-                    request = Request(scope)
-                    from tokenomy.api.responses import request_id
-
-                    await error_response(exc, request_id(request))(scope, receive, send)
+                    await error_response(exc, request_id(Request(scope)))(scope, receive, send)
                     return
                 scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -156,7 +157,5 @@ async def _budgets(gateway: Gateway) -> tuple[list[dict[str, Any]], list[dict[st
     return keys, teams
 
 
-def _utcnow() -> Any:
-    from datetime import UTC, datetime
-
+def _utcnow() -> datetime:
     return datetime.now(tz=UTC)

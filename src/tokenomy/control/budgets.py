@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -235,6 +236,4 @@ def _refusal(outcome: Outcome, amount_pusd: int) -> InsufficientQuotaError:
 
 
 def _plain(value: object) -> str:
-    from decimal import Decimal
-
     return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)

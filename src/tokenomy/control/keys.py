@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -242,8 +242,6 @@ def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _replace(record: KeyRecord, changes: Mapping[str, Any]) -> KeyRecord:
-    from dataclasses import replace
-
     return replace(record, **changes)
 
 
