@@ -104,3 +104,13 @@ def test_limits_are_shared_by_replicas_through_redis(fault: tuple[str, FaultUpst
         for url in urls:
             with pytest.raises(openai.RateLimitError):
                 _ask(url, key)
+
+
+def test_a_team_limit_is_shared_by_its_keys(gateway: str) -> None:
+    team = "team-" + uuid.uuid4().hex[:6]
+    assert admin(gateway, "PUT", f"/admin/teams/{team}", {"rpm": 2})[0] == 200
+    first, second = _key(gateway, team=team), _key(gateway, team=team)
+    _ask(gateway, first)
+    _ask(gateway, first)
+    with pytest.raises(openai.RateLimitError, match=f"team '{team}' is over its limit of 2 requests"):
+        _ask(gateway, second)
