@@ -112,9 +112,41 @@ class RequestTooLargeError(TokenomyError):
 
 
 class RateLimitError(TokenomyError):
+    """A key's, team's or the gateway's own rate limit is spent; ``headers`` are the ``x-ratelimit-*`` figures."""
+
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, headers: dict[str, str] | None = None,
+                 param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, param=param, code=code)
+        self.retry_after_s = retry_after_s
+        self.headers = dict(headers or {})
+
+
+class InsufficientQuotaError(TokenomyError):
+    """A key's or team's budget cannot cover this request's worst-case cost (refused before any upstream call)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
+class PermissionDeniedError(TokenomyError):
+    """The key is valid but may not do this (a model outside its allowed list, an admin route)."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
+
+
+class KeyNotFoundError(TokenomyError):
+    """No virtual key (or team) has this id, name or value."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "key_not_found"
 
 
 class CapabilityError(TokenomyError):
@@ -243,6 +275,9 @@ class AllUpstreamsFailedError(UpstreamError):
         super().__init__(f"all {len(attempts)} upstream attempts for '{model}' failed: {listed}")
         self.attempts = attempts
         self.status, self.type, self.code = _summarise(attempts)
+        waits = [a.error.retry_after_s for a in attempts if a.error.retry_after_s is not None]
+        if self.status == 429 and waits:
+            self.retry_after_s = min(waits)
 
 
 def _summarise(attempts: list[Attempt]) -> tuple[int, str, str]:

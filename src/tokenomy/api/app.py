@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
+from tokenomy.api import admin, ui
+from tokenomy.api.auth import AuthMiddleware
 from tokenomy.api.batch_lines import GatewayLines
 from tokenomy.api.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from tokenomy.api.chat_completions import chat_completions
@@ -21,13 +27,16 @@ from tokenomy.api.files import create_file, delete_file, file_content, list_file
 from tokenomy.api.health import healthz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
+from tokenomy.api.openapi import openapi_endpoint
 from tokenomy.api.state import Gateway
 from tokenomy.batch.setup import build_batches
 from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
-from tokenomy.config.settings import Settings
+from tokenomy.config.settings import Settings, database_url
+from tokenomy.control.setup import build_admission
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher, TokenCount
+from tokenomy.ledger.migrate import sqlite_path
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
 from tokenomy.routing.serve import RouterSet, router_configs
@@ -53,6 +62,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         cache = build_exact_cache(settings, environment)
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
+        gateway.ledger_path = sqlite_path(database_url(settings, environment))
+        gateway.control = await build_admission(settings, gateway.ledger_path, accountant.pricer, accountant.counter,
+                                                deployments)
+        dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
         if embedding_deployments := build_embedding_deployments(settings, environment):
             gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
@@ -72,6 +85,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             await writer.stop()
             if gateway.upstream_embeddings is not None:
                 await gateway.upstream_embeddings.aclose()
+            await gateway.control.aclose()
             if cache is not None:
                 await cache.aclose()
             for dep in deployments:
@@ -84,21 +98,52 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
-        Route("/v1/files", create_file, methods=["POST"]),
-        Route("/v1/files", list_files, methods=["GET"]),
-        Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
-        Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+        _by_method("/v1/files", POST=create_file, GET=list_files),
+        _by_method("/v1/files/{file_id}", GET=retrieve_file, DELETE=delete_file),
         Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
-        Route("/v1/batches", create_batch, methods=["POST"]),
-        Route("/v1/batches", list_batches, methods=["GET"]),
+        _by_method("/v1/batches", POST=create_batch, GET=list_batches),
         Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
         Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *_control_routes(),
     ]
-    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+    middleware = [Middleware(AuthMiddleware)]
+    if settings.control.cors_origins:  # CORS is off unless origins are configured
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
+                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
+    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
+
+
+def _control_routes() -> list[Route]:
+    """Keys, spend and the dashboard (docs/control.md), and the API's own description."""
+    return [
+        Route("/v1/key", admin.own_key, methods=["GET"]),
+        Route("/v1/spend", admin.own_spend, methods=["GET"]),
+        _by_method("/admin/keys", GET=admin.list_keys, POST=admin.create_key),
+        _by_method("/admin/keys/{key_id}", GET=admin.get_key, PATCH=admin.update_key),
+        Route("/admin/keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
+        Route("/admin/teams", admin.list_teams, methods=["GET"]),
+        Route("/admin/teams/{name}", admin.put_team, methods=["PUT"]),
+        Route("/admin/spend", admin.admin_spend, methods=["GET"]),
+        Route("/ui", ui.ui_page, methods=["GET"]),
+        Route("/ui/login", ui.ui_login, methods=["POST"]),
+        Route("/ui/logout", ui.ui_logout, methods=["POST"]),
+        Route("/ui/api/summary", ui.ui_summary, methods=["GET"]),
+        Route("/ui/static/{name}", ui.ui_static, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+    ]
+
+
+def _by_method(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
+    """One route for several methods, so a 405 names all of them in its ``Allow`` header."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method if request.method != "HEAD" else "GET"](request)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 def _token_count() -> TokenCount:

@@ -20,7 +20,8 @@ from tokenomy.batch.executor import LineOutcome
 from tokenomy.batch.objects import BatchRecord, LineUsage, line_request_id
 from tokenomy.batch.store import PendingLine
 from tokenomy.cache.shape import shape_body
-from tokenomy.errors import TokenomyError, UpstreamError
+from tokenomy.control.auth import ANONYMOUS
+from tokenomy.errors import InsufficientQuotaError, TokenomyError, UpstreamError
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.wire.validation import validate_chat
@@ -45,16 +46,20 @@ class GatewayLines:
         gateway = self._gateway
         keep = _Kept(gateway)
         try:
+            # budgets, rate limits and model rules hold for a batch's lines as for the key's live requests
+            principal = gateway.control.keys.principal_for(batch.key_id) if gateway.control else ANONYMOUS
             chat = validate_chat(body)
+            principal.check_model(chat.typed.model)
             chat = replace(chat, body=shape_body(chat.body))
             trace = RequestTrace(id=rid, endpoint=ENDPOINT, requested_model=chat.typed.model, stream=False,
-                                 body=chat.body, key_id=batch.key_id)
+                                 body=chat.body, key_id=principal.key_id, tenant=principal.team_name,
+                                 tags=principal.tags_json)
             if gateway.routers is not None:
                 routed = await gateway.routers.route(chat, {}, gateway.dispatcher.catalog.serves)
                 if routed is not None:
                     trace.route_reason = routed.reason
                     chat = routed.chat
-            done = await answer(gateway, chat, trace, {}, record=keep)
+            done = await answer(gateway, chat, trace, {}, record=keep, principal=principal)
         except TokenomyError as exc:
             return _failed(rid, exc, keep.entries)
         return LineOutcome(status_code=200, body=done.completion, request_id=rid,
@@ -88,7 +93,8 @@ class _Kept:
 
 
 def _failed(rid: str, exc: TokenomyError, entries: list[LedgerEntry]) -> LineOutcome:
-    rate_limited = exc.status == 429
+    # a rate limit (the upstream's or the key's) is waited out; a spent budget fails the line
+    rate_limited = exc.status == 429 and not isinstance(exc, InsufficientQuotaError)
     transient = isinstance(exc, UpstreamError) and exc.retryable and not rate_limited
     return LineOutcome(status_code=exc.status, body=exc.to_body(), request_id=rid,
                        ledger=entries[-1].as_json() if entries else None, rate_limited=rate_limited,

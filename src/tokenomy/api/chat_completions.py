@@ -11,6 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokenomy.api.auth import principal_of
 from tokenomy.api.responses import json_response, read_body, request_id
 from tokenomy.api.state import Gateway
 from tokenomy.api.streaming import SSEResponse, relay
@@ -18,6 +19,9 @@ from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.layer import Probe
 from tokenomy.cache.shape import shape_body
 from tokenomy.cache.stream_shape import StreamAssembler, fresh, replay_chunks
+from tokenomy.control.admission import Admission, Ticket
+from tokenomy.control.auth import ANONYMOUS, Principal
+from tokenomy.control.estimate import explicit_max_output
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import CachedAnswer, RequestTrace
@@ -51,17 +55,20 @@ def _cost_headers(entry: LedgerEntry) -> dict[str, str]:
 async def chat_completions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     rid = request.state.request_id = request_id(request)
+    principal = principal_of(request)
     raw = await read_body(request, gateway.settings.server.max_body_bytes)
     chat = validate_chat(parse_json_object(raw))
+    principal.check_model(chat.typed.model)
     chat = replace(chat, body=shape_body(chat.body))  # prompt-cache shaping; never changes meaning
     trace = RequestTrace(id=rid, endpoint="chat.completions", requested_model=chat.typed.model, stream=chat.stream,
-                         body=chat.body)
+                         body=chat.body, key_id=principal.key_id, tenant=principal.team_name,
+                         tags=principal.tags_json)
     routed = await gateway.routers.route(chat, request.headers, gateway.dispatcher.catalog.serves) \
         if gateway.routers is not None else None
     if routed is not None:
         trace.route_reason = routed.reason
         chat = routed.chat
-    served = await _serve(gateway, chat, trace, request.headers, gateway.record)
+    served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal)
     response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) else served
     if routed is not None:
         response.headers.update(routed.headers())
@@ -78,47 +85,75 @@ class Answer:
 
 
 async def answer(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Mapping[str, str], *,
-                 record: Recorder) -> Answer:
-    """Answer a non-streamed request: exact cache, semantic cache, then the upstream chain; the ledger entry is
-    made by ``record`` (``gateway.record`` queues it; a batch line keeps it to commit with the line's result).
-    Raises the request's TokenomyError after recording it."""
+                 record: Recorder, principal: Principal = ANONYMOUS) -> Answer:
+    """Answer a non-streamed request: exact cache, semantic cache, admission (rate limits, budget), then the
+    upstream chain; the ledger entry is made by ``record`` (``gateway.record`` queues it; a batch line keeps it to
+    commit with the line's result). Raises the request's TokenomyError after recording it."""
     served = await _serve(gateway, replace(chat, typed=msgspec.structs.replace(chat.typed, stream=False)), trace,
-                          asked, record)
+                          asked, record, principal)
     assert isinstance(served, Answer)
     return served
 
 
 async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Mapping[str, str],
-                 record: Recorder) -> Response | Answer:
+                 record: Recorder, principal: Principal = ANONYMOUS) -> Response | Answer:
     """A Response for a stream; an Answer (the caller renders it) otherwise."""
+    rid = trace.id
     cache = gateway.cache
-    decision = cache.decide(chat.body, asked, gateway.settings.cache.exact.namespace) if cache else None
-    probe: Probe | None = None
-    if cache is not None and decision is not None:
-        cached = await cache.get(decision)
-        if cached is not None:
-            return _serve_hit(chat, trace, cached, record)
-        trace.cache_status = "miss"
-        if gateway.semantic is not None:
-            probe = await gateway.semantic.probe(chat.body, decision, gateway.settings.cache.exact.namespace)
-            if probe is not None and probe.answer is not None and probe.match is not None:
-                gateway.semantic.served(trace.id, probe.match)
-                return _serve_hit(chat, trace, probe.answer, record, semantic_score=probe.match.score)
+    namespace = Admission.namespace(principal, gateway.settings.cache.exact.namespace)  # tenants never share
+    decision = cache.decide(chat.body, asked, namespace) if cache else None
+    hit, probe = await _lookup(gateway, chat, trace, decision, namespace, record)
+    if hit is not None:
+        return hit
+    control = gateway.control
+    ticket: Ticket | None = None
     try:
-        if chat.stream:
-            return await _stream(gateway, chat, trace, decision, probe)
-        done = await gateway.dispatcher.complete(chat, trace)
+        if control is not None:  # rate limits and the budget reservation, before any upstream call
+            ticket = await control.admit(principal, chat, rid, gateway.dispatcher.catalog.chain(chat.typed.model))
     except TokenomyError as exc:
-        record(trace, exc.status, exc)
+        record(trace, exc.status, exc)  # refused (429) or unknown model (404): no upstream call, no cost
         raise
-    if cache is not None and decision is not None:
-        await cache.put(decision, done.completion, deployment=done.deployment.name,
-                        tier=done.deployment.config.tier)
-        if gateway.semantic is not None:
-            await gateway.semantic.remember(probe, decision, done.completion)
-    entry = record(trace, 200)
-    headers = {**_served_headers(trace.id, done.deployment, trace.cache_status), **_cost_headers(entry)}
+    if chat.stream:
+        return await _stream(gateway, chat, trace, decision, probe, ticket)
+    entry: LedgerEntry | None = None
+    try:
+        done = await gateway.dispatcher.complete(chat, trace)
+        if cache is not None and decision is not None:
+            await cache.put(decision, done.completion, deployment=done.deployment.name,
+                            tier=done.deployment.config.tier)
+            if gateway.semantic is not None:
+                await gateway.semantic.remember(probe, decision, done.completion)
+        entry = record(trace, 200)
+    except TokenomyError as exc:
+        entry = record(trace, exc.status, exc)
+        raise
+    finally:
+        if control is not None:
+            await control.settle(ticket, entry)
+            if entry is not None:
+                await control.settle_deployments(entry, explicit_max_output(chat.body) or 0)
+    headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry),
+               **(ticket.headers if ticket else {})}
     return Answer(done.completion, entry, headers)
+
+
+async def _lookup(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None,
+                  namespace: str, record: Recorder) -> tuple[Response | Answer | None, Probe | None]:
+    """A cached (exact or semantic) answer, when there is one; else the semantic probe to remember the answer by."""
+    cache = gateway.cache
+    if cache is None or decision is None:
+        return None, None
+    cached = await cache.get(decision)
+    if cached is not None:
+        return _serve_hit(chat, trace, cached, record), None
+    trace.cache_status = "miss"
+    if gateway.semantic is None:
+        return None, None
+    probe = await gateway.semantic.probe(chat.body, decision, namespace)
+    if probe is not None and probe.answer is not None and probe.match is not None:
+        gateway.semantic.served(trace.id, probe.match)
+        return _serve_hit(chat, trace, probe.answer, record, semantic_score=probe.match.score), probe
+    return None, probe
 
 
 def _serve_hit(chat: ValidChat, trace: RequestTrace, cached: dict[str, Any], record: Recorder, *,
@@ -144,13 +179,20 @@ async def _replay(chunks: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
 
 
 async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None,
-                  probe: Probe | None) -> Response:
-    served = await gateway.dispatcher.stream(chat, trace)
+                  probe: Probe | None, ticket: Ticket | None) -> Response:
+    try:
+        served = await gateway.dispatcher.stream(chat, trace)
+    except BaseException as exc:
+        entry = gateway.record(trace, exc.status, exc) if isinstance(exc, TokenomyError) else None
+        if gateway.control is not None:
+            await gateway.control.settle(ticket, entry)
+        raise
+    ended: list[LedgerEntry] = []
 
     def done(disconnected: bool) -> None:
         trace.client_disconnected = disconnected
         error = served.call.error
-        gateway.record(trace, 200 if error is None else error.status, error)
+        ended.append(gateway.record(trace, 200 if error is None else error.status, error))
 
     store = None
     cache = gateway.cache
@@ -166,5 +208,22 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decisi
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
                  on_done=done, on_complete=store)
     headers = {**_served_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
-               "x-accel-buffering": "no"}
-    return SSEResponse(body, headers)
+               "x-accel-buffering": "no", **(ticket.headers if ticket else {})}
+    control = gateway.control
+    if control is None:
+        return SSEResponse(body, headers)
+    return SSEResponse(_settled(body, control, ticket, ended, explicit_max_output(chat.body) or 0), headers)
+
+
+async def _settled(body: AsyncGenerator[bytes, None], control: Admission, ticket: Ticket | None,
+                   ended: list[LedgerEntry], asked_output: int) -> AsyncGenerator[bytes, None]:
+    """The stream's bytes; when it is over (done, broken or abandoned) its reservation settles on what it cost."""
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        await body.aclose()  # runs the relay's accounting (``done``) if it has not run yet
+        entry = ended[0] if ended else None
+        await control.settle(ticket, entry)
+        if entry is not None:
+            await control.settle_deployments(entry, asked_output)

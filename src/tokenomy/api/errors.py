@@ -28,8 +28,11 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(RouteNotFoundError(f"unknown URL: {request.method} {request.url.path}"), rid)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowedError(f"method {request.method} is not allowed on {request.url.path}"),
-                              rid)
+        response = error_response(MethodNotAllowedError(f"method {request.method} is not allowed on "
+                                                        f"{request.url.path}"), rid)
+        if exc.headers and "Allow" in exc.headers:  # RFC 9110: a 405 lists the methods that are allowed
+            response.headers["allow"] = exc.headers["Allow"]
+        return response
     err = TokenomyError(str(exc.detail))
     err.status = exc.status_code
     err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tokenomy.api.auth import principal_of
 from tokenomy.api.responses import json_response, request_id
 from tokenomy.api.state import Gateway
 from tokenomy.batch.files import CHUNK
@@ -31,6 +32,16 @@ def _service(request: Request) -> BatchService:
     if gateway.batches is None:
         raise NotFoundError("batches are turned off on this gateway (batch.enabled: false)")
     return gateway.batches
+
+
+def owner(request: Request) -> str | None:
+    """Whose files and batches a caller sees: a virtual key only its own; the master key (or an open gateway)
+    everyone's. Another key's object is a 404, as if it did not exist."""
+    return principal_of(request).key_id
+
+
+def visible(record_owner: str | None, viewer: str | None) -> bool:
+    return viewer is None or record_owner == viewer
 
 
 async def create_file(request: Request) -> Response:
@@ -52,13 +63,13 @@ async def create_file(request: Request) -> Response:
         name = os.path.basename(upload.filename or "upload.jsonl")
         if not name.endswith(".jsonl"):
             raise InvalidRequestError(f"a batch file must be JSON lines named *.jsonl (got {name!r})", param="file")
-        record = await asyncio.to_thread(_keep, service, upload.file, name, limit)
+        record = await asyncio.to_thread(_keep, service, upload.file, name, limit, owner(request))
     finally:
         await form.close()
     return json_response(record.to_openai(), headers={"x-request-id": request_id(request)})
 
 
-def _keep(service: BatchService, source: IO[bytes], name: str, limit: int) -> FileRecord:
+def _keep(service: BatchService, source: IO[bytes], name: str, limit: int, key_id: str | None) -> FileRecord:
     size = source.seek(0, os.SEEK_END)
     if size > limit:
         raise RequestTooLargeError(f"{name} is {size} bytes; files may be at most {limit} bytes")
@@ -69,7 +80,7 @@ def _keep(service: BatchService, source: IO[bytes], name: str, limit: int) -> Fi
     file_id = new_id("file", sep="-")
     written = service.blobs.copy_in(file_id, source)  # type: ignore[arg-type]
     record = FileRecord(id=file_id, purpose="batch", filename=name, bytes=written, lines=len(lines),
-                        created_at=int(time.time()))
+                        created_at=int(time.time()), key_id=key_id)
     service.store.add_file(record)
     return record
 
@@ -82,7 +93,7 @@ async def list_files(request: Request) -> Response:
     if order not in ("asc", "desc"):
         raise InvalidRequestError("'order' must be 'asc' or 'desc'", param="order")
     found = await asyncio.to_thread(service.store.list_files, query.get("purpose"), query.get("after"), limit + 1,
-                                    order)
+                                    order, owner(request))
     return json_response(page([f.to_openai() for f in found], limit))
 
 
@@ -119,7 +130,7 @@ async def _file(request: Request) -> FileRecord:
     service = _service(request)
     file_id = request.path_params["file_id"]
     record = await asyncio.to_thread(service.store.get_file, file_id)
-    if record is None:
+    if record is None or not visible(record.key_id, owner(request)):
         raise NotFoundError(f"no such file: {file_id!r}", param="file_id")
     return record
 

@@ -3,6 +3,7 @@ and the request id itself."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any
@@ -32,7 +33,8 @@ def error_response(exc: TokenomyError, request_id_value: str) -> Response:
     headers = {"x-request-id": request_id_value}
     retry_after = getattr(exc, "retry_after_s", None)
     if exc.status == 429 and retry_after:
-        headers["retry-after"] = str(max(1, round(retry_after)))
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    headers.update(getattr(exc, "headers", None) or {})
     return json_response(exc.to_body(), status=exc.status, headers=headers)
 
 

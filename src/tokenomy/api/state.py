@@ -11,6 +11,7 @@ from tokenomy.batch.service import BatchService
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.layer import SemanticLayer
 from tokenomy.config.settings import Settings
+from tokenomy.control.admission import Admission
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
 from tokenomy.errors import TokenomyError
@@ -35,6 +36,8 @@ class Gateway:
     upstream_embeddings: EmbeddingsDispatcher | None = None  # kind: embeddings deployments
     embedder: Any = None  # AsyncEmbedder over MiniLM, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    control: Admission | None = None  # keys, budgets, rate limits (docs/control.md)
+    ledger_path: Any = None  # the SQLite ledger file (spend queries for /admin, /ui and /v1/spend)
 
     async def load_embedder(self) -> Any:
         """The local embedding model, micro-batched across callers unless ``embeddings.batching`` is null."""

@@ -41,7 +41,7 @@ class BatchService:
         window_s = completion_window_s(window)
         metadata = _metadata(body.get("metadata"))
         source = await asyncio.to_thread(self.store.get_file, file_id)
-        if source is None:
+        if source is None or (key_id is not None and source.key_id != key_id):
             raise NotFoundError(f"no such file: {file_id!r}", param="input_file_id")
         if source.purpose != "batch":
             raise InvalidRequestError(f"file {file_id} has purpose {source.purpose!r}; a batch needs a file "
@@ -55,8 +55,8 @@ class BatchService:
         self.runner.launch(record.id)
         return record
 
-    async def cancel(self, batch_id: str) -> BatchRecord:
-        found = await self.get(batch_id)
+    async def cancel(self, batch_id: str, *, viewer: str | None = None) -> BatchRecord:
+        found = await self.get(batch_id, viewer=viewer)
         if found.status in (BatchStatus.CANCELLING, BatchStatus.CANCELLED):
             return found
         changed = await asyncio.to_thread(self.store.update_batch, batch_id,
@@ -68,9 +68,10 @@ class BatchService:
         self.runner.cancel(batch_id)
         return await self.get(batch_id)
 
-    async def get(self, batch_id: str) -> BatchRecord:
+    async def get(self, batch_id: str, *, viewer: str | None = None) -> BatchRecord:
+        """The batch; NotFoundError when it does not exist or belongs to another key than ``viewer``."""
         found = await asyncio.to_thread(self.store.get_batch, batch_id)
-        if found is None:
+        if found is None or (viewer is not None and found.key_id != viewer):
             raise NotFoundError(f"no such batch: {batch_id!r}", param="batch_id")
         return found
 

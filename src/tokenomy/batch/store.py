@@ -49,11 +49,12 @@ class LineResult:
 class BatchStore(Protocol):
     def add_file(self, record: FileRecord) -> None: ...
     def get_file(self, file_id: str) -> FileRecord | None: ...
-    def list_files(self, purpose: str | None, after: str | None, limit: int, order: str) -> list[FileRecord]: ...
+    def list_files(self, purpose: str | None, after: str | None, limit: int, order: str,
+                   owner: str | None = None) -> list[FileRecord]: ...
     def delete_file(self, file_id: str) -> bool: ...
     def add_batch(self, record: BatchRecord) -> None: ...
     def get_batch(self, batch_id: str) -> BatchRecord | None: ...
-    def list_batches(self, after: str | None, limit: int) -> list[BatchRecord]: ...
+    def list_batches(self, after: str | None, limit: int, owner: str | None = None) -> list[BatchRecord]: ...
     def active_batches(self) -> list[BatchRecord]: ...
     def update_batch(self, batch_id: str, expect: Sequence[BatchStatus] = (), **fields: Any) -> bool: ...
     def add_lines(self, batch_id: str, lines: Iterable[tuple[int, str, bytes]]) -> None: ...
@@ -131,9 +132,14 @@ class SQLiteBatchStore:
         rows = self._read(f"SELECT {', '.join(_FILE_COLUMNS)} FROM files WHERE id = ? AND deleted = 0", (file_id,))
         return FileRecord(*rows[0]) if rows else None
 
-    def list_files(self, purpose: str | None, after: str | None, limit: int, order: str) -> list[FileRecord]:
+    def list_files(self, purpose: str | None, after: str | None, limit: int, order: str,
+                   owner: str | None = None) -> list[FileRecord]:
+        """``owner``: only that key's files (None: everyone's)."""
         direction, compare = ("ASC", ">") if order == "asc" else ("DESC", "<")
         where, args = ["deleted = 0"], []
+        if owner is not None:
+            where.append("key_id = ?")
+            args.append(owner)
         if purpose:
             where.append("purpose = ?")
             args.append(purpose)
@@ -160,12 +166,17 @@ class SQLiteBatchStore:
         rows = self._read(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE id = ?", (batch_id,))
         return _batch_record(rows[0]) if rows else None
 
-    def list_batches(self, after: str | None, limit: int) -> list[BatchRecord]:
-        where, args = "", []
+    def list_batches(self, after: str | None, limit: int, owner: str | None = None) -> list[BatchRecord]:
+        """Newest first; ``owner``: only that key's batches (None: everyone's)."""
+        where, args = ["1 = 1"], []
+        if owner is not None:
+            where.append("key_id = ?")
+            args.append(owner)
         if after:
-            where = "WHERE (created_at, id) < (SELECT created_at, id FROM batches WHERE id = ?)"
+            where.append("(created_at, id) < (SELECT created_at, id FROM batches WHERE id = ?)")
             args.append(after)
-        sql = f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = (f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE {' AND '.join(where)} "
+               "ORDER BY created_at DESC, id DESC LIMIT ?")
         return [_batch_record(row) for row in self._read(sql, [*args, limit])]
 
     def active_batches(self) -> list[BatchRecord]:

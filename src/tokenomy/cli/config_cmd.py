@@ -30,6 +30,8 @@ def show(config_path: str | None) -> None:
     tree["deployments"] = [_with_key_status(msgspec.to_builtins(d)) for d in resolve_deployments(settings, os.environ)]
     tree["redis_url"] = _mask_url(tree.get("redis_url"))
     tree["ledger"]["database_url"] = _mask_url(tree["ledger"].get("database_url"))
+    if tree["control"].get("master_key"):
+        tree["control"]["master_key"] = "****"
     click.echo(yaml.safe_dump(tree, sort_keys=False).rstrip())
 
 

@@ -8,6 +8,7 @@ process as JSON, so a bad value is reported before anything starts.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 
@@ -15,8 +16,19 @@ import click
 import msgspec
 
 from tokenomy.config.settings import load_settings
+from tokenomy.errors import ConfigError
 
 SETTINGS_ENV = "TOKENOMY_RESOLVED_SETTINGS"
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach it: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command()
@@ -24,13 +36,17 @@ SETTINGS_ENV = "TOKENOMY_RESOLVED_SETTINGS"
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 4000).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address without a master key.")
 @click.option("--server", "server_kind", type=click.Choice(["granian", "uvicorn"]), default="uvicorn",
               show_default=True, help="HTTP server to run the app on.")
-def serve(config_path: str | None, host: str | None, port: int | None, log_level: str | None,
+def serve(config_path: str | None, host: str | None, port: int | None, log_level: str | None, insecure: bool,
           server_kind: str) -> None:
     """Run the OpenAI-compatible gateway. With no config: the embedded default (local SmolLM2 tier)."""
     settings = load_settings(config_path, flags={"server.host": host, "server.port": port,
                                                  "server.log_level": log_level})
+    if not settings.control.master_key and not insecure and not is_loopback(settings.server.host):
+        raise ConfigError(f"refusing to serve on {settings.server.host} without a master key: anyone who can reach "
+                          "it could spend on your upstreams; set TOKENOMY_MASTER_KEY, or pass --insecure")
     level = settings.server.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"tokenomy gateway on http://{settings.server.host}:{settings.server.port}/v1 ({server_kind})",

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import time
-from datetime import UTC, datetime
 
 import click
 import orjson
 
 from tokenomy.config.settings import database_url, load_settings
-from tokenomy.errors import InvalidRequestError
 from tokenomy.ledger.migrate import sqlite_path
-from tokenomy.ledger.queries import GROUPS, Window, spend_report
-
-_RELATIVE = re.compile(r"(?P<n>\d+)(?P<unit>[smhdw])")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_since(text: str, now_s: float) -> int:
-    """``24h``, ``7d``, ``30m``, an ISO date or datetime (UTC when no zone) → epoch microseconds."""
-    match = _RELATIVE.fullmatch(text.strip())
-    if match:
-        return int((now_s - int(match["n"]) * _UNIT_S[match["unit"]]) * 1_000_000)
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise InvalidRequestError(f"--since {text!r}: use e.g. 24h, 7d or 2026-11-01") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
+from tokenomy.ledger.queries import GROUPS, spend_report
+from tokenomy.ledger.window import window_from
 
 
 @click.command("spend")
@@ -41,7 +22,7 @@ def spend(since: str, by: str | None, as_json: bool, config_path: str | None) ->
     """Spend, savings, cache hit rate and tier mix from the ledger (TOKENOMY_DATABASE_URL or the data dir)."""
     settings = load_settings(config_path)
     now_s = time.time()
-    window = Window(since_us=parse_since(since, now_s), until_us=int(now_s * 1_000_000) + 1)
+    window = window_from(since, now_s)
     report = spend_report(sqlite_path(database_url(settings)), window, by)
     if as_json:
         click.echo(orjson.dumps(report).decode())

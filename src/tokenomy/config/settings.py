@@ -69,6 +69,9 @@ class DeploymentConfig(_Strict, frozen=True):
     price: PriceOverride | None = None
     kind: Literal["chat", "embeddings"] = "chat"  # embeddings: serves /v1/embeddings for ``model``
     batching: MicroBatchConfig | None = None  # embeddings deployments: coalesce concurrent requests upstream
+    rpm: int | None = None  # the upstream's own quota: requests per minute (shared across replicas through Redis)
+    tpm: int | None = None  # tokens per minute (prompt + max_tokens at admission)
+    max_output_tokens: int | None = None  # the model's output limit: a budget reserves it when max_tokens is unset
 
     @property
     def sent_model(self) -> str:
@@ -193,6 +196,21 @@ class BatchConfig(_Strict, frozen=True):
     poll_interval_s: float = 30.0
 
 
+class ControlConfig(_Strict, frozen=True):
+    """Team control: auth, virtual keys, budgets and rate limits (docs/control.md). ``master_key`` (env
+    TOKENOMY_MASTER_KEY) turns auth on for every ``/v1`` request and unlocks ``/admin`` and ``/ui``. With
+    ``redis_url`` set, budgets and rate limits are shared by every replica using the same ``redis_prefix``."""
+
+    master_key: str | None = None
+    key_refresh_s: float = 2.0  # how often a replica re-reads keys (a revoked key is refused within this)
+    budget_wait_s: float = 5.0  # a request that would fit once in-flight reservations settle waits this long
+    reservation_ttl_s: float = 900.0  # a reservation whose replica died is released after this (Redis)
+    default_max_output_tokens: int = 4096  # reserved when neither max_tokens nor the deployment's limit is known
+    redis_prefix: str = "tokenomy:"
+    cors_origins: list[str] = []  # CORS is off unless origins are listed here
+    ui_session_s: float = 8 * 3600.0
+
+
 class Settings(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     deployments: list[DeploymentConfig] | None = None
@@ -204,6 +222,7 @@ class Settings(_Strict, frozen=True):
     ledger: LedgerConfig = LedgerConfig()
     cache: CacheConfig = CacheConfig()
     batch: BatchConfig = BatchConfig()
+    control: ControlConfig = ControlConfig()
     redis_url: str | None = None
     env_providers: bool = True
     home: str | None = None
@@ -225,7 +244,11 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_SEMANTIC_CACHE": "cache.semantic.enabled",
     "TOKENOMY_SEMANTIC_MAX_ERROR": "cache.semantic.max_error",
     "TOKENOMY_ROUTER": "routing.auto_router",
+    "TOKENOMY_MASTER_KEY": "control.master_key",
+    "TOKENOMY_REDIS_PREFIX": "control.redis_prefix",
 }
+
+_RAW_STRINGS = frozenset({"control.master_key", "control.redis_prefix"})  # secrets stay strings, even "1234"
 
 
 def load_settings(
@@ -240,7 +263,8 @@ def load_settings(
     tree: dict[str, Any] = _read_file(Path(path)) if path else {}
     for var, key in _ENV_KEYS.items():
         if var in env and env[var] != "":
-            _set_dotted(tree, key, _parse_scalar(env[var]), source=f"environment variable {var}")
+            value = env[var] if key in _RAW_STRINGS else _parse_scalar(env[var])
+            _set_dotted(tree, key, value, source=f"environment variable {var}")
     for key, value in (flags or {}).items():
         if value is not None:
             _set_dotted(tree, key, value, source=f"flag for {key}")

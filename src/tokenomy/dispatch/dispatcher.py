@@ -17,7 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tokenomy.cache.prefix import SELF_HOSTED, prefix_hash, rendezvous_order
 from tokenomy.config.settings import RetryConfig, RoutingConfig
@@ -36,6 +36,13 @@ from tokenomy.ledger.trace import CallTrace, RequestTrace
 from tokenomy.providers.base import ChatCall, Chunk, ChunkStream, Completion
 from tokenomy.providers.registry import Deployment
 from tokenomy.wire.validation import ValidChat
+
+
+class DeploymentGate(Protocol):
+    """Asked before each deployment of a chain is tried: None to go ahead, else the seconds until it may take the
+    request (the deployment's own rate limit is spent: the next one in the chain is tried instead)."""
+
+    async def admit_deployment(self, dep: Deployment, chat: ValidChat) -> float | None: ...
 
 
 @dataclass(slots=True)
@@ -75,10 +82,13 @@ class Dispatcher:
         self._sleep = sleep
         self._jitter = jitter
         self.inflight: Counter[str] = Counter()  # upstream calls now open, per deployment (a /metrics gauge)
+        self.gate: DeploymentGate | None = None  # deployments' own rate limits (team control)
 
     async def complete(self, chat: ValidChat, trace: RequestTrace) -> Served:
         attempts: list[Attempt] = []
         for dep in self._ordered(chat):
+            if await self._at_limit(dep, chat, attempts):
+                continue
             body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
@@ -90,6 +100,8 @@ class Dispatcher:
     async def stream(self, chat: ValidChat, trace: RequestTrace) -> ServedStream:
         attempts: list[Attempt] = []
         for dep in self._ordered(chat):
+            if await self._at_limit(dep, chat, attempts):
+                continue
             # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
             body = _with_cache_key({**chat.body, "model": dep.config.sent_model, "stream": True,
                                     "stream_options": {**(chat.body.get("stream_options") or {}),
@@ -101,6 +113,14 @@ class Dispatcher:
                 first, rest, call_trace = result
                 return ServedStream(deployment=dep, first=first, rest=rest, call=call_trace, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
+
+    async def _at_limit(self, dep: Deployment, chat: ValidChat, attempts: list[Attempt]) -> bool:
+        wait_s = await self.gate.admit_deployment(dep, chat) if self.gate is not None else None
+        if wait_s is None:
+            return False
+        attempts.append(Attempt(dep.name, UpstreamRateLimitError(
+            "skipped: the deployment is at its own rate limit", deployment=dep.name, retry_after_s=wait_s)))
+        return True
 
     def _ordered(self, chat: ValidChat) -> list[Deployment]:
         chain = self._sticky(self.catalog.chain(chat.typed.model), chat)

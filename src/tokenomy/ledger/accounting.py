@@ -46,6 +46,14 @@ class Accountant:
         self._counter = counter
         self._reference = reference_model
 
+    @property
+    def pricer(self) -> Pricer:
+        return self._pricer
+
+    @property
+    def counter(self) -> TokenCounter | None:
+        return self._counter
+
     def entry(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
         calls = [self._call_row(trace, c) for c in trace.calls]
         served = trace.served
@@ -67,7 +75,8 @@ class Accountant:
             cache_status=trace.cache_status, attempts=len(calls), tokens=total,
             usage_source="counted" if "counted" in sources else ("upstream" if sources else "none"),
             cost_usd=cost, counterfactual_usd=counterfactual, client_disconnected=trace.client_disconnected,
-            first_token_us=served.first_token_us if served else None, key_id=trace.key_id,
+            first_token_us=served.first_token_us if served else None, key_id=trace.key_id, tenant=trace.tenant,
+            tags=trace.tags,
             **_served_fields(trace, served),
             error_type=error.type if error else None, error_code=error.code if error else None,
             route_reason=trace.route_reason)

@@ -18,6 +18,7 @@ GROUPS = {
     "key": "COALESCE(key_id, 'none')",
     "deployment": "COALESCE(deployment, 'none')",
     "day": "strftime('%Y-%m-%d', started_us / 1000000, 'unixepoch')",
+    "team": "COALESCE(tenant, 'none')",
 }
 
 _REQUEST_SUMS = """
@@ -53,26 +54,48 @@ def _money(pusd: int) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def spend_report(path: Path, window: Window, by: str | None = None) -> dict[str, Any]:
-    """The report ``tokenomy spend`` prints; every figure is summed in the database, money exactly."""
+def spend_report(path: Path, window: Window, by: str | None = None, *, key_id: str | None = None,
+                 tenant: str | None = None) -> dict[str, Any]:
+    """The report ``tokenomy spend`` prints; every figure is summed in the database, money exactly. ``key_id`` /
+    ``tenant`` narrow it to one key's or one team's requests (what a key may see of the ledger)."""
     if not path.exists():
         raise LedgerStoreError(f"no ledger at {path}: serve some requests first, or set TOKENOMY_DATABASE_URL")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = read_only(path)
         try:
-            return _report(conn, window, by)
+            return _report(conn, window, by, key_id=key_id, tenant=tenant)
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise LedgerStoreError(f"cannot read the ledger at {path}: {exc}") from exc
 
 
-def _report(conn: sqlite3.Connection, window: Window, by: str | None) -> dict[str, Any]:
-    conn.row_factory = sqlite3.Row
-    args = {"since": window.since_us, "until": window.until_us}
+def read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def window_filter(window: Window, *, key_id: str | None = None, tenant: str | None = None
+                  ) -> tuple[str, str, dict[str, Any]]:
+    """The WHERE clauses for requests and for calls (the calls of the same requests), and their arguments."""
+    args: dict[str, Any] = {"since": window.since_us, "until": window.until_us}
     where = "started_us >= :since AND started_us < :until"
+    owner = ""
+    if key_id is not None:
+        owner += " AND key_id = :key_id"
+        args["key_id"] = key_id
+    if tenant is not None:
+        owner += " AND tenant = :tenant"
+        args["tenant"] = tenant
+    calls_where = where + (f" AND request_id IN (SELECT id FROM requests WHERE 1 = 1{owner})" if owner else "")
+    return where + owner, calls_where, args
+
+
+def _report(conn: sqlite3.Connection, window: Window, by: str | None, *, key_id: str | None = None,
+            tenant: str | None = None) -> dict[str, Any]:
+    conn.row_factory = sqlite3.Row
+    where, calls_where, args = window_filter(window, key_id=key_id, tenant=tenant)
     req = conn.execute(f"SELECT {_REQUEST_SUMS} FROM requests WHERE {where}", args).fetchone()
-    calls = conn.execute(f"SELECT {_CALL_SUMS} FROM calls WHERE {where}", args).fetchone()
+    calls = conn.execute(f"SELECT {_CALL_SUMS} FROM calls WHERE {calls_where}", args).fetchone()
     tiers = conn.execute(f"SELECT COALESCE(tier, 'none') AS tier, COUNT(*) AS n FROM requests WHERE {where} "
                          "GROUP BY 1 ORDER BY 2 DESC", args).fetchall()
     total = int(req["requests"] or 0)

@@ -83,6 +83,7 @@ class RequestRow:
     error_type: str | None = None
     error_code: str | None = None
     route_reason: str | None = None
+    tags: str | None = None
 
     @property
     def saving_usd(self) -> Decimal | None:
@@ -104,7 +105,7 @@ class RequestRow:
             "reasoning_tokens": t.reasoning_tokens, "usage_source": self.usage_source,
             "cost_pusd": to_pusd(self.cost_usd),
             "counterfactual_pusd": to_pusd(self.counterfactual_usd), "saving_pusd": to_pusd(self.saving_usd),
-            "client_disconnected": int(self.client_disconnected),
+            "client_disconnected": int(self.client_disconnected), "tags": self.tags,
         }
 
 

@@ -96,6 +96,8 @@ class RequestTrace:
     stream: bool
     body: dict[str, Any]
     key_id: str | None = None
+    tenant: str | None = None  # the key's team
+    tags: str | None = None  # the key's metadata tags as JSON, copied into the ledger row (chargeback)
     cache_status: str = "none"
     route_reason: str | None = None
     started_us: int = field(default_factory=now_us)

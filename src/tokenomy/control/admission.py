@@ -1,0 +1,149 @@
+"""The request path's one door into team control: who may ask (``authenticate``), which cache namespace they read,
+and, before each upstream call, the rate limits and the budget reservation (``admit``); after it, the settlement to
+the ledger's exact cost (``settle``). Cache hits never reach ``admit``: they cost nothing and spend no limit.
+
+Deployments with their own ``rpm``/``tpm`` (the upstream's quota) are checked by ``admit_deployment``, which the
+dispatcher calls before trying each deployment of a chain: one at its limit is skipped to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tokenomy.config.settings import ControlConfig
+from tokenomy.control.auth import KeyCache, Principal
+from tokenomy.control.budgets import BudgetGuard, Reservation, Scope
+from tokenomy.control.estimate import Estimate, estimate, explicit_max_output, input_tokens
+from tokenomy.control.ratelimit import Limit, RateLimiter
+from tokenomy.errors import RateLimitError, TokenomyError
+from tokenomy.ledger.accounting import Pricer, TokenCounter
+from tokenomy.ledger.records import LedgerEntry, to_pusd
+from tokenomy.providers.registry import Deployment
+from tokenomy.wire.validation import ValidChat
+
+log = logging.getLogger("tokenomy.control")
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What ``admit`` took from a request's limits and budgets; ``settle`` gives back the difference."""
+
+    principal: Principal
+    estimate: Estimate
+    limits: list[Limit] = field(default_factory=list)
+    reservation: Reservation | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    settled: bool = False
+
+
+def budget_scopes(principal: Principal) -> list[Scope]:
+    scopes: list[Scope] = []
+    key, team = principal.key, principal.team
+    if key is not None and key.budget_usd is not None:
+        scopes.append(Scope(f"key:{key.id}", to_pusd(key.budget_usd) or 0, key.period))
+    if team is not None and team.budget_usd is not None:
+        scopes.append(Scope(f"team:{team.name}", to_pusd(team.budget_usd) or 0, team.period))
+    return scopes
+
+
+def rate_limits(principal: Principal) -> list[Limit]:
+    limits: list[Limit] = []
+    for scope, owner in ((f"key:{principal.key_id}", principal.key), (f"team:{principal.team_name}", principal.team)):
+        if owner is None:
+            continue
+        if owner.rpm:
+            limits.append(Limit(scope, "requests", owner.rpm))
+        if owner.tpm:
+            limits.append(Limit(scope, "tokens", owner.tpm))
+    return limits
+
+
+class Admission:
+    def __init__(self, config: ControlConfig, keys: KeyCache, budgets: BudgetGuard, limiter: RateLimiter,
+                 pricer: Pricer, counter: TokenCounter | None, deployments: Sequence[Deployment]) -> None:
+        self.config = config
+        self.keys = keys
+        self.budgets = budgets
+        self.limiter = limiter
+        self._pricer = pricer
+        self._counter = counter
+        self._deployment_limits: dict[str, list[Limit]] = {}
+        for d in deployments:
+            found = [Limit(f"deployment:{d.name}", "requests", d.config.rpm)] if d.config.rpm else []
+            found += [Limit(f"deployment:{d.name}", "tokens", d.config.tpm)] if d.config.tpm else []
+            if found:
+                self._deployment_limits[d.name] = found
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        return self.keys.authenticate(headers)
+
+    @staticmethod
+    def namespace(principal: Principal, base: str) -> str:
+        """The exact/semantic cache namespace: a team shares its answers, a key without a team keeps its own."""
+        if principal.team_name:
+            return f"{base}:team:{principal.team_name}"
+        if principal.key_id:
+            return f"{base}:key:{principal.key_id}"
+        return base
+
+    async def admit(self, principal: Principal, chat: ValidChat, rid: str,
+                    chain: Sequence[Deployment]) -> Ticket | None:
+        scopes = budget_scopes(principal)
+        limits = rate_limits(principal)
+        if not scopes and not limits:
+            return None
+        guess = estimate(chat.body, chain, self._pricer, self._counter, self.config.default_max_output_tokens)
+        ticket = Ticket(principal, guess, limits)
+        if limits:
+            ticket.headers = await self.limiter.admit(limits, guess.input_tokens + guess.asked_output_tokens)
+        if scopes:
+            ticket.reservation = await self.budgets.reserve(rid, scopes, guess.worst_case_pusd)
+        return ticket
+
+    async def settle(self, ticket: Ticket | None, entry: LedgerEntry | None) -> None:
+        """Settle to the ledger entry's exact cost (none: the request never produced one; release it all)."""
+        if ticket is None or ticket.settled:
+            return
+        ticket.settled = True
+        if ticket.reservation is not None:
+            cost = entry.request.cost_usd if entry is not None else None
+            await self.budgets.settle(ticket.reservation, to_pusd(cost) or 0)
+        if entry is None:
+            return
+        extra = entry.request.tokens.output_tokens - ticket.estimate.asked_output_tokens
+        for limit in ticket.limits:
+            if limit.kind == "tokens" and extra > 0:
+                await self._quietly(self.limiter.charge(limit, extra))
+
+    async def admit_deployment(self, dep: Deployment, chat: ValidChat) -> float | None:
+        """None when ``dep`` may take this request now, else the seconds until its own limit frees up."""
+        limits = self._deployment_limits.get(dep.name)
+        if not limits:
+            return None
+        tokens = input_tokens(chat.body, dep.config.sent_model, self._counter) + (explicit_max_output(chat.body) or 0)
+        try:
+            await self.limiter.admit(limits, tokens)
+        except RateLimitError as exc:
+            return exc.retry_after_s or 1.0
+        return None
+
+    async def settle_deployments(self, entry: LedgerEntry, asked_output: int) -> None:
+        for call in entry.calls:
+            extra = call.tokens.output_tokens - asked_output
+            for limit in self._deployment_limits.get(call.deployment, ()):
+                if limit.kind == "tokens" and extra > 0:
+                    await self._quietly(self.limiter.charge(limit, extra))
+
+    @staticmethod
+    async def _quietly(work: object) -> None:
+        try:
+            await work  # type: ignore[misc]
+        except TokenomyError as exc:
+            log.warning("rate-limit charge after the call failed: %s", exc.message)
+
+    async def aclose(self) -> None:
+        await self.keys.stop()
+        await self.budgets.store.aclose()
+        await self.limiter.aclose()

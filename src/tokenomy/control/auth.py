@@ -1,0 +1,147 @@
+"""Who is asking: the master key, a virtual key, or (only when no master key is set) anonymous.
+
+Credentials come from ``Authorization: Bearer <key>`` or, for Anthropic-style clients, ``x-api-key``. Keys are held
+in memory by digest and re-read from the store every ``key_refresh_s``, so a key revoked on one replica is refused
+on every replica within that time; expiry is checked on every request. Comparisons are constant-time. Error
+messages never contain the key that was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+
+from tokenomy.control.keys import KEY_PREFIX, KeyRecord, KeyStore, TeamRecord, hash_key, now_us
+from tokenomy.errors import AuthenticationError, PermissionDeniedError, TokenomyError
+
+log = logging.getLogger("tokenomy.control")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Literal["anonymous", "master", "key"]
+    key: KeyRecord | None = None
+    team: TeamRecord | None = None
+
+    @property
+    def key_id(self) -> str | None:
+        return self.key.id if self.key else None
+
+    @property
+    def team_name(self) -> str | None:
+        return self.key.team if self.key else None
+
+    @property
+    def tags_json(self) -> str | None:
+        return orjson.dumps(self.key.tags, option=orjson.OPT_SORT_KEYS).decode() if self.key and self.key.tags \
+            else None
+
+    def check_model(self, model: str) -> None:
+        allowed = self.key.models if self.key else None
+        if allowed is not None and model not in allowed:
+            raise PermissionDeniedError(f"this key may not use model '{model}'; it may use: {', '.join(allowed)}",
+                                        param="model")
+
+
+ANONYMOUS = Principal("anonymous")
+MASTER = Principal("master")
+
+
+def credential(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = headers.get("x-api-key", "").strip()
+    return api_key or None
+
+
+class KeyCache:
+    """Every key and team, by digest, refreshed from the store in the background."""
+
+    def __init__(self, store: KeyStore, master_key: str | None, refresh_s: float) -> None:
+        self.store = store
+        self._master = master_key.encode() if master_key else None
+        self._refresh_s = refresh_s
+        self._by_hash: dict[str, KeyRecord] = {}
+        self.teams: dict[str, TeamRecord] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def auth_required(self) -> bool:
+        return self._master is not None
+
+    @property
+    def keys(self) -> list[KeyRecord]:
+        return list(self._by_hash.values())
+
+    async def reload(self) -> None:
+        keys, teams = await asyncio.to_thread(lambda: (self.store.list_keys(), self.store.teams()))
+        self._by_hash = {k.key_hash: k for k in keys}
+        self.teams = {t.name: t for t in teams}
+
+    async def start(self) -> None:
+        await self.reload()
+        self._task = asyncio.create_task(self._refresh(), name="key-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.reload()
+            except TokenomyError as exc:  # keep serving on the last good copy; the store may be busy for a moment
+                log.warning("could not refresh keys: %s", exc.message)
+
+    def is_master(self, token: str | None) -> bool:
+        return self._master is not None and token is not None and hmac.compare_digest(token.encode(), self._master)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        token = credential(headers)
+        if self.is_master(token):
+            return MASTER
+        if token is not None and token.startswith(KEY_PREFIX):
+            digest = hash_key(token)
+            record = self._by_hash.get(digest)
+            if record is None or not hmac.compare_digest(record.key_hash, digest):
+                raise AuthenticationError("invalid API key (a tokenomy virtual key that does not exist)")
+            why = record.refusal(now_us())
+            if why is not None:
+                raise AuthenticationError(f"this API key ({KEY_PREFIX}…{record.last4}) is {why}")
+            return Principal("key", record, self.teams.get(record.team) if record.team else None)
+        if self._master is not None:
+            raise AuthenticationError("missing or invalid API key: send 'Authorization: Bearer <key>'"
+                                      if token is None else "invalid API key")
+        return ANONYMOUS
+
+    def principal_for(self, key_id: str | None) -> Principal:
+        """The principal of a stored key id (work queued under a key, e.g. a batch line), checked as a request
+        would be: AuthenticationError when the key is gone, revoked or expired."""
+        if key_id is None:
+            return ANONYMOUS if self._master is None else MASTER
+        record = next((k for k in self._by_hash.values() if k.id == key_id), None)
+        if record is None:
+            raise AuthenticationError(f"the key {key_id} that submitted this work no longer exists")
+        why = record.refusal(now_us())
+        if why is not None:
+            raise AuthenticationError(f"the key that submitted this work ({KEY_PREFIX}…{record.last4}) is {why}")
+        return Principal("key", record, self.teams.get(record.team) if record.team else None)
+
+    def require_master(self, headers: Mapping[str, str]) -> None:
+        if self._master is None:
+            raise AuthenticationError("the admin API needs a master key: set TOKENOMY_MASTER_KEY")
+        if not self.is_master(credential(headers)):
+            raise AuthenticationError("the admin API accepts only the master key")

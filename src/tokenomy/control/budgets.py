@@ -1,0 +1,239 @@
+"""Budgets that hold under concurrency: reserve the worst case before the upstream call, settle to the exact ledger
+cost after it, release the rest.
+
+One rule decides, per scope (a key, its team), in one atomic step across every scope of the request
+(``admit_rule``; the Redis store runs the same rule in one Lua script):
+
+- refuse when the period's settled spend has reached the budget;
+- admit when spend + reservations in flight + this request's worst case fit in the budget;
+- admit as the *last* request when nothing else is in flight, even if its worst case would not fit: its real cost
+  usually does, and at worst the budget is overshot by this one request (never more: nothing else may start while
+  it runs);
+- otherwise wait: requests in flight will settle and free room (``BudgetGuard`` waits up to ``budget_wait_s``).
+
+A period's counters are named by the period's id (see ``periods``), so a reset happens once, by construction.
+Money is integer pico-USD throughout, like the ledger. This module holds the rule, the embedded SQLite store (one
+``BEGIN IMMEDIATE`` transaction per reservation) and the guard that waits; ``redis_budgets`` the shared store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal, Protocol
+
+from tokenomy.control.periods import period_id
+from tokenomy.errors import InsufficientQuotaError
+from tokenomy.ledger.records import from_pusd
+from tokenomy.ledger.store import LedgerStoreError
+
+Verdict = Literal["ok", "wait", "refuse"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A budget: ``key:<id>`` or ``team:<name>``, its amount and period."""
+
+    name: str
+    budget_pusd: int
+    period: str
+
+    def counter(self, at_us: int) -> tuple[str, str]:
+        return self.name, period_id(self.period, at_us)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt to reserve: the verdict and, when not ``ok``, the scope that said so."""
+
+    verdict: Verdict
+    scope: str | None = None
+    spent_pusd: int = 0
+    budget_pusd: int = 0
+
+
+@dataclass(slots=True)
+class Reservation:
+    id: str
+    amount_pusd: int
+    counters: list[tuple[str, str]] = field(default_factory=list)  # (scope, period id) reserved against
+    settled: bool = False
+
+
+def admit_rule(spent: int, reserved: int, budget: int, amount: int) -> Verdict:
+    if spent >= budget:
+        return "refuse"
+    if spent + reserved + amount <= budget or reserved <= 0:
+        return "ok"
+    return "wait"
+
+
+class BudgetStore(Protocol):
+    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome: ...
+
+    async def settle(self, reservation: Reservation, actual_pusd: int) -> None: ...
+
+    async def prime(self, counters: Iterable[tuple[str, str, int]]) -> None:
+        """Counters rebuilt from the ledger on start: (scope, period id, spent pico-USD)."""
+
+    async def read(self, counters: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+        """(spent, reserved) of each counter."""
+
+    async def aclose(self) -> None: ...
+
+
+class SQLiteBudgetStore:
+    """The embedded store: counters in the ledger's file, each reservation one ``BEGIN IMMEDIATE`` transaction.
+    For one gateway process; replicas share budgets through Redis (``RedisBudgetStore``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
+                # Durable enough: after a crash the counters are rebuilt from the ledger, not read back from here.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn = conn
+            except sqlite3.Error as exc:
+                raise LedgerStoreError(f"cannot open the budget counters at {self._path}: {exc}") from exc
+        return self._conn
+
+    def _transaction(self, work: str, fn: object, *args: object) -> object:
+        with self._lock:
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                result = fn(db, *args)  # type: ignore[operator]
+                db.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise LedgerStoreError(f"budget {work} failed at {self._path}: {exc}") from exc
+
+    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome:
+        result = await asyncio.to_thread(self._transaction, "reservation", _reserve, scopes, amount_pusd, at_us)
+        assert isinstance(result, Outcome)
+        return result
+
+    async def settle(self, reservation: Reservation, actual_pusd: int) -> None:
+        await asyncio.to_thread(self._transaction, "settlement", _settle, reservation, actual_pusd)
+
+    async def prime(self, counters: Iterable[tuple[str, str, int]]) -> None:
+        await asyncio.to_thread(self._transaction, "rebuild", _prime, list(counters))
+
+    async def read(self, counters: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+        result = await asyncio.to_thread(self._transaction, "read", _read, counters)
+        assert isinstance(result, list)
+        return result
+
+    async def aclose(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _row(db: sqlite3.Connection, scope: str, period: str) -> tuple[int, int]:
+    found = db.execute("SELECT spent_pusd, reserved_pusd FROM budget_counters WHERE scope = ? AND period = ?",
+                       (scope, period)).fetchone()
+    return (int(found[0]), int(found[1])) if found else (0, 0)
+
+
+def _reserve(db: sqlite3.Connection, scopes: Sequence[Scope], amount: int, at_us: int) -> Outcome:
+    waiting: Outcome | None = None
+    for scope in scopes:
+        spent, reserved = _row(db, *scope.counter(at_us))
+        verdict = admit_rule(spent, reserved, scope.budget_pusd, amount)
+        if verdict == "refuse":
+            return Outcome("refuse", scope.name, spent, scope.budget_pusd)
+        if verdict == "wait" and waiting is None:
+            waiting = Outcome("wait", scope.name, spent, scope.budget_pusd)
+    if waiting is not None:
+        return waiting
+    for scope in scopes:
+        name, period = scope.counter(at_us)
+        db.execute("INSERT INTO budget_counters (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, 0, ?) "
+                   "ON CONFLICT (scope, period) DO UPDATE SET reserved_pusd = reserved_pusd + excluded.reserved_pusd",
+                   (name, period, amount))
+    return Outcome("ok")
+
+
+def _settle(db: sqlite3.Connection, reservation: Reservation, actual: int) -> None:
+    for name, period in reservation.counters:
+        db.execute("INSERT INTO budget_counters (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, ?, 0) "
+                   "ON CONFLICT (scope, period) DO UPDATE SET spent_pusd = spent_pusd + excluded.spent_pusd, "
+                   "reserved_pusd = MAX(0, reserved_pusd - ?)", (name, period, actual, reservation.amount_pusd))
+
+
+def _prime(db: sqlite3.Connection, counters: list[tuple[str, str, int]]) -> None:
+    """Embedded mode owns its counters: on start they are the ledger's sums, with nothing in flight."""
+    db.execute("UPDATE budget_counters SET reserved_pusd = 0")
+    for name, period, spent in counters:
+        db.execute("INSERT INTO budget_counters (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, ?, 0) "
+                   "ON CONFLICT (scope, period) DO UPDATE SET spent_pusd = excluded.spent_pusd, reserved_pusd = 0",
+                   (name, period, spent))
+
+
+def _read(db: sqlite3.Connection, counters: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+    return [_row(db, name, period) for name, period in counters]
+
+
+class BudgetGuard:
+    """Reserve (waiting while requests in flight may free room) and settle, over any ``BudgetStore``."""
+
+    def __init__(self, store: BudgetStore, *, wait_s: float, poll_s: float = 0.05) -> None:
+        self.store = store
+        self._wait_s = wait_s
+        self._poll_s = poll_s
+        self._changed = asyncio.Event()
+
+    async def reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int) -> Reservation:
+        deadline = time.monotonic() + self._wait_s
+        poll = self._poll_s
+        while True:
+            at_us = time.time_ns() // 1000
+            outcome = await self.store.try_reserve(rid, scopes, amount_pusd, at_us)
+            if outcome.verdict == "ok":
+                return Reservation(rid, amount_pusd, [s.counter(at_us) for s in scopes])
+            left = deadline - time.monotonic()
+            if outcome.verdict == "refuse" or left <= 0:
+                raise _refusal(outcome, amount_pusd)
+            changed = self._changed
+            try:  # woken by a settlement on this replica, or polling for other replicas'
+                await asyncio.wait_for(changed.wait(), timeout=min(poll, left))
+            except TimeoutError:
+                poll = min(poll * 1.5, 0.5)
+
+    async def settle(self, reservation: Reservation, actual_pusd: int) -> None:
+        if reservation.settled:
+            return
+        reservation.settled = True
+        await self.store.settle(reservation, max(0, actual_pusd))
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+
+def _refusal(outcome: Outcome, amount_pusd: int) -> InsufficientQuotaError:
+    kind, _, name = (outcome.scope or "key:?").partition(":")
+    spent, budget = from_pusd(outcome.spent_pusd), from_pusd(outcome.budget_pusd)
+    if outcome.verdict == "refuse":
+        why = f"has spent ${_plain(spent)} of its ${_plain(budget)} budget for this period"
+    else:
+        why = (f"cannot cover this request's worst case (${_plain(from_pusd(amount_pusd))}) while other requests "
+               f"are in flight (spent ${_plain(spent)} of ${_plain(budget)})")
+    return InsufficientQuotaError(f"{kind} {name!r} {why}")
+
+
+def _plain(value: object) -> str:
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)

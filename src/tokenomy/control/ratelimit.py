@@ -1,0 +1,117 @@
+"""Requests and tokens per minute, per key, per team and per deployment, on the ``limits`` library's sliding-window
+counter: one atomic Lua call per limit in Redis (shared by every replica), or in process memory when the gateway
+has no Redis. What it costs per request is measured in ``bench/ratelimit_overhead.py`` (docs/control.md).
+
+Tokens are charged at admission: the request's counted prompt plus its ``max_tokens`` (OpenAI charges its own
+limits the same way), so concurrent requests cannot slip past a limit together. Output beyond what was charged (a
+request without ``max_tokens``) is charged after the call, against the next requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tokenomy.errors import RateLimitError
+
+Kind = Literal["requests", "tokens"]
+_UNLIMITED = 2**62  # a charge that must land whatever the window holds (output tokens seen after the call)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    scope: str  # key:<id>, team:<name>, deployment:<name>
+    kind: Kind
+    per_minute: int
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None, prefix: str) -> None:
+        from limits.aio.strategies import SlidingWindowCounterRateLimiter
+        from limits.storage import storage_from_string
+
+        storage: Any = storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}rl") \
+            if redis_url else storage_from_string("async+memory://")
+        self._storage = storage
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._items: dict[int, Any] = {}
+
+    def _item(self, per_minute: int) -> Any:
+        item = self._items.get(per_minute)
+        if item is None:
+            from limits import RateLimitItemPerMinute
+
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        return item
+
+    async def hit(self, limit: Limit, cost: int) -> bool:
+        return bool(await self._limiter.hit(self._item(limit.per_minute), limit.scope, limit.kind, cost=cost))
+
+    async def retry_after_s(self, limit: Limit) -> float:
+        stats = await self._limiter.get_window_stats(self._item(limit.per_minute), limit.scope, limit.kind)
+        return max(0.0, float(stats.reset_time) - time.time())
+
+    async def remaining(self, limit: Limit) -> tuple[int, float]:
+        stats = await self._limiter.get_window_stats(self._item(limit.per_minute), limit.scope, limit.kind)
+        return int(stats.remaining), max(0.0, float(stats.reset_time) - time.time())
+
+    async def charge(self, limit: Limit, cost: int) -> None:
+        """Count ``cost`` whatever the window already holds (tokens learned after the call)."""
+        if cost > 0:
+            item = self._item(limit.per_minute)
+            await self._storage.acquire_sliding_window_entry(item.key_for(limit.scope, limit.kind), _UNLIMITED,
+                                                             item.get_expiry(), cost)
+
+    async def admit(self, limits: Sequence[Limit], tokens: int) -> dict[str, str]:
+        """Charge one request and ``tokens`` against every limit, or raise ``RateLimitError`` (429, with
+        ``retry-after`` and the ``x-ratelimit-*`` headers). Returns the headers for a served response."""
+        costs = [1 if limit.kind == "requests" else tokens for limit in limits]
+        for limit, cost in zip(limits, costs, strict=True):
+            if limit.kind == "tokens" and cost > limit.per_minute:
+                raise RateLimitError(f"{_who(limit)}: this request needs {cost} tokens, more than its limit of "
+                                     f"{limit.per_minute} tokens per minute", code="tokens_exceed_limit")
+        # every limit at once (one round trip to Redis, not one per limit); each hit is atomic on its own
+        taken = await asyncio.gather(*(self.hit(limit, cost) for limit, cost in zip(limits, costs, strict=True)))
+        for limit, ok in zip(limits, taken, strict=True):
+            if not ok:
+                wait_s = await self.retry_after_s(limit)
+                headers = await self.headers(limits)
+                raise RateLimitError(f"{_who(limit)} is over its limit of {limit.per_minute} {limit.kind} per "
+                                     f"minute; retry in {math.ceil(wait_s)} s", retry_after_s=max(wait_s, 0.001),
+                                     headers=headers, code=f"{limit.kind}_rate_limited")
+        return await self.headers(limits)
+
+    async def headers(self, limits: Sequence[Limit]) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*`` headers for the first (narrowest) limit of each kind."""
+        kinds = ("requests", "tokens")
+        shown = [next(x for x in limits if x.kind == k) for k in kinds if any(x.kind == k for x in limits)]
+        figures = await asyncio.gather(*(self.remaining(x) for x in shown))
+        headers: dict[str, str] = {}
+        for limit, (left, reset_s) in zip(shown, figures, strict=True):
+            headers[f"x-ratelimit-limit-{limit.kind}"] = str(limit.per_minute)
+            headers[f"x-ratelimit-remaining-{limit.kind}"] = str(left)
+            headers[f"x-ratelimit-reset-{limit.kind}"] = duration(reset_s)
+        return headers
+
+    async def aclose(self) -> None:
+        close = getattr(getattr(self._storage, "storage", None), "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _who(limit: Limit) -> str:
+    kind, _, name = limit.scope.partition(":")
+    return f"{kind} {name!r}"
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: ``1s``, ``6m0s``, ``250ms``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    whole = math.ceil(seconds)
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
