@@ -37,7 +37,14 @@ _PARTICLES = (("on", "off"), ("in", "out"), ("over", "under"), ("above", "below"
               ("always", "never"), ("all", "none"), ("first", "last"), ("can", "cannot"), ("still", "longer"),
               ("to", "from"))
 _PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
-_SUFFIXES = ("ing", "edly", "ed", "ies", "es", "s", "ly")
+_SUFFIXES = ("edly", "ing", "ies", "ed", "ly", "es", "s")
+_CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+              "seventeen eighteen nineteen twenty")
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"
+_NUMBER_WORDS = {w: i for i, w in enumerate(_CARDINALS.split())} | {w: i + 1 for i, w in enumerate(_ORDINALS.split())}
+_NUMBER_WORDS |= {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+                  "hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+_DIGITS = re.compile(r"\d+")
 
 
 def normalise(text: str) -> str:
@@ -47,10 +54,19 @@ def normalise(text: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
+    """A light suffix strip that maps a lemma and its inflections together ("exclude"/"excluded", "pass"/"passes",
+    "city"/"cities"); not a linguist's stemmer, only consistent."""
     for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not (suffix == "s" and word.endswith("ss")):
+            word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            break
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
+
+
+def _numbers(words: list[str]) -> set[int]:
+    """The numbers a text mentions, digits or words: "2nd" / "second", "7am" / "seven" and "2fa" / "two" agree."""
+    found = {int(d) for w in words for d in _DIGITS.findall(w) if len(d) < 16}
+    return found | {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
 
 
 @cache
@@ -106,10 +122,10 @@ def pair_features(query: str, entry: str, cosine: float, second_cosine: float) -
     jaccard = shared / max(1, len(tq | te))
     recall = min(shared / max(1, len(tq)), shared / max(1, len(te)))
     uq, ue = len(tq - te), len(te - tq)
-    numbers_differ = {w for w in wq if any(c.isdigit() for c in w)} != {w for w in we if any(c.isdigit() for c in w)}
+    numbers_differ = _numbers(wq) != _numbers(we)
     sq, se = set(wq), set(we)
     only_q, only_e = sq - se, se - sq
-    opposed = (_opposed(only_q, se) or _opposed(only_e, sq)
+    opposed = (_opposed(only_q, se) or _opposed(only_e, sq) or ("non" in sq) != ("non" in se)
                or any((a in sq) != (a in se) and (b in sq) != (b in se) and (a in sq) != (b in sq)
                       for a, b in _PARTICLES))
     bq, be = set(itertools.pairwise(wq)), set(itertools.pairwise(we))
