@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_online_threshold_forgets_beyond_its_window() -> None:
 
 def test_calibration_table_uses_the_stricter_row(tmp_path: Path) -> None:
     shipped = load_calibration()
-    assert len(shipped.verifier.weights) == len(FEATURE_NAMES) + 1
+    assert len(shipped.verifier.trees) >= 50 and "BoolQ" in shipped.source
     table = Calibration(shipped.verifier, ((0.02, 0.9), (0.1, 0.6)), "t")
     assert table.threshold(0.01) == NEVER
     assert table.threshold(0.05) == 0.9
@@ -86,7 +87,15 @@ def test_calibration_table_uses_the_stricter_row(tmp_path: Path) -> None:
         table.threshold(1.5)
     path = tmp_path / "cal.json"
     path.write_bytes(table.to_json())
-    assert load_calibration(path).thresholds == table.thresholds
+    loaded = load_calibration(path)
+    assert loaded.thresholds == table.thresholds
+    probe = pair_features("how do i reset my password", "how can i reset my password", 0.93, 0.4)
+    assert loaded.verifier.probability(probe) == pytest.approx(shipped.verifier.probability(probe))
+    doc = json.loads(path.read_text())
+    doc["model"]["kind"] = "logistic"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="model kind"):
+        load_calibration(path)
     path.write_text('{"features": ["cosine"]}')
     with pytest.raises(ConfigError, match="features"):
         load_calibration(path)
@@ -96,28 +105,58 @@ def test_calibration_table_uses_the_stricter_row(tmp_path: Path) -> None:
 
 
 def test_features_catch_what_embeddings_blur() -> None:
-    same = pair_features("how many legs does a spider have", "how many legs do spiders have", 0.9, 0.5)
-    numbers = pair_features("what is 12 times 7", "what is 12 times 8", 0.97, 0.5)
-    negated = pair_features("is it safe to eat raw eggs", "is it not safe to eat raw eggs", 0.95, 0.5)
     names = dict(zip(FEATURE_NAMES, range(len(FEATURE_NAMES)), strict=True))
-    assert same[names["numbers_differ"]] == 0 and numbers[names["numbers_differ"]] == 1
-    assert negated[names["negation_differs"]] == 1 and same[names["negation_differs"]] == 0
-    assert numbers[names["gap"]] == pytest.approx(0.47)
+
+    def feature(name: str, query: str, entry: str) -> float:
+        return pair_features(query, entry, 0.95, 0.5)[names[name]]
+
+    same = ("how many legs does a spider have", "how many legs do spiders have")
+    assert feature("numbers_differ", *same) == 0
+    assert feature("numbers_differ", "what is 12 times 7", "what is 12 times 8") == 1
+    assert feature("negation_differs", "is it safe to eat raw eggs", "is it not safe to eat raw eggs") == 1
+    assert feature("negation_differs", *same) == 0 and feature("opposed", *same) == 0
+    assert feature("opposed", "how do i enable dark mode", "how do i disable dark mode") == 1  # prefix
+    assert feature("opposed", "when is the best time to buy flights", "when is the worst time to buy flights") == 1
+    assert feature("opposed", "how do i turn off wifi", "how do i turn on wifi") == 1  # particles
+    assert feature("opposed", "do the pills increase blood pressure", "do the pills decrease blood pressure") == 1
+    assert feature("direction_swapped", "convert pdf to word", "convert word to pdf") == 1
+    assert feature("direction_swapped", "is a the same as b", "is b the same as a") == 0  # no direction word
+    assert feature("question_word_differs", "why is the sky blue", "how is the sky blue") == 1
+    assert feature("unmatched_query", *same) == 0  # "spiders" and "spider" share a stem
+    assert pair_features("what is 12 times 7", "what is 12 times 8", 0.97, 0.5)[names["gap"]] == pytest.approx(0.47)
     assert normalise("  What   IS\nthis? ") == "what is this?"
 
 
-def test_fit_and_threshold_pick() -> None:
+def test_direction_swap_is_never_served() -> None:
+    shipped = load_calibration()
+    swapped = pair_features("how do i migrate from postgres to mysql?", "how do i migrate from mysql to postgres?",
+                            0.99, 0.3)
+    assert shipped.score(swapped) == 0.0 < shipped.verifier.probability(swapped)
+
+
+def test_fit_export_and_threshold_pick() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from tokenomy.cache.semantic.fit import export
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     y = x[:, 0] + 0.3 * rng.normal(size=400) > 0
-    verifier = fit_verifier(x, y)
+    verifier = fit_verifier(x, y, names=("cosine", "query_words"), trees=60)
     assert verifier.probability([2.0, 0.0]) > 0.9 > 0.1 > verifier.probability([-2.0, 0.0])
+    model = HistGradientBoostingClassifier(max_iter=40, max_depth=3, random_state=0).fit(x, y)
+    exported = export(model)  # the shipped form reproduces scikit-learn's probabilities exactly
+    assert [exported.probability(row) for row in x[:50]] == pytest.approx(model.predict_proba(x[:50])[:, 1])
+    rising = fit_verifier(x, y, names=("cosine", "query_words"), trees=60)  # cosine is monotone increasing
+    grid = [rising.probability([c, 0.3]) for c in np.linspace(-3, 3, 25)]
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(grid))
     scores = np.linspace(0, 1, 400)
     correct = scores > 0.3
     cut = pick_threshold(scores, correct, 0.05)
     served = scores >= cut
     assert 0.2 < cut < 0.5 and (~correct[served]).sum() > 0  # it may take a few wrong, but stays within the bound
     assert wrong_share_upper(int((~correct[served]).sum()), int(served.sum())) <= 0.05
+    assert pick_threshold(scores, correct, 0.05, z=0.0) <= cut  # less confidence, a lower cut
     assert pick_threshold(scores, np.zeros(400, bool), 0.05) == NEVER
 
 

@@ -133,7 +133,7 @@ class SemanticCache:
             entry = self._entries[key]
             threshold = self.threshold
         features = pair_features(normalise(text), entry.text, cosine, max(0.0, second))
-        score = self._calibration.verifier.probability(features)
+        score = self._calibration.score(features)
         return Match(entry, cosine, score, tuple(features), score >= threshold)
 
     def feedback(self, match: Match, correct: bool) -> None:
