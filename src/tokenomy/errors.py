@@ -67,6 +67,12 @@ class RouterFileError(ConfigError):
     code = "router_file_error"
 
 
+class DistillError(ConfigError):
+    """A distillation input (log, data or student directory, task name, option) is unusable; the message says why."""
+
+    code = "distill_error"
+
+
 # --- client errors ----------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.distill.bodies import build_body_store
+from tokenomy.distill.serve import StudentSet
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments
 from tokenomy.routing.serve import RouterSet, router_configs
@@ -49,6 +51,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        gateway.bodies = build_body_store(settings, environment)
+        gateway.students = await asyncio.to_thread(StudentSet.load, settings, environment)
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         app.state.gateway = gateway
@@ -57,6 +61,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             yield
         finally:
             await writer.stop()
+            if gateway.students is not None:
+                gateway.students.close()
+            if gateway.bodies is not None:
+                gateway.bodies.close()
             if cache is not None:
                 await cache.aclose()
             for dep in deployments:

@@ -18,6 +18,7 @@ from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.layer import Probe
 from tokenomy.cache.shape import shape_body
 from tokenomy.cache.stream_shape import StreamAssembler, fresh, replay_chunks
+from tokenomy.distill.serve import ServedStudent
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import CachedAnswer, RequestTrace
@@ -52,12 +53,24 @@ async def chat_completions(request: Request) -> Response:
     chat = replace(chat, body=shape_body(chat.body))  # prompt-cache shaping; never changes meaning
     trace = RequestTrace(id=rid, endpoint="chat.completions", requested_model=chat.typed.model, stream=chat.stream,
                          body=chat.body)
-    routed = await gateway.routers.route(chat, request.headers, gateway.dispatcher.catalog.serves) \
+    student = gateway.students.match(chat.body) if gateway.students is not None else None
+    if student is not None and gateway.students is not None:
+        trace.distill = await gateway.students.before(student, chat.body)
+        if trace.distill is not None and trace.distill.mode == "live":
+            return _serve_student(gateway, chat, trace, student)
+    response = await _route_and_serve(gateway, chat, trace, request.headers)
+    if trace.distill is not None:
+        response.headers["x-tokenomy-distill"] = f"{trace.distill.task} {trace.distill.mode}"
+    return response
+
+
+async def _route_and_serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Headers) -> Response:
+    routed = await gateway.routers.route(chat, asked, gateway.dispatcher.catalog.serves) \
         if gateway.routers is not None else None
     if routed is None:
-        return await _serve(gateway, chat, trace, request.headers)
+        return await _serve(gateway, chat, trace, asked)
     trace.route_reason = routed.reason
-    response = await _serve(gateway, routed.chat, trace, request.headers)
+    response = await _serve(gateway, routed.chat, trace, asked)
     response.headers.update(routed.headers())
     return response
 
@@ -92,6 +105,28 @@ async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: 
     entry = gateway.record(trace, 200)
     headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry)}
     return json_response(done.completion, headers=headers)
+
+
+def _serve_student(gateway: Gateway, chat: ValidChat, trace: RequestTrace, student: ServedStudent) -> Response:
+    """A live distilled student answers: one call on its deployment (priced at its CPU time) in the ledger."""
+    assert gateway.students is not None and trace.distill is not None
+    mark = trace.distill
+    counter = gateway.accountant.counter
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    if counter is not None:
+        usage = {"prompt_tokens": counter.count_messages(chat.body.get("messages") or [], chat.typed.model),
+                 "completion_tokens": counter.count_completion(mark.answer or "", None, chat.typed.model)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    completion = gateway.students.completion(student, mark, chat.body, usage)
+    trace.begin_call(student.deployment).complete(completion)
+    entry = gateway.record(trace, 200)
+    dep = student.deployment
+    headers = {**_headers(trace.id, dep.model, dep.tier, dep.name, trace.cache_status),
+               "x-tokenomy-distill": f"{mark.task} live", "x-tokenomy-distill-confidence": f"{mark.confidence:.4f}"}
+    if not chat.stream:
+        return json_response(completion, headers={**headers, **_cost_headers(entry)})
+    chunks = replay_chunks(completion, include_usage=chat.include_usage)
+    return SSEResponse(_replay(chunks), {**headers, "cache-control": "no-cache"})
 
 
 def _serve_hit(gateway: Gateway, chat: ValidChat, trace: RequestTrace, cached: dict[str, Any], *,

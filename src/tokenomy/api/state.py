@@ -11,6 +11,8 @@ from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.layer import SemanticLayer
 from tokenomy.config.settings import Settings
 from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.distill.bodies import BodyStore
+from tokenomy.distill.serve import StudentSet
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.records import LedgerEntry
@@ -29,6 +31,8 @@ class Gateway:
     cache: ExactCache | None = None
     semantic: SemanticLayer | None = None
     routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
+    students: StudentSet | None = None  # promoted distilled students (shadow / live), when any
+    bodies: BodyStore | None = None  # stored request/response bodies for distillation (opt-in)
     embedder: Any = None  # MiniLMEmbedder, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -41,8 +45,13 @@ class Gateway:
         return self.embedder
 
     def record(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
-        """Account for a finished request: one ledger entry (queued, never dropped) and the metrics."""
+        """Account for a finished request: one ledger entry (queued, never dropped) and the metrics; a promoted
+        student's answer is compared with the teacher's first, and the bodies are stored when that is turned on."""
+        if self.students is not None and trace.distill is not None:
+            self.students.observe(trace)
         entry = self.accountant.entry(trace, status, error)
         self.ledger.submit(entry)
         self.metrics.observe(entry)
+        if self.bodies is not None:
+            self.bodies.record(trace, status)
         return entry

@@ -13,6 +13,7 @@ from tokenomy.cli.audit_cmd import audit
 from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
+from tokenomy.cli.distill_cmd import distill_group
 from tokenomy.cli.plan_cmd import plan_group
 from tokenomy.cli.prices_cmd import prices_group
 from tokenomy.cli.route import route_group
@@ -51,6 +52,7 @@ cli.add_command(prices_group)
 cli.add_command(route_group)
 cli.add_command(plan_group)
 cli.add_command(audit)
+cli.add_command(distill_group)
 
 
 def main() -> None:

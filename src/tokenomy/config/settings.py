@@ -158,6 +158,25 @@ class CacheConfig(_Strict, frozen=True):
     prompt_breakpoints: bool = True  # add Anthropic cache_control breakpoints on long stable prefixes
 
 
+class BodyStoreConfig(_Strict, frozen=True):
+    """Keep request/response bodies for distillation (off by default). ``routes``: the model names clients ask
+    for whose bodies are kept (empty: every route); ``path``: the directory (default: ``bodies`` in the data dir).
+    E-mail addresses, phone and card numbers and API keys are redacted before anything is written."""
+
+    enabled: bool = False
+    routes: list[str] = []
+    path: str | None = None
+
+
+class DistillConfig(_Strict, frozen=True):
+    """Distillation in the gateway: stored bodies, and promoted students (``tokenomy distill promote`` writes the
+    ``registry`` file, default ``distill/students.json`` in the data dir; ``serve_students`` false ignores it)."""
+
+    store_bodies: BodyStoreConfig = BodyStoreConfig()
+    registry: str | None = None
+    serve_students: bool = True
+
+
 class Settings(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     deployments: list[DeploymentConfig] | None = None
@@ -168,6 +187,7 @@ class Settings(_Strict, frozen=True):
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
     ledger: LedgerConfig = LedgerConfig()
     cache: CacheConfig = CacheConfig()
+    distill: DistillConfig = DistillConfig()
     redis_url: str | None = None
     env_providers: bool = True
     home: str | None = None
@@ -189,6 +209,8 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_SEMANTIC_CACHE": "cache.semantic.enabled",
     "TOKENOMY_SEMANTIC_MAX_ERROR": "cache.semantic.max_error",
     "TOKENOMY_ROUTER": "routing.auto_router",
+    "TOKENOMY_STORE_BODIES": "distill.store_bodies.enabled",
+    "TOKENOMY_DISTILL_REGISTRY": "distill.registry",
 }
 
 
