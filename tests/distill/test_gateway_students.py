@@ -19,6 +19,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from servers import run_aiohttp, run_gateway
+from tokenomy.audit.records import BadLines
 from tokenomy.cli.main import cli
 from tokenomy.config.settings import (
     BodyStoreConfig,
@@ -35,7 +36,6 @@ from tokenomy.distill.promote import promote
 from tokenomy.distill.student import load_student
 from tokenomy.distill.tasks import Selector, read_records
 from tokenomy.distill.train import train_student
-from tokenomy.audit.records import BadLines
 
 
 class Teacher:
