@@ -56,8 +56,8 @@ def load_base(base: str | None, *, quantise_4bit: bool) -> LoadedBase:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # our own bar is on screen
-    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # our own bar is on screen
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     gguf, hf_dir = _resolve(base)
     try:
         if gguf is not None:

@@ -76,9 +76,11 @@ class StudentSet:
     def load(cls, settings: Settings, env: Mapping[str, str]) -> StudentSet | None:
         """The promoted students that are not demoted (blocking: run in a worker thread); None when there are
         none."""
+        if not settings.distill.serve_students:
+            return None
         path = registry_path(settings.distill.registry, data_home(settings, env))
         promotions = [p for p in load_registry(path) if p.state != "demoted"]
-        if not settings.distill.serve_students or not promotions:
+        if not promotions:
             return None
         served = []
         for p in promotions:
@@ -102,14 +104,18 @@ class StudentSet:
         return None
 
     async def before(self, served: ServedStudent, body: Mapping[str, Any]) -> DistillMark | None:
-        """What the student does for this request (None: nothing; the request goes on untouched)."""
+        """What the student does for this request (None: nothing; the request goes on untouched). A student that
+        fails (its runtime raised) leaves the request to the normal route; the failure is logged."""
         p = served.promotion
-        if p.state == "shadow":
-            if served.rng.random() >= p.shadow_sample:
-                return None
+        if p.state == "shadow" and served.rng.random() >= p.shadow_sample:
+            return None
+        try:
             prediction = await served.predict(body)
+        except Exception:  # the ML runtime's own errors: the teacher answers instead
+            log.exception("distill: the %s student failed; the request goes to the normal route", p.task)
+            return None
+        if p.state == "shadow":
             return DistillMark(p.task, "shadow", prediction.answer, prediction.confidence)
-        prediction = await served.predict(body)
         if prediction.confidence < p.threshold:
             mode = "cascade"
         else:

@@ -113,8 +113,7 @@ def _train_head(train: Sequence[Example], out: Path, mode: str, tracker: Tracker
 
     def step(text: str) -> None:
         if text.startswith("embedding"):
-            users = [f"{e.system}\n{e.user}" if mode == "plain" else e.user for e in train]
-            tracker.stage(text, embed.missing(users) * (1 + _parts_hint(users, mode)))
+            tracker.stage(text, embed.missing(_texts(train, mode)))
         else:
             tracker.stage(text, None)
 
@@ -125,7 +124,12 @@ def _train_head(train: Sequence[Example], out: Path, mode: str, tracker: Tracker
     return {"head": config, "report": model.report, "cv_agreement": model.report["chosen"]["cv_agreement"]}
 
 
-def _parts_hint(users: Sequence[str], mode: str) -> int:
-    from tokenomy.distill.parts import fit_schema
+def _texts(train: Sequence[Example], mode: str) -> list[str]:
+    """Every text the head will embed: the prompts and, for a structured task, each of their inputs."""
+    from tokenomy.distill.parts import fit_schema, parts_for
 
-    return 0 if mode == "plain" else (lambda n: n if n > 1 else 0)(fit_schema(users))
+    if mode == "plain":
+        return [f"{e.system}\n{e.user}" for e in train]
+    users = [e.user for e in train]
+    parts = fit_schema(users)
+    return users + ([p for u in users for p in parts_for(u, parts)] if parts > 1 else [])
