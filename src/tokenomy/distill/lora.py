@@ -104,8 +104,9 @@ def train_lora(train: Sequence[Example], out: Path, *, base: str | None, deadlin
     import torch
 
     from tokenomy.distill.base_model import load_base
-    from tokenomy.distill.export import export_adapter
+    from tokenomy.distill.export import convert_tools, export_adapter
 
+    convert_tools()  # fail before training, not after it, when the exporter is missing
     save_every_s = float(os.environ.get("TOKENOMY_DISTILL_SAVE_EVERY_S") or SAVE_EVERY_S)
     stop_at = deadline - EXPORT_RESERVE_S if deadline is not None else None
     torch.set_num_threads(threads)
