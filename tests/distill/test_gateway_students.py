@@ -134,6 +134,14 @@ def test_shadow_live_cascade_spot_demote(trained: dict[str, Any], teacher: tuple
             assert headers["x-tokenomy-distill"] == "topics shadow"
             assert headers["x-tokenomy-deployment"] == "gpt-4o" and answer == trained["answers"][user]
         assert _state(registry) == "live"
+        # the student is a deployment of its own too: listed, and answering when asked for by name
+        assert "distill/topics" in {m.id for m in client.models.list().data}
+        direct = client.chat.completions.with_raw_response.create(
+            model="distill/topics", messages=[{"role": "system", "content": system},
+                                              {"role": "user", "content": users[0]}])
+        assert direct.headers["x-tokenomy-deployment"] == "distill/topics"
+        assert "x-tokenomy-distill" not in direct.headers
+        assert direct.parse().choices[0].message.content == trained["answers"][users[0]]
         # live: confident answers come from the student, the rest cascade; a share is spot-checked
         modes: Counter[str] = Counter()
         for user in users[8:]:

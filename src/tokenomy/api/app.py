@@ -38,7 +38,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        deployments = build_deployments(settings, environment)
+        students = await asyncio.to_thread(StudentSet.load, settings, environment)
+        deployments = build_deployments(settings, environment) + (students.deployments() if students else [])
         catalog = Catalog(deployments, settings.fallbacks)
         await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
         dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
@@ -52,7 +53,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
                           metrics=metrics, cache=cache)
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
         gateway.bodies = build_body_store(settings, environment)
-        gateway.students = await asyncio.to_thread(StudentSet.load, settings, environment)
+        gateway.students = students
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         app.state.gateway = gateway

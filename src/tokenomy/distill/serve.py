@@ -32,13 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.audit.records import LogRecord
+from tokenomy.cache.stream_shape import replay_chunks
 from tokenomy.config.settings import DeploymentConfig, PriceOverride, Settings, data_home
 from tokenomy.distill.evaluate import agrees
 from tokenomy.distill.examples import Example, prompt_messages
 from tokenomy.distill.registry import Promotion, load_registry, registry_path, save_registry
 from tokenomy.distill.student import Prediction, Student, load_student
 from tokenomy.distill.tasks import Selector
+from tokenomy.errors import UpstreamError
 from tokenomy.ledger.trace import DistillMark, RequestTrace
+from tokenomy.providers.base import ChatCall, ChunkStream, Completion
+from tokenomy.providers.registry import Deployment
 
 log = logging.getLogger("tokenomy.distill")
 
@@ -97,7 +101,12 @@ class StudentSet:
         return list(self._served)
 
     def match(self, body: Mapping[str, Any]) -> ServedStudent | None:
-        record = LogRecord(model=str(body.get("model") or ""), timestamp=None, body=body, usage=None)
+        """The task's student for a request (None for a request that asks for a student by name: it is no teacher
+        traffic to shadow or replace)."""
+        model = str(body.get("model") or "")
+        if any(model == s.deployment.model for s in self._served):
+            return None
+        record = LogRecord(model=model, timestamp=None, body=body, usage=None)
         for served in self._served:
             if served.promotion.state in ("shadow", "live") and served.selector.matches(record):
                 return served
@@ -167,6 +176,46 @@ class StudentSet:
             current[served.promotion.task] = served.promotion
         save_registry(self._path, list(current.values()))
 
+    def deployments(self) -> list[Deployment]:
+        """Each student as a deployment on the small tier (``distill/<task>``: listed in /v1/models, and a client
+        may ask for it by name)."""
+        return [Deployment(config=s.deployment, provider=StudentProvider(self, s)) for s in self._served]
+
     def close(self) -> None:
         for served in self._served:
             served.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class StudentProvider:
+    """The Provider seam over a student: its answer as a chat completion (or that completion replayed as a
+    stream), usage counted offline."""
+
+    def __init__(self, students: StudentSet, served: ServedStudent) -> None:
+        self._students = students
+        self._served = served
+        self._counter: Any = None
+
+    async def chat(self, call: ChatCall) -> Completion | ChunkStream:
+        try:
+            prediction = await self._served.predict(call.body)
+        except Exception as exc:  # the ML runtime's own errors, converted at this boundary
+            raise UpstreamError(f"the distilled student failed: {exc}", deployment=self._served.deployment.name) \
+                from exc
+        if self._counter is None:
+            from tokenomy.tokens.counter import TokenCounter
+
+            self._counter = TokenCounter()
+        model = self._served.deployment.model
+        prompt = self._counter.count_messages(call.body.get("messages") or [], model)
+        output = self._counter.count_text(prediction.answer, model)
+        mark = DistillMark(self._served.promotion.task, "direct", prediction.answer, prediction.confidence)
+        completion = self._students.completion(self._served, mark, call.body, {
+            "prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output})
+        if not call.stream:
+            return completion
+        return _replay(replay_chunks(completion, include_usage=True))
+
+
+async def _replay(chunks: list[dict[str, Any]]) -> ChunkStream:
+    for chunk in chunks:
+        yield chunk
