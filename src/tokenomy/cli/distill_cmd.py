@@ -99,15 +99,17 @@ def tasks_cmd(logs: tuple[Path, ...], kinds: tuple[str, ...], min_requests: int,
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    wide = console.width >= 130
     table = Table(title=f"candidate tasks in {len(logs)} log(s)")
-    for column in ("task", "where", "requests", "prompts", "per day", "spend $", "shape", "teacher", "sample"):
-        table.add_column(column, overflow="fold")
+    for column in ("task / where", "requests", "prompts", "per day", "spend $", "shape", "sample")[:7 if wide else 6]:
+        table.add_column(column, no_wrap=column != "sample")
     for r in rows:
-        shape = f"{r['shape']} ({r['labels']})" if r["labels"] else r["shape"]
-        table.add_row(r["name"], r["where"], str(r["requests"]), str(r["distinct_prompts"]),
-                      str(r["requests_per_day"]), f"{float(r['spend_usd']):.4f}", shape,
-                      ", ".join(r["teacher_models"]), r["sample"][:40])
-    Console().print(table)
+        shape = f"classes ({r['labels']})" if r["labels"] else "free text"
+        cells = [f"{r['name']}\n{r['where']}", str(r["requests"]), str(r["distinct_prompts"]),
+                 str(r["requests_per_day"]), f"{float(r['spend_usd']):.4f}", shape, r["sample"][:40]]
+        table.add_row(*cells[:7 if wide else 6])
+    console.print(table)
     if bad.count:
         click.echo(f"{bad.count} bad line(s) skipped", err=True)
 

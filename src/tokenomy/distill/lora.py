@@ -142,7 +142,7 @@ def train_lora(train: Sequence[Example], out: Path, *, base: str | None, deadlin
         loss.backward()
         optimiser.step()
         optimiser.zero_grad()
-        losses.append(round(float(loss), 4))
+        losses.append(round(float(loss.detach()), 4))
         step += 1
         step_s = time.monotonic() - t0 if step_s == 0 else 0.8 * step_s + 0.2 * (time.monotonic() - t0)
         tracker.advance(1)
