@@ -47,8 +47,9 @@ class BodyStore:
         served = trace.served
         if status != 200 or trace.cached is not None or served is None or served.outcome != "ok":
             return False
-        if trace.distill is not None and trace.distill.mode == "live":
-            return False  # the student's own answer is no teacher answer
+        if (trace.distill is not None and trace.distill.mode == "live") or \
+                served.deployment.name.startswith("distill/"):
+            return False  # a student's own answer is no teacher answer
         route = trace.requested_model
         if not self.wants(route):
             return False

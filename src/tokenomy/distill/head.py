@@ -72,7 +72,7 @@ def _softmax_logits(logits: np.ndarray) -> np.ndarray:
 def _knn(queries: np.ndarray, bank: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
     import numpy as np
 
-    sims = queries @ bank.astype(np.float32).T
+    sims = queries @ np.asarray(bank, dtype=np.float32).T
     k = min(KNN_K, bank.shape[0])
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     votes = np.zeros((len(queries), classes), dtype=np.float64)

@@ -87,7 +87,8 @@ def load_head(directory: Path, meta: dict[str, Any]) -> HeadModel:
     spec = FeatureSpec(parts=int(config["parts"]), views=tuple(config["views"]),
                        arrays={k.removeprefix("spec_"): v for k, v in arrays.items() if k.startswith("spec_")})
     return HeadModel(classes=list(config["classes"]), mode=str(config["mode"]), spec=spec, coef=arrays["coef"],
-                     intercept=arrays["intercept"], knn_weight=float(config["knn_weight"]), bank=arrays["bank"],
+                     intercept=arrays["intercept"], knn_weight=float(config["knn_weight"]),
+                     bank=np.asarray(arrays["bank"], dtype=np.float32),
                      bank_labels=arrays["bank_labels"], temperature=float(config["temperature"]))
 
 
