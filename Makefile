@@ -16,7 +16,7 @@ endif
 PIP := $(BIN)/python -m pip
 PIP_LOCAL := $(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python
 
-.PHONY: run test install dev llama-wheel lint bench clean
+.PHONY: run test install dev llama-wheel lint bench clean distill distill-tools
 
 run: install  ## set up and run the gateway on the embedded default (local SmolLM2 tier)
 	$(BIN)/tokenomy serve
@@ -41,6 +41,24 @@ install: llama-wheel
 
 dev: install
 	$(PIP_LOCAL) --quiet -e '.[local,embeddings,dev]'
+
+# The LoRA student (tokenomy distill train --student lora): torch from the CPU wheel first (a plain resolve would
+# pull a CUDA build), then the distill extra, then llama.cpp's GGUF converters from the llama-cpp-python sdist
+# (they are not in its wheel), fetched by pip here at install time and unpacked outside the repo.
+CONVERT := $(HOME)/.cache/tokenomy/llama-convert-$(LLAMA_VERSION)
+distill: dev distill-tools
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP_LOCAL) --quiet -e '.[local,embeddings,dev,distill]'
+
+distill-tools: $(BIN)/python
+	@test -f $(CONVERT)/convert_lora_to_gguf.py || { \
+	  tmp=$$(mktemp -d) && $(PIP) download --quiet --no-deps --no-binary :all: -d $$tmp \
+	    llama-cpp-python==$(LLAMA_VERSION) && mkdir -p $(CONVERT) && \
+	  tar xzf $$tmp/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $(CONVERT) --strip-components=3 \
+	    llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp/convert_lora_to_gguf.py \
+	    llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp/convert_hf_to_gguf.py \
+	    llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp/conversion \
+	    llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp/gguf-py && rm -rf $$tmp; }
 
 lint: dev
 	$(BIN)/ruff check src tests bench

@@ -73,6 +73,12 @@ class GatewayClientError(ConfigError):
     code = "gateway_client_error"
 
 
+class DistillError(ConfigError):
+    """A distillation input (log, data or student directory, task name, option) is unusable; the message says why."""
+
+    code = "distill_error"
+
+
 # --- client errors ----------------------------------------------------------------------------------------------
 
 

@@ -36,6 +36,8 @@ from tokenomy.control.setup import build_admission
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher, TokenCount
+from tokenomy.distill.bodies import build_body_store
+from tokenomy.distill.serve import StudentSet
 from tokenomy.ledger.migrate import sqlite_path
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
@@ -50,7 +52,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        deployments = build_deployments(settings, environment)
+        students = await asyncio.to_thread(StudentSet.load, settings, environment)
+        deployments = build_deployments(settings, environment) + (students.deployments() if students else [])
         catalog = Catalog(deployments, settings.fallbacks)
         await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
         dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
@@ -69,6 +72,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
         if embedding_deployments := build_embedding_deployments(settings, environment):
             gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
+        gateway.bodies = build_body_store(settings, environment)
+        gateway.students = students
         if router_configs(settings.routing):
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         if settings.batch.enabled:
@@ -80,18 +85,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         try:
             yield
         finally:
-            if gateway.batches is not None:
-                await gateway.batches.runner.stop()
-            await writer.stop()
-            if gateway.upstream_embeddings is not None:
-                await gateway.upstream_embeddings.aclose()
-            await gateway.control.aclose()
-            if cache is not None:
-                await cache.aclose()
-            for dep in deployments:
-                close = getattr(dep.provider, "aclose", None)
-                if close is not None:
-                    await close()
+            await _close(gateway, deployments)
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -115,6 +109,27 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
                                      allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
+
+
+async def _close(gateway: Gateway, deployments: list[Deployment]) -> None:
+    """Stop everything the lifespan opened: batch work first (its lines stay pending), the ledger last but one."""
+    if gateway.batches is not None:
+        await gateway.batches.runner.stop()
+    await gateway.ledger.stop()
+    if gateway.upstream_embeddings is not None:
+        await gateway.upstream_embeddings.aclose()
+    if gateway.control is not None:
+        await gateway.control.aclose()
+    if gateway.students is not None:
+        gateway.students.close()
+    if gateway.bodies is not None:
+        gateway.bodies.close()
+    if gateway.cache is not None:
+        await gateway.cache.aclose()
+    for dep in deployments:
+        close = getattr(dep.provider, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _control_routes() -> list[Route]:

@@ -22,6 +22,7 @@ from tokenomy.cache.stream_shape import StreamAssembler, fresh, replay_chunks
 from tokenomy.control.admission import Admission, Ticket
 from tokenomy.control.auth import ANONYMOUS, Principal
 from tokenomy.control.estimate import explicit_max_output
+from tokenomy.distill.serve import ServedStudent
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import CachedAnswer, RequestTrace
@@ -63,6 +64,11 @@ async def chat_completions(request: Request) -> Response:
     trace = RequestTrace(id=rid, endpoint="chat.completions", requested_model=chat.typed.model, stream=chat.stream,
                          body=chat.body, key_id=principal.key_id, tenant=principal.team_name,
                          tags=principal.tags_json)
+    student = gateway.students.match(chat.body) if gateway.students is not None else None
+    if student is not None and gateway.students is not None:
+        trace.distill = await gateway.students.before(student, chat.body)
+        if trace.distill is not None and trace.distill.mode == "live":
+            return _serve_student(gateway, chat, trace, student)
     routed = await gateway.routers.route(chat, request.headers, gateway.dispatcher.catalog.serves) \
         if gateway.routers is not None else None
     if routed is not None:
@@ -72,6 +78,8 @@ async def chat_completions(request: Request) -> Response:
     response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) else served
     if routed is not None:
         response.headers.update(routed.headers())
+    if trace.distill is not None:
+        response.headers["x-tokenomy-distill"] = f"{trace.distill.task} {trace.distill.mode}"
     return response
 
 
@@ -135,6 +143,28 @@ async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: 
     headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry),
                **(ticket.headers if ticket else {})}
     return Answer(done.completion, entry, headers)
+
+
+def _serve_student(gateway: Gateway, chat: ValidChat, trace: RequestTrace, student: ServedStudent) -> Response:
+    """A live distilled student answers: one call on its deployment (priced at its CPU time) in the ledger."""
+    assert gateway.students is not None and trace.distill is not None
+    mark = trace.distill
+    counter = gateway.accountant.counter
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    if counter is not None:
+        usage = {"prompt_tokens": counter.count_messages(chat.body.get("messages") or [], chat.typed.model),
+                 "completion_tokens": counter.count_completion(mark.answer or "", None, chat.typed.model)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    completion = gateway.students.completion(student, mark, chat.body, usage)
+    trace.begin_call(student.deployment).complete(completion)
+    entry = gateway.record(trace, 200)
+    dep = student.deployment
+    headers = {**_headers(trace.id, dep.model, dep.tier, dep.name, trace.cache_status),
+               "x-tokenomy-distill": f"{mark.task} live", "x-tokenomy-distill-confidence": f"{mark.confidence:.4f}"}
+    if not chat.stream:
+        return json_response(completion, headers={**headers, **_cost_headers(entry)})
+    chunks = replay_chunks(completion, include_usage=chat.include_usage)
+    return SSEResponse(_replay(chunks), {**headers, "cache-control": "no-cache"})
 
 
 async def _lookup(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None,

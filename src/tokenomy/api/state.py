@@ -14,6 +14,8 @@ from tokenomy.config.settings import Settings
 from tokenomy.control.admission import Admission
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
+from tokenomy.distill.bodies import BodyStore
+from tokenomy.distill.serve import StudentSet
 from tokenomy.errors import TokenomyError
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.records import LedgerEntry
@@ -34,6 +36,8 @@ class Gateway:
     routers: RouterSet | None = None  # learned routers (tokenomy/<name>), when configured
     batches: BatchService | None = None  # /v1/files and /v1/batches (batch.enabled)
     upstream_embeddings: EmbeddingsDispatcher | None = None  # kind: embeddings deployments
+    students: StudentSet | None = None  # promoted distilled students (shadow / live), when any
+    bodies: BodyStore | None = None  # stored request/response bodies for distillation (opt-in)
     embedder: Any = None  # AsyncEmbedder over MiniLM, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     control: Admission | None = None  # keys, budgets, rate limits (docs/control.md)
@@ -60,7 +64,12 @@ class Gateway:
         return entry
 
     def record(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
-        """Account for a finished request: one ledger entry (queued, never dropped) and the metrics."""
+        """Account for a finished request: one ledger entry (queued, never dropped) and the metrics; a promoted
+        student's answer is compared with the teacher's first, and the bodies are stored when that is turned on."""
+        if self.students is not None and trace.distill is not None:
+            self.students.observe(trace)
         entry = self.account(trace, status, error)
         self.ledger.submit(entry)
+        if self.bodies is not None:
+            self.bodies.record(trace, status)
         return entry

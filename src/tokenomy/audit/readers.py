@@ -160,7 +160,8 @@ def _record(body: Mapping[str, Any] | None, response: Mapping[str, Any], timesta
     meta = metadata if isinstance(metadata, dict) else (body or {}).get("metadata")
     tolerant = isinstance(meta, dict) and any(_truthy(meta.get(k)) for k in ("batch", "latency_tolerant"))
     return LogRecord(model=model, timestamp=timestamp, body=body, usage=usage, output_text=_reply_text(response),
-                     stream=bool((body or {}).get("stream")), batch=batch, latency_tolerant=tolerant)
+                     stream=bool((body or {}).get("stream")), batch=batch, latency_tolerant=tolerant,
+                     metadata=meta if isinstance(meta, dict) else None)
 
 
 def _truthy(value: Any) -> bool:

@@ -21,6 +21,7 @@ class LogRecord:
     stream: bool = False
     batch: bool = False  # already sent through a batch API (priced at batch rates)
     latency_tolerant: bool = False  # metadata says it may wait (batch candidate)
+    metadata: Mapping[str, Any] | None = None  # the log line's (or request's) metadata: tags, route
 
 
 @dataclass(slots=True)

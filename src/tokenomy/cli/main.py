@@ -14,6 +14,7 @@ from tokenomy.cli.batch_cmd import batch_group
 from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.cli.config_cmd import config_group
 from tokenomy.cli.db_cmd import db_group
+from tokenomy.cli.distill_cmd import distill_group
 from tokenomy.cli.keys_cmd import keys_group
 from tokenomy.cli.plan_cmd import plan_group
 from tokenomy.cli.prices_cmd import prices_group
@@ -55,6 +56,7 @@ cli.add_command(plan_group)
 cli.add_command(audit)
 cli.add_command(batch_group)
 cli.add_command(keys_group)
+cli.add_command(distill_group)
 
 
 def main() -> None:

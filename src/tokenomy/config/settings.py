@@ -211,6 +211,25 @@ class ControlConfig(_Strict, frozen=True):
     ui_session_s: float = 8 * 3600.0
 
 
+class BodyStoreConfig(_Strict, frozen=True):
+    """Keep request/response bodies for distillation (off by default). ``routes``: the model names clients ask
+    for whose bodies are kept (empty: every route); ``path``: the directory (default: ``bodies`` in the data dir).
+    E-mail addresses, phone and card numbers and API keys are redacted before anything is written."""
+
+    enabled: bool = False
+    routes: list[str] = []
+    path: str | None = None
+
+
+class DistillConfig(_Strict, frozen=True):
+    """Distillation in the gateway: stored bodies, and promoted students (``tokenomy distill promote`` writes the
+    ``registry`` file, default ``distill/students.json`` in the data dir; ``serve_students`` false ignores it)."""
+
+    store_bodies: BodyStoreConfig = BodyStoreConfig()
+    registry: str | None = None
+    serve_students: bool = True
+
+
 class Settings(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     deployments: list[DeploymentConfig] | None = None
@@ -223,6 +242,7 @@ class Settings(_Strict, frozen=True):
     cache: CacheConfig = CacheConfig()
     batch: BatchConfig = BatchConfig()
     control: ControlConfig = ControlConfig()
+    distill: DistillConfig = DistillConfig()
     redis_url: str | None = None
     env_providers: bool = True
     home: str | None = None
@@ -246,6 +266,8 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_ROUTER": "routing.auto_router",
     "TOKENOMY_MASTER_KEY": "control.master_key",
     "TOKENOMY_REDIS_PREFIX": "control.redis_prefix",
+    "TOKENOMY_STORE_BODIES": "distill.store_bodies.enabled",
+    "TOKENOMY_DISTILL_REGISTRY": "distill.registry",
 }
 
 _RAW_STRINGS = frozenset({"control.master_key", "control.redis_prefix"})  # secrets stay strings, even "1234"

@@ -52,6 +52,7 @@ class Accountant:
 
     @property
     def counter(self) -> TokenCounter | None:
+        """The offline token counter (None when tiktoken is not installed)."""
         return self._counter
 
     def entry(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
@@ -80,6 +81,10 @@ class Accountant:
             **_served_fields(trace, served),
             error_type=error.type if error else None, error_code=error.code if error else None,
             route_reason=trace.route_reason)
+        if trace.distill is not None:
+            mark = trace.distill
+            request.distill_task, request.distill_mode = mark.task, mark.mode
+            request.distill_confidence, request.distill_agreed = mark.confidence, mark.agreed
         return LedgerEntry(request=request, calls=calls)
 
     def _call_row(self, trace: RequestTrace, call: CallTrace) -> CallRow:
@@ -121,7 +126,7 @@ class Accountant:
         return TokenUsage(input_tokens=prompt, output_tokens=output), "counted"
 
 
-def _served_fields(trace: RequestTrace, served: CallTrace | None) -> dict[str, str | None]:
+def _served_fields(trace: RequestTrace, served: CallTrace | None) -> dict[str, Any]:
     if trace.cached is not None:
         return {"served_model": trace.cached.model, "deployment": trace.cached.deployment,
                 "tier": trace.cached.tier, "provider": None}

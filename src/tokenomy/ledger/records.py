@@ -84,6 +84,10 @@ class RequestRow:
     error_code: str | None = None
     route_reason: str | None = None
     tags: str | None = None
+    distill_task: str | None = None
+    distill_mode: str | None = None
+    distill_confidence: float | None = None
+    distill_agreed: bool | None = None
 
     @property
     def saving_usd(self) -> Decimal | None:
@@ -106,6 +110,9 @@ class RequestRow:
             "cost_pusd": to_pusd(self.cost_usd),
             "counterfactual_pusd": to_pusd(self.counterfactual_usd), "saving_pusd": to_pusd(self.saving_usd),
             "client_disconnected": int(self.client_disconnected), "tags": self.tags,
+            "distill_task": self.distill_task, "distill_mode": self.distill_mode,
+            "distill_confidence": self.distill_confidence,
+            "distill_agreed": None if self.distill_agreed is None else int(self.distill_agreed),
         }
 
 

@@ -89,6 +89,18 @@ class CachedAnswer:
 
 
 @dataclass(slots=True)
+class DistillMark:
+    """A promoted student's part in a request: ``mode`` is shadow (teacher served, student compared), live (student
+    served), cascade (student not confident, teacher served) or spot (a live spot-check: teacher served, compared)."""
+
+    task: str
+    mode: str
+    answer: str | None
+    confidence: float | None
+    agreed: bool | None = None
+
+
+@dataclass(slots=True)
 class RequestTrace:
     id: str
     endpoint: str
@@ -104,6 +116,7 @@ class RequestTrace:
     calls: list[CallTrace] = field(default_factory=list)
     client_disconnected: bool = False
     cached: CachedAnswer | None = None
+    distill: DistillMark | None = None
 
     def begin_call(self, deployment: DeploymentConfig) -> CallTrace:
         call = CallTrace(deployment=deployment, attempt=len(self.calls) + 1)
