@@ -77,9 +77,9 @@ def text_statistics(prompt: str) -> list[float]:
         math.log1p(len(_CODE.findall(prompt))),
         math.log1p(prompt.count("?")),
         math.log1p(len(_OPTION.findall(prompt))),
-        sum(1 for c in prompt if c.isupper()) / chars,
-        sum(1 for c in prompt if ord(c) > 127) / chars,
-        sum(len(w) for w in words) / max(len(words), 1) / 10.0,
+        sum(map(str.isupper, prompt)) / chars,
+        (len(prompt) - len(prompt.encode("ascii", "ignore"))) / chars,
+        sum(map(len, words)) / max(len(words), 1) / 10.0,
     ]
 
 

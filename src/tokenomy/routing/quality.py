@@ -126,7 +126,10 @@ def neighbours(query: np.ndarray, bank: np.ndarray, k: int, exclude: np.ndarray 
     k = max(1, min(k, len(bank) - (1 if exclude is not None else 0)))
     out = np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), 1024):
-        sims = query[start : start + 1024] @ bank.T
+        chunk = query[start : start + 1024]
+        # one query (a decision): numpy's own single-threaded loop, not BLAS. OpenBLAS threads even the
+        # matrix-vector product; on a loaded 2-core box that measured 8-12 ms p50 against 0.2 ms for einsum
+        sims = np.einsum("nd,d->n", bank, chunk[0])[None, :] if len(chunk) == 1 else chunk @ bank.T
         if exclude is not None:
             rows = np.nonzero(exclude[start : start + 1024] >= 0)[0]
             sims[rows, exclude[start + rows]] = -np.inf
