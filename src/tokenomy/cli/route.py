@@ -189,7 +189,8 @@ def _print_summary(result: dict[str, Any]) -> None:
                       _fmt(figures["cpt80"]), "-" if reach is None else f"{reach * 1000:.3f}")
     Console().print(table)
     for row in result["calibration"]:
-        click.echo(f"target {row['target']}: realised {row['realised']:.3f} (λ={row['lambda']:.4g})")
+        rule = f"frontier call charged {row['mu']:.3g}" if row.get("mu") else f"λ={row['lambda']:.4g}"
+        click.echo(f"target {row['target']}: realised {row['realised']:.3f} ({rule})")
 
 
 def _fmt(value: float | None) -> str:
