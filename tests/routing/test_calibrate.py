@@ -3,13 +3,17 @@ from __future__ import annotations
 import pytest
 
 from tokenomy.errors import TargetError
-from tokenomy.routing.calibrate import Target, parse_target, solve
+from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target, solve
 
-TABLE = [  # cheapest first, as the trainer writes it
-    {"lambda": 100.0, "share": 0.0, "score": 0.60, "usd_per_1k": 0.1},
-    {"lambda": 10.0, "share": 0.25, "score": 0.70, "usd_per_1k": 1.0},
-    {"lambda": 1.0, "share": 0.50, "score": 0.78, "usd_per_1k": 2.0},
-    {"lambda": 0.0, "share": 0.90, "score": 0.80, "usd_per_1k": 3.5},
+TABLE = [  # λ rows then μ rows, each cheapest first, as the trainer writes them
+    {"kind": "lambda", "lambda": 100.0, "mu": 0.0, "share": 0.0, "score": 0.60, "usd_per_1k": 0.1},
+    {"kind": "lambda", "lambda": 10.0, "mu": 0.0, "share": 0.25, "score": 0.70, "usd_per_1k": 1.0},
+    {"kind": "lambda", "lambda": 1.0, "mu": 0.0, "share": 0.50, "score": 0.78, "usd_per_1k": 2.0},
+    {"kind": "lambda", "lambda": 0.0, "mu": 0.0, "share": 0.90, "score": 0.80, "usd_per_1k": 3.5},
+    {"kind": "mu", "lambda": 0.0, "mu": 2.0, "share": 0.0, "score": 0.60, "usd_per_1k": 0.1},
+    {"kind": "mu", "lambda": 0.0, "mu": 0.2, "share": 0.28, "score": 0.73, "usd_per_1k": 1.2},
+    {"kind": "mu", "lambda": 0.0, "mu": 0.05, "share": 0.5, "score": 0.79, "usd_per_1k": 2.1},
+    {"kind": "mu", "lambda": 0.0, "mu": -2.0, "share": 1.0, "score": 0.80, "usd_per_1k": 3.9},
 ]
 
 
@@ -21,11 +25,14 @@ def test_parse_target() -> None:
             parse_target(bad)
 
 
-@pytest.mark.parametrize(("target", "lam"), [
-    ("share=0.3", 10.0), ("share=0.5", 1.0), ("share=0", 100.0),
-    ("quality=0.95", 1.0),  # 0.95 × 0.8 = 0.76: the cheapest row reaching it
-    ("quality=1.2", 0.0),  # unreachable: the best row
-    ("budget=2.5", 1.0), ("budget=0.05", 100.0),
+@pytest.mark.parametrize(("target", "point"), [
+    # share targets read the μ rows (price of a frontier call): the best score within the share
+    ("share=0.3", OperatingPoint(0.0, 0.2)), ("share=0.5", OperatingPoint(0.0, 0.05)),
+    ("share=0", OperatingPoint(0.0, 2.0)),
+    # quality and budget targets read the λ rows (price of a dollar)
+    ("quality=0.95", OperatingPoint(1.0)),  # 0.95 × 0.8 = 0.76: the cheapest row reaching it
+    ("quality=1.2", OperatingPoint(0.0)),  # unreachable: the best row
+    ("budget=2.5", OperatingPoint(1.0)), ("budget=0.05", OperatingPoint(100.0)),
 ])
-def test_solve(target: str, lam: float) -> None:
-    assert solve(parse_target(target), TABLE, frontier_score=0.8) == lam
+def test_solve(target: str, point: OperatingPoint) -> None:
+    assert solve(parse_target(target), TABLE, frontier_score=0.8) == point

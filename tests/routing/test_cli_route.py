@@ -31,6 +31,14 @@ def test_train_then_eval_with_decisions_and_plot(tmp_path: Path) -> None:
     router = result["points"]["router"]
     assert router[0]["shares"]["gpt-4-1106-preview"] == 0.0 and router[-1]["shares"]["gpt-4-1106-preview"] == 1.0
     assert "cascade" in result["summary"]
+    cache = out / "embedding-cache" / "all-minilm-l6-v2.npz"  # prompts and answers embedded once, kept
+    assert cache.is_file()
+    stamp = cache.stat().st_mtime_ns
+    again = runner.invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
+                                "--prices", str(ROUTELLM_PRICES)])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["summary"]["router"] == result["summary"]["router"]
+    assert cache.stat().st_mtime_ns == stamp  # every vector came from the cache
 
 
 def test_malformed_row_is_one_line_error(tmp_path: Path) -> None:

@@ -57,3 +57,18 @@ def test_zero_router_hull_skips_dominated_models() -> None:
     assert mid and mid[0].score == pytest.approx(0.5)
     assert cost_to_reach(curve, 0.55) == pytest.approx(10.0)
     assert cost_to_reach(curve, 0.35) == pytest.approx(1.5)
+
+
+def test_share_rule_ranks_by_gain_whatever_the_cost() -> None:
+    """μ (the price of a frontier call) orders calls by expected gain; λ lets a cheap prompt jump the queue."""
+    from tokenomy.routing.sweep import sweep_penalties
+
+    expected = np.array([[0.9, 0.5], [0.8, 0.6], [0.7, 0.65], [0.6, 0.59]])  # gains 0.4, 0.2, 0.05, 0.01
+    costs = np.array([[100.0, 1.0], [10.0, 1.0], [2.0, 1.0], [1.5, 1.0]])  # the big gain is the dear call
+    penalties = sweep_penalties(expected, costs, 0, 5)
+    shares = [float((choose(expected, costs, 0.0, 0, mu) == 0).mean()) for mu in penalties]
+    assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert choose(expected, costs, 0.0, 0, penalties[1]).tolist() == [0, 1, 1, 1]  # the largest gain first
+    quarter = next(lam for lam in sweep_lambdas(expected, costs, 0, 101)
+                   if (choose(expected, costs, lam) == 0).mean() == 0.25)
+    assert choose(expected, costs, quarter).tolist() != [0, 1, 1, 1]  # the cost rule sends a cheaper prompt first

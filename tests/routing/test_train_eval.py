@@ -49,7 +49,8 @@ def test_router_directory_is_self_contained(nim_router: tuple[Path, dict[str, An
     assert manifest["default_target"] == "share=0.3"
     assert report["rows"] == 240  # the 120 test rows are never read for training
     assert report["cascade"]["trained"] is False  # no responses in this file
-    assert {entry["method"] for entry in report["selection"]} >= {"ridge", "knn", "blend:ridge"}
+    assert {entry["method"] for entry in report["selection"]} >= {"ridge", "knn", "words", "blend:ridge",
+                                                                   "blend:blend shared", "blend:blend per model"}
 
 
 def test_decisions_recompute_every_point(nim_router: tuple[Path, dict[str, Any]], counter: Any,
@@ -83,12 +84,16 @@ def test_calibration_reports_target_and_realised(nim_router: tuple[Path, dict[st
     assert by_target["share=0"]["realised"] == 0.0
     assert by_target["share=0.3"]["training_oof"]["share"] <= 0.3 + 1e-9
     assert 0.0 <= by_target["share=0.3"]["realised"] <= 0.6
+    # a share target prices frontier calls (μ); a budget target prices dollars (λ)
+    assert by_target["share=0.3"]["lambda"] == 0.0 and by_target["share=0.3"]["mu"] != 0.0
+    assert by_target["budget=0.05"]["mu"] == 0.0 and by_target["budget=0.05"]["lambda"] > 0.0
 
 
 def test_cascade_on_gsm8k_pays_cheap_call(tmp_path: Path, counter: Any) -> None:
     prices = read_prices(ROUTELLM_PRICES)
     report = train([GSM8K], tmp_path / "r", embed=hashed_embed, counter=counter, prices=prices)
     assert report["cascade"]["trained"] is True and report["cascade"]["rows"] == 160
+    assert 0.0 < report["cascade"]["oof_apgr"] < 2.0
     result = evaluate(_router(tmp_path / "r", counter), [GSM8K], prices=prices)
     cascade = result["points"]["cascade"]
     cheap = result["summary"]["single:mixtral-8x7b-instruct-v0.1"]
@@ -108,3 +113,30 @@ def test_decide_returns_a_model_and_reason(nim_router: tuple[Path, dict[str, Any
     assert "budget=0" in cheap.reason
     spend = router.decide("Write a haiku about routers.", target="quality=1.5")
     assert spend.expected_scores[spend.model] >= cheap.expected_scores[cheap.model]
+
+
+def test_router_of_an_older_format_asks_for_retraining(nim_router: tuple[Path, dict[str, Any]],
+                                                       tmp_path: Path) -> None:
+    import shutil
+
+    from tokenomy.errors import RouterFileError
+
+    old = tmp_path / "old"
+    shutil.copytree(nim_router[0], old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "format": "tokenomy-router/1"}))
+    with pytest.raises(RouterFileError, match="retrain it"):
+        store.load(old)
+
+
+def test_answer_flags_and_escalation_by_gain() -> None:
+    import numpy as np
+
+    from tokenomy.routing.cascade import answer_flags, escalations
+
+    assert answer_flags("3 x 4 = 12, so the answer is 12") == [1.0, 1.0, 0.0]
+    assert answer_flags("#### 42\n") == [1.0, 1.0, 0.0]
+    assert answer_flags("I'm not sure there is enough information.") == [0.0, 0.0, 1.0]
+    masks = escalations(np.array([0.1, 0.5, -0.2]), 4)  # largest expected gain escalates first
+    assert [m.tolist() for m in masks] == [[False, False, False], [False, True, False], [True, True, False],
+                                           [True, True, True]]

@@ -49,6 +49,44 @@ def _embedding_progress(embedder: Any, quiet: bool) -> Iterator[Embed]:
         yield embed
 
 
+def _cached(embed: Embed, folder: Path | None, embedder: str, progress: Any) -> Embed:
+    """``embed`` behind the on-disk embedding cache in ``folder`` (None: no cache)."""
+    if folder is None:
+        return embed
+    from tokenomy.routing.embedding_cache import EmbeddingCache
+
+    cache = EmbeddingCache(folder, embedder)
+    wrapped = cache.wrap(embed)
+
+    def counted(texts: list[str]) -> Any:
+        vectors = wrapped(texts)
+        if texts:
+            progress(f"embeddings: {cache.hits} from {cache.path}, {cache.misses} computed")
+        return vectors
+
+    return counted
+
+
+def _cache_folder(given: Path | None, disabled: bool, router_dir: Path) -> Path | None:
+    from tokenomy.routing.embedding_cache import DEFAULT_FOLDER
+
+    return None if disabled else given or router_dir / DEFAULT_FOLDER
+
+
+_cache_options = [
+    click.option("--embedding-cache", "embedding_cache", type=click.Path(file_okay=False, path_type=Path),
+                 help="Folder of cached prompt embeddings (default: embedding-cache/ in the router directory; "
+                      "never read when serving, safe to delete)."),
+    click.option("--no-embedding-cache", "no_embedding_cache", is_flag=True, help="Embed every text afresh."),
+]
+
+
+def _with_cache_options(command: Any) -> Any:
+    for option in reversed(_cache_options):
+        command = option(command)
+    return command
+
+
 def _prices(path: Path | None) -> dict[str, Any]:
     from tokenomy.routing.outcomes import read_prices
 
@@ -68,8 +106,9 @@ def _prices(path: Path | None) -> dict[str, Any]:
               default="all-minilm-l6-v2", show_default=True,
               help="Prompt embedder: MiniLM (better routing, ~15 ms a decision) or WordLlama (static, ~1 ms).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
+@_with_cache_options
 def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, embedder: str,
-              as_json: bool) -> None:
+              as_json: bool, embedding_cache: Path | None, no_embedding_cache: bool) -> None:
     """Train a router on the rows whose split is not test."""
     from rich.console import Console
 
@@ -81,11 +120,12 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
 
     parse_target(target)  # a bad target fails before minutes of embedding
     console = Console(stderr=True, quiet=as_json)
+    say = lambda text: console.print(f"[dim]{text}[/dim]")  # noqa: E731
     model = load_embedder(embedder)
     with _embedding_progress(model, as_json) as embed:
-        report = train(list(data), out, embed=embed, counter=TokenCounter(), prices=_prices(prices), target=target,
-                       base=FeatureConfig(embedder=embedder),
-                       progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+        cached = _cached(embed, _cache_folder(embedding_cache, no_embedding_cache, out), embedder, say)
+        report = train(list(data), out, embed=cached, counter=TokenCounter(), prices=_prices(prices), target=target,
+                       base=FeatureConfig(embedder=embedder), progress=say)
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -105,8 +145,10 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
 @click.option("--target", "targets", multiple=True, help="Also report target vs realised for KIND=VALUE "
               "(repeatable; the router's default target is always reported).")
 @click.option("--prices", "prices", type=_files, help="Price file for rows without cost_usd.")
+@_with_cache_options
 def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions: Path | None, plot: Path | None,
-             targets: tuple[str, ...], prices: Path | None) -> None:
+             targets: tuple[str, ...], prices: Path | None, embedding_cache: Path | None,
+             no_embedding_cache: bool) -> None:
     """Evaluate a router on the rows whose split is test (every row when none has a split)."""
     from tokenomy.routing.calibrate import parse_target
     from tokenomy.routing.evaluate import evaluate
@@ -114,8 +156,14 @@ def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions:
 
     for text in targets:
         parse_target(text)
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=as_json)
     router = Router.load(router_dir, threads=2)
-    result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions)
+    with _embedding_progress(router.embedder, as_json) as embed:
+        router.batch_embed = _cached(embed, _cache_folder(embedding_cache, no_embedding_cache, router_dir),
+                                     router.state.features.embedder, lambda t: console.print(f"[dim]{t}[/dim]"))
+        result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions)
     if plot is not None:
         from tokenomy.routing.plot import plot_curves
 
@@ -141,7 +189,8 @@ def _print_summary(result: dict[str, Any]) -> None:
                       _fmt(figures["cpt80"]), "-" if reach is None else f"{reach * 1000:.3f}")
     Console().print(table)
     for row in result["calibration"]:
-        click.echo(f"target {row['target']}: realised {row['realised']:.3f} (λ={row['lambda']:.4g})")
+        rule = f"frontier call charged {row['mu']:.3g}" if row.get("mu") else f"λ={row['lambda']:.4g}"
+        click.echo(f"target {row['target']}: realised {row['realised']:.3f} ({rule})")
 
 
 def _fmt(value: float | None) -> str:

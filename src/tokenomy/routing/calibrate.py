@@ -7,9 +7,11 @@ A target is one of (CLI form ``KIND=VALUE``):
 - ``quality=Q`` — mean score at least Q × the frontier model's mean score, at the least cost (Q in (0, 1.5]);
 - ``budget=B`` — mean cost at most B USD per 1,000 requests, at the best quality.
 
-The trainer records a calibration table: for a grid of λ, the out-of-fold realised share per model, mean score and
-mean cost on the training rows (each row predicted by a model that never saw it). :func:`solve` reads a target's λ
-off that table; :func:`realised` measures what a λ gives on other rows (eval's "target vs realised").
+The trainer records a calibration table: for a grid of operating points (λ for quality and budget targets, the
+frontier-call price μ for share targets; :mod:`tokenomy.routing.sweep`), the out-of-fold realised share of
+frontier calls, mean score and mean cost on the training rows (each row predicted by a model that never saw it).
+:func:`solve` reads a target's operating point off that table; :func:`realised` measures what it gives on other
+rows (eval's "target vs realised").
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.kind}={self.value:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """``lam``: USD⁻¹ charged on every call's cost; ``mu``: score units charged on a call to the frontier."""
+
+    lam: float
+    mu: float = 0.0
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        return bool(row["lambda"] == self.lam and row.get("mu", 0.0) == self.mu)
 
 
 def parse_target(text: str) -> Target:
@@ -70,13 +83,31 @@ def lambda_grid(expected: np.ndarray, est_costs: np.ndarray, two_models: bool) -
     return result
 
 
+def penalty_grid(expected: np.ndarray, frontier: int) -> np.ndarray:
+    """μ values from "no frontier call" down to "every call to the frontier", dense where decisions change."""
+    import numpy as np
+
+    others = np.delete(expected, frontier, axis=1)
+    gains = expected[:, frontier] - np.nanmax(others, axis=1)
+    high = float(np.nanmax(np.abs(gains))) + 1.0
+    inner = np.quantile(gains[np.isfinite(gains)], np.linspace(0, 1, TABLE_POINTS)) if np.isfinite(gains).any() \
+        else np.array([0.0])
+    result: np.ndarray = np.unique(np.concatenate([[high], inner, [-high]]))[::-1]
+    return result
+
+
 def table(models: Sequence[str], frontier: str, expected: np.ndarray, est_costs: np.ndarray, scores: np.ndarray,
           costs: np.ndarray) -> list[dict[str, Any]]:
-    """The calibration table: one row per λ, from the cheapest operating point to the most expensive."""
+    """The calibration table: the λ rows (``kind: lambda``), then the μ rows (``kind: mu``), each from the
+    cheapest operating point to the most expensive."""
     rows = []
     for lam in lambda_grid(expected, est_costs, len(models) == 2):
-        rows.append({"lambda": float(lam), **realised(models, frontier, choose(expected, est_costs, lam), scores,
-                                                        costs)})
+        rows.append({"kind": "lambda", "lambda": float(lam), "mu": 0.0,
+                     **realised(models, frontier, choose(expected, est_costs, lam), scores, costs)})
+    index = models.index(frontier)
+    for mu in penalty_grid(expected, index):
+        rows.append({"kind": "mu", "lambda": 0.0, "mu": float(mu),
+                     **realised(models, frontier, choose(expected, est_costs, 0.0, index, mu), scores, costs)})
     return rows
 
 
@@ -93,17 +124,22 @@ def realised(models: Sequence[str], frontier: str, chosen: np.ndarray, scores: n
             "usd_per_1k": float(paid[ok].mean() * 1000) if ok.any() else float("nan")}
 
 
-def solve(target: Target, calibration: list[dict[str, Any]], frontier_score: float) -> float:
-    """The λ of the calibration row that meets ``target`` (rows run from cheapest to most expensive)."""
+def solve(target: Target, calibration: list[dict[str, Any]], frontier_score: float) -> OperatingPoint:
+    """The operating point of the calibration row that meets ``target``: a μ row for a share target, a λ row
+    otherwise (rows of each kind run from cheapest to most expensive)."""
+    kind = "mu" if target.kind == "share" else "lambda"
+    rows = [row for row in calibration if row.get("kind", "lambda") == kind] or calibration
     if target.kind == "quality":
         goal = target.value * frontier_score
-        for row in calibration:
-            if row["score"] >= goal:
-                return float(row["lambda"])
-        return float(max(calibration, key=lambda r: r["score"])["lambda"])
+        found = next((row for row in rows if row["score"] >= goal), None)
+        return _point(found or max(rows, key=lambda r: r["score"]))
     key = "share" if target.kind == "share" else "usd_per_1k"
-    chosen = calibration[0]
-    for row in calibration:
+    chosen = rows[0]
+    for row in rows:
         if row[key] <= target.value + 1e-12 and row["score"] >= chosen["score"]:
             chosen = row
-    return float(chosen["lambda"])
+    return _point(chosen)
+
+
+def _point(row: dict[str, Any]) -> OperatingPoint:
+    return OperatingPoint(float(row["lambda"]), float(row.get("mu", 0.0)))

@@ -2,14 +2,18 @@
 probably not good.
 
 The check is a ridge regression of the cheap model's score on the prompt's features plus the cheap answer's own
-(MiniLM embedding of the answer's last :data:`ANSWER_CHARS` characters and the same text statistics), trained on
-training rows whose cheap outcome carries a ``response``. A cascade pays the cheap call on every row and the
-frontier call on the escalated ones; its operating point is the escalation threshold τ (escalate when the
-predicted cheap score < τ).
+(MiniLM embedding of the answer's last :data:`ANSWER_CHARS` characters, the same text statistics, and three
+answer flags: states a final answer, ends with a number, hedges or refuses), trained on training rows whose cheap
+outcome carries a ``response``. A cascade pays the cheap call on every row and the frontier call on the escalated
+ones. It escalates where the expected gain is largest: the router's expected frontier score on the prompt minus
+the check's predicted cheap score on the answer (ranking by the cheap score alone ignores that some prompts are
+hard for the frontier model too; it measured lower, docs/routing.md). Its operating point is the escalation
+margin τ (escalate when that gain > τ).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,16 @@ if TYPE_CHECKING:
 
 ANSWER_CHARS = 768
 MIN_ROWS = 50
+ANSWER_FLAGS = ("final_answer", "ends_with_number", "hedges")
+_FINAL = re.compile(r"(?i)####|final answer|the answer is|answer:|\\boxed")
+_HEDGE = re.compile(r"(?i)i'?m sorry|i cannot|i can't|not sure|unclear|cannot be determined|not enough information")
+_DIGIT = re.compile(r"\d")
+
+
+def answer_flags(answer: str) -> list[float]:
+    """:data:`ANSWER_FLAGS` of one answer, 0 or 1 each."""
+    return [float(bool(_FINAL.search(answer))), float(bool(_DIGIT.search(answer.strip()[-20:]))),
+            float(bool(_HEDGE.search(answer)))]
 
 
 def answer_window(answer: str) -> str:
@@ -28,12 +42,13 @@ def answer_window(answer: str) -> str:
 
 
 def answer_features(config: FeatureConfig, answers: list[str], embed: Embed) -> np.ndarray:
-    """(n, 384 + t): the answer's embedding and its standardised text statistics (scaled like prompts)."""
+    """(n, d + t + 3): the answer's embedding, its text statistics (scaled like prompts) and its flags."""
     import numpy as np
 
     vectors = np.asarray(embed([answer_window(a) for a in answers]), dtype=np.float64)
     stats = np.array([text_statistics(a) for a in answers], dtype=np.float64).reshape(len(answers), -1)
-    return np.hstack([vectors, (stats - np.array(config.text_mean)) / np.array(config.text_std)])
+    flags = np.array([answer_flags(a) for a in answers], dtype=np.float64).reshape(len(answers), -1)
+    return np.hstack([vectors, (stats - np.array(config.text_mean)) / np.array(config.text_std), flags])
 
 
 def design(prompt: Features, answer: np.ndarray, groups: int, hyper: q.Hyper) -> np.ndarray:
@@ -85,15 +100,35 @@ def oof_predictions(prompt: Features, answer: np.ndarray, cheap_scores: np.ndarr
     return out
 
 
-def escalations(predicted: np.ndarray, points: int) -> list[np.ndarray]:
-    """Escalation masks from none to all, evenly spaced in escalation share (thresholds at quantiles of the
-    prediction, no outcome used)."""
+def escalations(gain: np.ndarray, points: int) -> list[np.ndarray]:
+    """Escalation masks from none to all, evenly spaced in escalation share (margins at quantiles of the expected
+    gain, no outcome used)."""
     import numpy as np
 
-    order = np.argsort(predicted, kind="stable")  # least confident first
+    order = np.argsort(-gain, kind="stable")  # largest expected gain first
     masks = []
     for k in range(points):
-        mask = np.zeros(len(predicted), dtype=bool)
-        mask[order[: round(k / (points - 1) * len(predicted))]] = True
+        mask = np.zeros(len(gain), dtype=bool)
+        mask[order[: round(k / (points - 1) * len(gain))]] = True
         masks.append(mask)
     return masks
+
+
+def oof_apgr(gain: np.ndarray, scores: np.ndarray, costs: np.ndarray, points: int = 21) -> dict[str, float]:
+    """APGR of the escalation curve on training rows from out-of-fold gains: ``scores``/``costs`` are
+    ``(rows, [frontier, cheap])``; ``oof_apgr`` on the escalation-share axis, ``oof_apgr_cost`` on the cost axis
+    (every cheap call paid)."""
+    import numpy as np
+
+    from tokenomy.routing.metrics import point, reference, summarise
+
+    keep = ~np.isnan(scores).any(axis=1)
+    scores, costs, gain = scores[keep], costs[keep], gain[keep]
+    names = ["frontier", "cheap"]
+    ref = reference(names, scores, costs)
+    if not ref.share_axis:
+        return {}
+    curve = [point(ref, names, np.where(mask, 0, 1), scores, costs, extra_cost=np.where(mask, costs[:, 1], 0.0))
+             for mask in escalations(gain, points)]
+    summary = summarise(ref, curve)
+    return {"oof_apgr": float(summary["apgr"]), "oof_apgr_cost": float(summary["apgr_cost"])}

@@ -2,7 +2,9 @@
 
 Methods, each a curve of operating points (see :mod:`tokenomy.routing.metrics` for the figures read off them):
 
-- ``router``: the λ sweep of the trained router, at :data:`POINTS` points evenly spaced on the axis;
+- ``router``: the trained router at :data:`POINTS` operating points evenly spaced on the axis: the frontier-call
+  price μ (the rule of a share target) on the share axis of two models, λ (quality and budget targets) on the
+  normalised-cost axis of more; with two models also ``router_lambda``, the λ sweep on the same axes;
 - ``cascade``: cheapest model first, escalation to the frontier at evenly spaced escalation shares (only when the
   router has a cascade check and the rows carry the cheapest model's responses);
 - baselines: every single model; ``random`` (expected value of sending a share s to the best single model, else
@@ -20,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.errors import OutcomeDataError
 from tokenomy.routing import calibrate
-from tokenomy.routing.cascade import answer_features, escalations
+from tokenomy.routing.calibrate import OperatingPoint
+from tokenomy.routing.cascade import escalations
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.metrics import Point, Reference, hull, mixed_point, point, reference, summarise
 from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
 from tokenomy.routing.router import Router
-from tokenomy.routing.sweep import choose, sweep_lambdas
+from tokenomy.routing.sweep import choose, sweep_lambdas, sweep_penalties
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,9 +56,15 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
     features = router.features([r.prompt for r in rows], [r.group for r in rows])
     expected = router.expected(features)
     est_costs = router.estimated_costs([r.prompt for r in rows])
-    lambdas = sweep_lambdas(expected, est_costs, strong, POINTS)
-    assignments = [choose(expected, est_costs, lam) for lam in lambdas]
+    by_cost = [OperatingPoint(lam) for lam in sweep_lambdas(expected, est_costs, strong, POINTS)]
+    frontier = models.index(router.frontier)
+    operating = [OperatingPoint(0.0, mu) for mu in sweep_penalties(expected, est_costs, frontier, POINTS)] \
+        if ref.share_axis else by_cost
+    assignments = [router.choose(expected, est_costs, at) for at in operating]
     curves: dict[str, list[Point]] = {"router": [point(ref, models, a, scores, costs) for a in assignments]}
+    if ref.share_axis:  # the quality and budget targets' rule, read on the same axes
+        curves["router_lambda"] = [point(ref, models, router.choose(expected, est_costs, at), scores, costs)
+                                   for at in by_cost]
     if decisions is not None:
         _write_decisions(decisions, rows, models, assignments)
 
@@ -76,7 +85,7 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
                            f"{ASSUMED_OUTPUT_TOKENS}", "summary": summary, "cascade": cascade_note,
         "calibration": _calibration(router, targets, expected, est_costs, scores, costs, ref),
         "points": {name: [asdict(p) for p in curve] for name, curve in curves.items()},
-        "lambdas": lambdas}
+        "operating_points": [asdict(at) for at in operating]}
 
 
 def _baselines(ref: Reference, models: Sequence[str], rows: Sequence[OutcomeRow], scores: np.ndarray,
@@ -108,10 +117,10 @@ def _cascade(router: Router, rows: Sequence[OutcomeRow], features: Any, scores: 
     answers = [(r.outcomes[check.cheap].response or "") for r in rows]
     if not all(answers):
         return None, {"evaluated": False, "reason": f"not every evaluation row carries a {check.cheap} response"}
-    predicted = check.predict(features, answer_features(router.state.features, answers, router.embed))
+    gain = router.escalation_gain(features, answers)
     cheap, frontier = router.models.index(check.cheap), router.models.index(check.frontier)
     curve = []
-    for mask in escalations(predicted, POINTS):
+    for mask in escalations(gain, POINTS):
         chosen = np.where(mask, frontier, cheap)
         curve.append(point(ref, router.models, chosen, scores, costs, extra_cost=np.where(mask, costs[:, cheap], 0)))
     return curve, {"evaluated": True, "cheap": check.cheap, "frontier": check.frontier,
@@ -125,12 +134,13 @@ def _calibration(router: Router, targets: Sequence[str], expected: np.ndarray, e
     results = []
     for text in dict.fromkeys(wanted):
         target = calibrate.parse_target(text)
-        lam = router.lam(target)
-        got = calibrate.realised(router.models, router.frontier, choose(expected, est_costs, lam), scores, costs)
+        at = router.operating_point(target)
+        got = calibrate.realised(router.models, router.frontier, router.choose(expected, est_costs, at), scores,
+                                 costs)
         realised_value = {"share": got["share"], "quality": got["score"] / frontier_score if frontier_score else 0.0,
                           "budget": got["usd_per_1k"]}[target.kind]
-        oof = next(row for row in router.state.calibration if row["lambda"] == lam)
-        results.append({"target": str(target), "lambda": lam, "realised": realised_value,
+        oof = next(row for row in router.state.calibration if at.matches(row))
+        results.append({"target": str(target), "lambda": at.lam, "mu": at.mu, "realised": realised_value,
                         "training_oof": {"share": oof["share"], "usd_per_1k": oof["usd_per_1k"],
                                          "quality": oof["score"] / float(router.state.manifest["frontier_score"])},
                         "test": got, "frontier_score_test": frontier_score, "pgr_test": ref.pgr(got["score"])})

@@ -1,8 +1,12 @@
 """What the router sees of a prompt: a MiniLM sentence embedding of a window of it, a few cheap text statistics,
-and its group (subject or category) when the data has one.
+hashed word and word-pair counts (:mod:`tokenomy.routing.words`), and its group (subject or category) when the
+data has one.
 
 The embedding covers the prompt's first ``head_chars`` and last ``tail_chars`` characters (few-shot and
-long-context prompts put the question last); the window also bounds the decision latency.
+long-context prompts put the question last); the window also bounds the decision latency. Text statistics are
+standardised on the training prompts and clipped to the range seen there, so a prompt unlike every training
+prompt (a 40-line prompt for a router trained on one-line questions) cannot push a linear learner far outside
+what it was fitted on.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class FeatureConfig:
     groups: tuple[str, ...] = ()
     text_mean: tuple[float, ...] = ()
     text_std: tuple[float, ...] = ()
+    text_low: tuple[float, ...] = ()  # standardised range on the training prompts (clip bounds)
+    text_high: tuple[float, ...] = ()
     embedder: str = "all-minilm-l6-v2"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -43,7 +49,7 @@ class FeatureConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeatureConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("text_features", "groups", "text_mean", "text_std"):
+        for key in ("text_features", "groups", "text_mean", "text_std", "text_low", "text_high"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
@@ -71,9 +77,9 @@ def text_statistics(prompt: str) -> list[float]:
         math.log1p(len(_CODE.findall(prompt))),
         math.log1p(prompt.count("?")),
         math.log1p(len(_OPTION.findall(prompt))),
-        sum(1 for c in prompt if c.isupper()) / chars,
-        sum(1 for c in prompt if ord(c) > 127) / chars,
-        sum(len(w) for w in words) / max(len(words), 1) / 10.0,
+        sum(map(str.isupper, prompt)) / chars,
+        (len(prompt) - len(prompt.encode("ascii", "ignore"))) / chars,
+        sum(map(len, words)) / max(len(words), 1) / 10.0,
     ]
 
 
@@ -83,22 +89,28 @@ def fit_config(prompts: Sequence[str], groups: Sequence[str | None], base: Featu
 
     stats = np.array([text_statistics(p) for p in prompts], dtype=np.float64)
     vocabulary = tuple(sorted({g for g in groups if g}))
+    mean, std = stats.mean(axis=0), stats.std(axis=0) + 1e-6
+    z = (stats - mean) / std
     return FeatureConfig(head_chars=base.head_chars, tail_chars=base.tail_chars, text_features=base.text_features,
-                         groups=vocabulary, text_mean=tuple(float(v) for v in stats.mean(axis=0)),
-                         text_std=tuple(float(v) for v in stats.std(axis=0) + 1e-6), embedder=base.embedder)
+                         groups=vocabulary, text_mean=tuple(float(v) for v in mean),
+                         text_std=tuple(float(v) for v in std), text_low=tuple(float(v) for v in z.min(axis=0)),
+                         text_high=tuple(float(v) for v in z.max(axis=0)), embedder=base.embedder)
 
 
 @dataclass(frozen=True)
 class Features:
-    """``embedding``: (n, 384) unit rows; ``text``: (n, t) standardised; ``group``: (n,) index into the
-    config's groups, -1 for none or unknown."""
+    """``embedding``: (n, d) unit rows; ``text``: (n, t) standardised and clipped; ``group``: (n,) index into the
+    config's groups, -1 for none or unknown; ``words``: (n, BUCKETS) sparse term counts, or None when a caller
+    has no prompts (the cascade's answer-only design)."""
 
     embedding: np.ndarray
     text: np.ndarray
     group: np.ndarray
+    words: Any = None
 
     def take(self, rows: np.ndarray) -> Features:
-        return Features(self.embedding[rows], self.text[rows], self.group[rows])
+        words = None if self.words is None else self.words[rows]
+        return Features(self.embedding[rows], self.text[rows], self.group[rows], words)
 
 
 Embed = Callable[[list[str]], "np.ndarray"]
@@ -107,9 +119,14 @@ Embed = Callable[[list[str]], "np.ndarray"]
 def featurize(config: FeatureConfig, prompts: Sequence[str], groups: Sequence[str | None], embed: Embed) -> Features:
     import numpy as np
 
+    from tokenomy.routing.words import count_matrix
+
     vectors = embed([config.window(p) for p in prompts])
     stats = np.array([text_statistics(p) for p in prompts], dtype=np.float64).reshape(len(prompts), -1)
     text = (stats - np.array(config.text_mean)) / np.array(config.text_std)
+    if config.text_low:
+        text = np.clip(text, np.array(config.text_low), np.array(config.text_high))
     index = {g: i for i, g in enumerate(config.groups)}
     group = np.array([index.get(g, -1) if g else -1 for g in groups], dtype=np.int64)
-    return Features(embedding=np.asarray(vectors, dtype=np.float32), text=text, group=group)
+    return Features(embedding=np.asarray(vectors, dtype=np.float32), text=text, group=group,
+                    words=count_matrix(prompts))

@@ -8,7 +8,8 @@ from typing import Any
 
 from tokenomy.errors import ConfigError
 
-_STYLE = {"router": ("C0", "-", 2.2), "cascade": ("C1", "-", 1.8), "oracle": ("0.55", ":", 1.2),
+_STYLE = {"router": ("C0", "-", 2.2), "router_lambda": ("C0", "--", 1.2), "cascade": ("C1", "-", 1.8),
+          "oracle": ("0.55", ":", 1.2),
           "zero_router": ("C2", "--", 1.4), "prompt_length": ("C3", "-.", 1.2), "random": ("0.3", ":", 1.2)}
 
 

@@ -1,14 +1,20 @@
-"""Per-model quality predictors: expected score of every model on a prompt. Numpy only.
+"""Per-model quality predictors: expected score of every model on a prompt. Numpy (and scipy for ``words``).
 
-Three learners over the same features, and a per-model linear blend of them fitted on out-of-fold predictions:
+Four learners over the same features, and a linear blend of them fitted on out-of-fold predictions:
 
 - ``ridge``: multi-output ridge regression on [embedding, text statistics, group one-hot] (standardised columns);
 - ``knn``: mean score of the k most similar training prompts (cosine over embeddings), shrunk towards the prior;
 - ``group``: the mean score of the prompt's group, shrunk towards the overall mean (the overall mean without
-  groups).
+  groups);
+- ``words``: the group prior plus a ridge regression of the residual on hashed TF-IDF word and word-pair counts
+  (:mod:`tokenomy.routing.words`).
 
-Scores missing for a (row, model) are left out of that model's fit. The fitted state is plain arrays
-(:meth:`QualityModel.arrays`), saved in the router directory as ``.npz``.
+The blend is either per model (an intercept and one weight per learner for each model) or shared (one weight per
+learner for every model, fitted on scores centred per prompt, so it weighs the learners by how well they predict
+which model is better on a prompt rather than how hard the prompt is); :mod:`tokenomy.routing.selection` picks.
+
+Scores missing for a (row, model) are left out of that model's fit. The fitted state is plain arrays, saved in
+the router directory as ``.npz``.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tokenomy.routing.features import Features
+from tokenomy.routing.words import WordsModel
 
 if TYPE_CHECKING:
     import numpy as np
 
-COMPONENTS = ("ridge", "knn", "group")
+COMPONENTS = ("ridge", "knn", "group", "words")
 GROUP_SHRINK = 20.0
 
 
@@ -35,6 +42,7 @@ class Hyper:
     group_weight: float = 1.0
     k: int = 50
     knn_shrink: float = 5.0
+    words_alpha: float = 10.0
 
 
 def design(features: Features, groups: int, hyper: Hyper) -> np.ndarray:
@@ -118,7 +126,10 @@ def neighbours(query: np.ndarray, bank: np.ndarray, k: int, exclude: np.ndarray 
     k = max(1, min(k, len(bank) - (1 if exclude is not None else 0)))
     out = np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), 1024):
-        sims = query[start : start + 1024] @ bank.T
+        chunk = query[start : start + 1024]
+        # one query (a decision): numpy's own single-threaded loop, not BLAS. OpenBLAS threads even the
+        # matrix-vector product; on a loaded 2-core box that measured 8-12 ms p50 against 0.2 ms for einsum
+        sims = np.einsum("nd,d->n", bank, chunk[0])[None, :] if len(chunk) == 1 else chunk @ bank.T
         if exclude is not None:
             rows = np.nonzero(exclude[start : start + 1024] >= 0)[0]
             sims[rows, exclude[start + rows]] = -np.inf
@@ -151,23 +162,28 @@ class QualityModel:
     groups: int
     hyper: Hyper
     blend: np.ndarray
+    words: WordsModel | None = None
 
     @classmethod
     def fit(cls, features: Features, y: np.ndarray, groups: int, hyper: Hyper, blend: np.ndarray) -> QualityModel:
         table, overall = group_table(features.group, y, groups)
         ridge = RidgeModel.fit(design(features, groups, hyper), y, hyper.alpha, block_weights(features, groups, hyper))
-        return cls(ridge, features.embedding.astype("float32"), y, table, overall, groups, hyper, blend)
+        words = None
+        if features.words is not None and blend[:, 1 + COMPONENTS.index("words")].any():
+            words = WordsModel.fit(features.words, y - group_predict(table, overall, features.group),
+                                   hyper.words_alpha)
+        return cls(ridge, features.embedding.astype("float32"), y, table, overall, groups, hyper, blend, words)
 
-    def components(self, features: Features, exclude_self: bool = False) -> np.ndarray:
-        """``(components, n, models)``: each learner's prediction."""
+    def components(self, features: Features) -> np.ndarray:
+        """``(components, n, models)``: each learner's prediction, in :data:`COMPONENTS` order."""
         import numpy as np
 
         prior = group_predict(self.group_means, self.overall, features.group)
-        exclude = np.arange(len(features.group)) if exclude_self else None
-        near = knn_from(neighbours(features.embedding, self.bank, self.hyper.k, exclude), self.bank_y, prior,
+        near = knn_from(neighbours(features.embedding, self.bank, self.hyper.k), self.bank_y, prior,
                         self.hyper.k, self.hyper.knn_shrink)
         ridge = self.ridge.predict(design(features, self.groups, self.hyper))
-        return np.stack([ridge, near, prior])
+        words = prior if self.words is None or features.words is None else prior + self.words.predict(features.words)
+        return np.stack([ridge, near, prior, words])
 
     def predict(self, features: Features) -> np.ndarray:
         return combine(self.components(features), self.blend)
@@ -181,8 +197,11 @@ def combine(parts: np.ndarray, blend: np.ndarray) -> np.ndarray:
     return result
 
 
-def fit_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...]) -> np.ndarray:
-    """Least-squares blend weights per model from out-of-fold component predictions; ``use`` masks components."""
+def fit_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...], shared: bool = False) -> np.ndarray:
+    """Least-squares blend weights from out-of-fold component predictions; ``use`` masks components.
+    ``shared``: one weight per component for every model (see :func:`fit_shared_blend`), else per model."""
+    if shared:
+        return fit_shared_blend(parts, y, use)
     import numpy as np
 
     count, _, models = parts.shape
@@ -195,4 +214,29 @@ def fit_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...]) -> np.nda
         blend[m, 0] = coef[0]
         for i, c in enumerate(chosen):
             blend[m, 1 + c] = coef[1 + i]
+    return blend
+
+
+def fit_shared_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...]) -> np.ndarray:
+    """One weight per component, the same for every model, fitted on scores and predictions centred per prompt
+    (what separates the models on a prompt, not how hard the prompt is); per-model intercepts then match each
+    model's mean score."""
+    import numpy as np
+
+    count, _, models = parts.shape
+    chosen = [c for c in range(count) if use[c]]
+    seen = ~np.isnan(y)
+    y_centred = y - np.nanmean(y, axis=1, keepdims=True)
+    columns = []
+    for c in chosen:
+        part = np.where(seen, parts[c], np.nan)
+        columns.append((part - np.nanmean(part, axis=1, keepdims=True))[seen])
+    x = np.column_stack(columns)
+    coef = np.linalg.lstsq(x.T @ x + 1e-6 * np.eye(x.shape[1]), x.T @ y_centred[seen], rcond=None)[0]
+    blend = np.zeros((models, 1 + count))
+    for i, c in enumerate(chosen):
+        blend[:, 1 + c] = coef[i]
+    for m in range(models):
+        rows = seen[:, m]
+        blend[m, 0] = y[rows, m].mean() - sum(blend[m, 1 + c] * parts[c, rows, m].mean() for c in chosen)
     return blend

@@ -6,9 +6,11 @@ decision = router.decide("What is the capital of France?", target="share=0.2")
 decision.model, decision.expected_scores, decision.reason
 ```
 
-``decide`` embeds the prompt's window with MiniLM (one call, ~1–3 ms on 2 cores), predicts every model's expected
-score, estimates each call's cost from the prompt's tokens, and picks ``argmax expected − λ·cost`` with λ read from
-the calibration table for the target (the router's default target when none is given; targets are cached).
+``decide`` embeds the prompt's window (MiniLM: ~10–30 ms on this shared 2-core box; WordLlama: ~1 ms), predicts every
+model's expected score, estimates each call's cost from the prompt's tokens, and picks
+``argmax expected − λ·cost − μ·[frontier]`` with the operating point (λ, μ) read from the calibration table for the
+target (the router's default target when none is given; targets are cached): λ for quality and budget targets, μ
+for share targets (:mod:`tokenomy.routing.sweep`).
 ``should_escalate`` is the cascade check for a cheap answer already in hand.
 """
 
@@ -22,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.errors import RouterFileError
 from tokenomy.routing import store
-from tokenomy.routing.calibrate import Target, parse_target, solve
+from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target, solve
 from tokenomy.routing.cascade import answer_features
-from tokenomy.routing.features import Features, featurize
+from tokenomy.routing.features import Embed, Features, featurize
 from tokenomy.routing.sweep import choose
 
 if TYPE_CHECKING:
@@ -40,6 +42,13 @@ class Decision:
     expected_costs_usd: dict[str, float]
     reason: str
     lam: float
+    mu: float = 0.0
+    frontier: str = ""
+
+    def utility(self, model: str) -> float:
+        """What the decision maximised, for ``model``: expected score − λ·cost − μ if it is the frontier."""
+        charge = self.mu if model == self.frontier else 0.0
+        return self.expected_scores[model] - self.lam * self.expected_costs_usd[model] - charge
 
 
 class Router:
@@ -47,9 +56,10 @@ class Router:
         self.state = state
         self.models: list[str] = list(state.manifest["models"])
         self.frontier: str = state.manifest["frontier"]
-        self._embedder = embedder
+        self.embedder = embedder
+        self.batch_embed: Embed | None = None  # set by route eval: batches through the embedding cache
         self._counter = counter
-        self._lambdas: dict[str, float] = {}
+        self._points: dict[str, OperatingPoint] = {}
         self._lock = threading.Lock()
         self.default_target = parse_target(state.manifest["default_target"])
 
@@ -64,7 +74,9 @@ class Router:
     # --- batch (evaluation) ------------------------------------------------------------------------------------
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        vectors: np.ndarray = self._embedder.embed(texts).vectors
+        if self.batch_embed is not None:
+            return self.batch_embed(texts)
+        vectors: np.ndarray = self.embedder.embed(texts).vectors
         return vectors
 
     def features(self, prompts: Sequence[str], groups: Sequence[str | None]) -> Features:
@@ -83,39 +95,51 @@ class Router:
         result: np.ndarray = np.maximum(coef[None, :, 0] + tokens[:, None] * coef[None, :, 1], 0.0)
         return result
 
-    def lam(self, target: Target | str | None) -> float:
-        """λ for ``target`` (a :class:`Target`, its ``KIND=VALUE`` text, or None for the default)."""
+    def operating_point(self, target: Target | str | None) -> OperatingPoint:
+        """(λ, μ) for ``target`` (a :class:`Target`, its ``KIND=VALUE`` text, or None for the default)."""
         parsed = self.default_target if target is None else target if isinstance(target, Target) else \
             parse_target(target)
         key = str(parsed)
-        found = self._lambdas.get(key)
+        found = self._points.get(key)
         if found is None:
             found = solve(parsed, self.state.calibration, float(self.state.manifest["frontier_score"]))
             with self._lock:
-                self._lambdas[key] = found
+                self._points[key] = found
         return found
+
+    def choose(self, expected: np.ndarray, est_costs: np.ndarray, at: OperatingPoint) -> np.ndarray:
+        """Model index per row at operating point ``at``."""
+        return choose(expected, est_costs, at.lam, self.models.index(self.frontier), at.mu)
 
     # --- one request -------------------------------------------------------------------------------------------
 
     def decide(self, prompt: str, target: Target | str | None = None, group: str | None = None) -> Decision:
-        lam = self.lam(target)
+        at = self.operating_point(target)
         expected = self.expected(self.features([prompt], [group]))
         costs = self.estimated_costs([prompt])
-        index = int(choose(expected, costs, lam)[0])
-        model = self.models[index]
+        model = self.models[int(self.choose(expected, costs, at)[0])]
         scores = {m: float(expected[0, j]) for j, m in enumerate(self.models)}
         prices = {m: float(costs[0, j]) for j, m in enumerate(self.models)}
-        reason = (f"target {target or self.default_target}: λ={lam:.4g}/USD; {model} expected "
+        rule = f"frontier call charged {at.mu:.3g}" if at.mu else f"λ={at.lam:.4g}/USD"
+        reason = (f"target {target or self.default_target}: {rule}; {model} expected "
                   f"{scores[model]:.3f} at ${prices[model]:.2g} (best expected {max(scores.values()):.3f})")
-        return Decision(model, scores, prices, reason, lam)
+        return Decision(model, scores, prices, reason, at.lam, at.mu, self.frontier)
 
-    def should_escalate(self, prompt: str, answer: str, threshold: float = 0.5, group: str | None = None) -> bool:
-        """The cascade check: is the cheap model's ``answer`` predicted to score below ``threshold``?"""
-        if self.state.cascade is None:
+    def escalation_gain(self, features: Features, answers: list[str]) -> np.ndarray:
+        """The cascade's expected gain per row: the frontier's expected score minus the check's predicted score
+        of the cheap ``answers``."""
+        check = self.state.cascade
+        if check is None:
             raise RouterFileError("this router has no cascade check (no training rows had cheap answers)")
-        prompt_features = self.features([prompt], [group])
-        answer_x = answer_features(self.state.features, [answer], self.embed)
-        return bool(self.state.cascade.predict(prompt_features, answer_x)[0] < threshold)
+        frontier = self.expected(features)[:, self.models.index(check.frontier)]
+        predicted = check.predict(features, answer_features(self.state.features, answers, self.embed))
+        result: np.ndarray = frontier - predicted
+        return result
+
+    def should_escalate(self, prompt: str, answer: str, margin: float = 0.0, group: str | None = None) -> bool:
+        """The cascade check: is the frontier model expected to beat the cheap model's ``answer`` by more than
+        ``margin`` (score units)?"""
+        return bool(self.escalation_gain(self.features([prompt], [group]), [answer])[0] > margin)
 
     def describe(self) -> dict[str, Any]:
         return {"models": self.models, "frontier": self.frontier, "default_target": str(self.default_target),

@@ -1,7 +1,8 @@
 """Choosing the learner by measurement, on out-of-fold predictions of the training rows only.
 
 Training rows are cut into :data:`FOLDS` folds by a hash of their id. Every candidate (ridge settings, kNN sizes,
-the group prior, and their blend) predicts each fold from the other folds; a candidate's merit is the area under
+word-count ridge penalties, the group prior, and the blends of the best setting of each, per model or shared)
+predicts each fold from the other folds; a candidate's merit is the area under
 its cost–quality curve on those held-out predictions (:func:`routing_area`: APGR on the normalised-cost axis). The
 winner is refitted on all training rows by the trainer; its out-of-fold predictions calibrate the operating point.
 """
@@ -18,6 +19,7 @@ from tokenomy.routing import quality as q
 from tokenomy.routing.features import Features
 from tokenomy.routing.metrics import point, reference, summarise
 from tokenomy.routing.sweep import choose, sweep_lambdas
+from tokenomy.routing.words import WordsModel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,6 +28,7 @@ FOLDS = 5
 ALPHAS = (10.0, 100.0, 1000.0)
 EMBEDDING_WEIGHTS = (0.1, 0.3, 1.0)
 KS = (10, 30, 100, 300)
+WORDS_ALPHAS = (3.0, 10.0, 30.0)
 SWEEP_POINTS = 21
 
 
@@ -65,54 +68,74 @@ def select(features: Features, scores: np.ndarray, est_costs: np.ndarray, costs:
            ids: Sequence[str], models: Sequence[str], progress: Progress) -> Selection:
     import numpy as np
 
-    folds = fold_of(ids)
-    n, m = scores.shape
-    ridge_oof = {key: np.zeros((n, m)) for key in itertools.product(ALPHAS, EMBEDDING_WEIGHTS)}
-    knn_oof = {k: np.zeros((n, m)) for k in KS}
-    group_oof = np.zeros((n, m))
-    for f in range(FOLDS):
-        progress(f"fold {f + 1}/{FOLDS}")
-        fit, held = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
-        a, b = features.take(fit), features.take(held)
-        means, overall = q.group_table(a.group, scores[fit], groups)
-        prior = q.group_predict(means, overall, b.group)
-        group_oof[held] = prior
-        near = q.neighbours(b.embedding, a.embedding, max(KS))
-        for k in KS:
-            knn_oof[k][held] = q.knn_from(near, scores[fit], prior, k, q.Hyper().knn_shrink)
-        for alpha, weight in ridge_oof:
-            hyper = q.Hyper(alpha=alpha, embedding_weight=weight)
-            model = q.RidgeModel.fit(q.design(a, groups, hyper), scores[fit], alpha,
-                                     q.block_weights(a, groups, hyper))
-            ridge_oof[alpha, weight][held] = model.predict(q.design(b, groups, hyper))
+    oof = _out_of_fold(features, scores, groups, fold_of(ids), progress)
 
     def area(pred: np.ndarray) -> float:
         return routing_area(models, pred, est_costs, scores, costs)
 
     progress("comparing learners")
     table: list[dict[str, Any]] = []
-    ridge_scores = {key: area(pred) for key, pred in ridge_oof.items()}
-    knn_scores = {k: area(pred) for k, pred in knn_oof.items()}
-    best_ridge = max(ridge_scores, key=ridge_scores.__getitem__)
-    best_k = max(knn_scores, key=knn_scores.__getitem__)
-    for (alpha, weight), value in ridge_scores.items():
-        table.append({"method": "ridge", "alpha": alpha, "embedding_weight": weight, "oof_apgr_cost": value})
-    for k, value in knn_scores.items():
-        table.append({"method": "knn", "k": k, "oof_apgr_cost": value})
-    hyper = q.Hyper(alpha=best_ridge[0], embedding_weight=best_ridge[1], k=best_k)
-    parts = np.stack([ridge_oof[best_ridge], knn_oof[best_k], group_oof])
-    candidates: dict[str, tuple[bool, bool, bool]] = {
-        "ridge": (True, False, False), "knn": (False, True, False), "ridge+knn": (True, True, False),
-        "ridge+knn+group": (True, True, True)}
+    best_key: dict[str, Any] = {}
+    for kind in ("ridge", "knn", "words"):
+        merits = {key: area(pred) for key, pred in oof[kind].items()}
+        best_key[kind] = max(merits, key=merits.__getitem__)
+        for key, value in merits.items():
+            table.append({"method": kind, **dict(zip(_SETTINGS[kind], key, strict=True)), "oof_apgr_cost": value})
+    hyper = q.Hyper(alpha=best_key["ridge"][0], embedding_weight=best_key["ridge"][1], k=best_key["knn"][0],
+                    words_alpha=best_key["words"][0])
+    parts = np.stack([oof["ridge"][best_key["ridge"]], oof["knn"][best_key["knn"]], oof["group"][()],
+                      oof["words"][best_key["words"]]])
+    every = (True,) * len(q.COMPONENTS)
+    candidates: dict[str, tuple[tuple[bool, ...], bool]] = {
+        name: (tuple(c == name for c in q.COMPONENTS), False) for name in q.COMPONENTS if name != "group"}
     if groups:
-        candidates["group"] = (False, False, True)
+        candidates["group"] = (tuple(c == "group" for c in q.COMPONENTS), False)
+    candidates["blend per model"] = (every, False)
+    candidates["blend shared"] = (every, True)
     best: tuple[float, str, Any, Any] | None = None
-    for name, use in candidates.items():
-        blend = q.fit_blend(parts, scores, use)
-        oof = q.combine(parts, blend)
-        value = area(oof)
+    for name, (use, shared) in candidates.items():
+        blend = q.fit_blend(parts, scores, use, shared=shared)
+        pred = q.combine(parts, blend)
+        value = area(pred)
         table.append({"method": f"blend:{name}", "oof_apgr_cost": value})
         if best is None or value > best[0] + 1e-9:
-            best = (value, name, blend, oof)
+            best = (value, name, blend, pred)
     assert best is not None
     return Selection(hyper=hyper, blend=best[2], method=best[1], oof=best[3], table=table)
+
+
+_SETTINGS = {"ridge": ("alpha", "embedding_weight"), "knn": ("k",), "words": ("alpha",)}
+
+
+def _out_of_fold(features: Features, scores: np.ndarray, groups: int, folds: np.ndarray,
+                 progress: Progress) -> dict[str, dict[Any, np.ndarray]]:
+    """Every learner setting's prediction of every training row from the folds without it."""
+    import numpy as np
+
+    n, m = scores.shape
+    oof: dict[str, dict[Any, np.ndarray]] = {
+        "ridge": {key: np.zeros((n, m)) for key in itertools.product(ALPHAS, EMBEDDING_WEIGHTS)},
+        "knn": {(k,): np.zeros((n, m)) for k in KS}, "group": {(): np.zeros((n, m))},
+        "words": {(alpha,): np.zeros((n, m)) for alpha in WORDS_ALPHAS}}
+    for f in range(FOLDS):
+        progress(f"fold {f + 1}/{FOLDS}")
+        fit, held = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
+        a, b = features.take(fit), features.take(held)
+        means, overall = q.group_table(a.group, scores[fit], groups)
+        prior = q.group_predict(means, overall, b.group)
+        oof["group"][()][held] = prior
+        near = q.neighbours(b.embedding, a.embedding, max(KS))
+        for (k,) in oof["knn"]:
+            oof["knn"][(k,)][held] = q.knn_from(near, scores[fit], prior, k, q.Hyper().knn_shrink)
+        for alpha, weight in oof["ridge"]:
+            hyper = q.Hyper(alpha=alpha, embedding_weight=weight)
+            model = q.RidgeModel.fit(q.design(a, groups, hyper), scores[fit], alpha,
+                                     q.block_weights(a, groups, hyper))
+            oof["ridge"][alpha, weight][held] = model.predict(q.design(b, groups, hyper))
+        residual = scores[fit] - q.group_predict(means, overall, a.group)
+        for (alpha,) in oof["words"]:
+            if a.words is None or b.words is None:
+                oof["words"][(alpha,)][held] = prior
+                continue
+            oof["words"][(alpha,)][held] = prior + WordsModel.fit(a.words, residual, alpha).predict(b.words)
+    return oof

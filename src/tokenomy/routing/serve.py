@@ -107,23 +107,26 @@ class RouterSet:
         model, note = pick_served(decision, served)
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
-                  f"(lambda {decision.lam:.4g}/USD){note}")
+                  f"({_rule(decision)}){note}")
         typed = msgspec.structs.replace(chat.typed, model=model)
         return Routed(chat=replace(chat, body={**chat.body, "model": model}, typed=typed), model=model, reason=reason)
 
 
 def pick_served(decision: Decision, served: Served) -> tuple[str, str]:
-    """The router's choice when it is served, else the served model with the best expected score − λ·cost
-    (the router's own objective; ties to the cheaper). Returns the model and a note for the reason."""
+    """The router's choice when it is served, else the served model with the best expected score − λ·cost − μ on
+    a frontier call (the router's own objective; ties to the cheaper). Returns the model and a note for the reason."""
     if served(decision.model):
         return decision.model, ""
-    utility = {m: s - decision.lam * decision.expected_costs_usd[m] for m, s in decision.expected_scores.items()
-               if served(m)}
+    utility = {m: decision.utility(m) for m in decision.expected_scores if served(m)}
     if not utility:
         raise ModelNotFoundError(f"none of the router's models ({', '.join(decision.expected_scores)}) has a "
                                  "deployment here", param="model")
     best = max(utility, key=lambda m: (utility[m], -decision.expected_costs_usd[m]))
     return best, f"; router chose {decision.model}, which has no deployment here"
+
+
+def _rule(decision: Decision) -> str:
+    return f"frontier call charged {decision.mu:.3g}" if decision.mu else f"lambda {decision.lam:.4g}/USD"
 
 
 def last_user_text(body: Mapping[str, Any]) -> str:

@@ -3,8 +3,9 @@
 ```
 manifest.json     format, models, frontier, prices, cost model, feature config, learner settings, blend,
                   default target, cascade settings
-weights.npz       ridge arrays, kNN bank (float16 embeddings and their scores), group means, cascade ridge
-calibration.json  out-of-fold λ table (see tokenomy.routing.calibrate)
+weights.npz       ridge arrays, kNN bank (float16 embeddings and their scores), group means, word-count IDF and
+                  weights (when the blend uses them), cascade ridge
+calibration.json  out-of-fold operating-point table, λ and μ rows (see tokenomy.routing.calibrate)
 report.json       the training report (not needed to decide)
 ```
 """
@@ -20,11 +21,12 @@ from tokenomy.errors import RouterFileError
 from tokenomy.routing import quality as q
 from tokenomy.routing.cascade import CascadeCheck
 from tokenomy.routing.features import FeatureConfig
+from tokenomy.routing.words import WordsModel
 
 if TYPE_CHECKING:
     import numpy as np
 
-FORMAT = "tokenomy-router/1"
+FORMAT = "tokenomy-router/2"  # /1: no word-count learner, λ-only calibration; retrain it
 MANIFEST, WEIGHTS, CALIBRATION, REPORT = "manifest.json", "weights.npz", "calibration.json", "report.json"
 
 
@@ -47,6 +49,9 @@ def save(directory: Path, state: RouterState, report: dict[str, Any]) -> None:
         "ridge_mean": model.ridge.mean, "ridge_scale": model.ridge.scale, "ridge_weights": model.ridge.weights,
         "ridge_bias": model.ridge.bias, "bank": model.bank.astype(np.float16), "bank_y": model.bank_y,
         "group_means": model.group_means, "overall": model.overall, "blend": model.blend}
+    if model.words is not None:
+        arrays.update({"words_idf": model.words.idf, "words_weights": model.words.weights,
+                       "words_bias": model.words.bias})
     if state.cascade is not None:
         ridge = state.cascade.ridge
         arrays.update({"cascade_mean": ridge.mean, "cascade_scale": ridge.scale, "cascade_weights": ridge.weights,
@@ -64,8 +69,10 @@ def load(directory: Path) -> RouterState:
 
     manifest = _read_json(directory / MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RouterFileError(f"{directory / MANIFEST}: not a {FORMAT} router (format "
-                              f"{manifest.get('format') if isinstance(manifest, dict) else None!r})")
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        hint = "; retrain it with this version (tokenomy route train)" if isinstance(found, str) and \
+            found.startswith("tokenomy-router/") else ""
+        raise RouterFileError(f"{directory / MANIFEST}: not a {FORMAT} router (format {found!r}){hint}")
     try:
         arrays = dict(np.load(directory / WEIGHTS))
     except (OSError, ValueError) as exc:
@@ -74,8 +81,10 @@ def load(directory: Path) -> RouterState:
         hyper = q.Hyper(**manifest["hyper"])
         ridge = q.RidgeModel(arrays["ridge_mean"], arrays["ridge_scale"], arrays["ridge_weights"],
                              arrays["ridge_bias"])
+        words = WordsModel(arrays["words_idf"], arrays["words_weights"], arrays["words_bias"]) \
+            if "words_idf" in arrays else None
         model = q.QualityModel(ridge, arrays["bank"].astype(np.float32), arrays["bank_y"], arrays["group_means"],
-                               arrays["overall"], int(manifest["groups"]), hyper, arrays["blend"])
+                               arrays["overall"], int(manifest["groups"]), hyper, arrays["blend"], words)
         cascade = None
         if manifest.get("cascade"):
             info = manifest["cascade"]

@@ -1,13 +1,20 @@
 """The decision rule and its operating points.
 
-A router picks, per prompt, ``argmax_m expected_score[m] − λ · cost[m]`` (ties go to the cheaper model). ``λ`` (USD⁻¹)
-is the operating point: large λ → the cheapest model everywhere, λ = 0 → the highest expected score. With exactly
-two models λ may go negative, which sends more calls to the stronger model until every call goes there (RouteLLM's
-sweep covers the whole strong-call share).
+A router picks, per prompt, ``argmax_m expected_score[m] − λ · cost[m] − μ · [m is the frontier]`` (ties go to the
+cheaper model). Two kinds of operating point:
 
-:func:`sweep_lambdas` finds, without looking at any outcome, the λ that put the rule at evenly spaced points of the
-axis (share of calls to the strong model for two models, normalised expected cost otherwise), from cheapest to
-best expected quality.
+- ``λ`` (USD⁻¹), with μ = 0: the price of a dollar. Large λ → the cheapest model everywhere, λ = 0 → the highest
+  expected score. This is the rule for quality and budget targets (best quality per dollar). With exactly two
+  models λ may go negative, which sends more calls to the stronger model until every call goes there.
+- ``μ`` (score units), with λ = 0: the price of one call to the frontier model. It answers a share target ("at
+  most S of calls to the frontier, best quality"): calls go to the frontier where its expected gain over the best
+  other model is largest, whatever they cost. With two models this is RouteLLM's threshold on the predicted gain.
+  Ranking by gain − λ·cost instead lets the per-prompt cost reorder calls whose gains the learner cannot tell
+  apart (short prompts first), which measured worse on the share axis (docs/routing.md).
+
+:func:`sweep_lambdas` / :func:`sweep_penalties` find, without looking at any outcome, the λ / μ that put the rule
+at evenly spaced points of the axis (normalised expected cost / share of frontier calls), from cheapest to best
+expected quality.
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ if TYPE_CHECKING:
 _TIE = 1e-9
 
 
-def choose(expected: np.ndarray, costs: np.ndarray, lam: float) -> np.ndarray:
-    """Model index per row. ``expected``/``costs``: ``(rows, models)``; NaN expected means "not a candidate"."""
+def choose(expected: np.ndarray, costs: np.ndarray, lam: float, frontier: int | None = None,
+           mu: float = 0.0) -> np.ndarray:
+    """Model index per row. ``expected``/``costs``: ``(rows, models)``; NaN expected means "not a candidate";
+    ``mu`` is charged on calls to model index ``frontier``."""
     import numpy as np
 
     utility = expected - lam * costs - _TIE * costs / max(float(np.nanmax(costs)), 1e-30)
+    if frontier is not None and mu:
+        utility[:, frontier] -= mu
     utility = np.where(np.isnan(utility), -np.inf, utility)
     chosen: np.ndarray = utility.argmax(axis=1)
     return chosen
@@ -85,3 +96,29 @@ def sweep_lambdas(expected: np.ndarray, costs: np.ndarray, strong: int | None, p
                 hi = mid
         lambdas.append(lo)
     return lambdas
+
+
+def sweep_penalties(expected: np.ndarray, costs: np.ndarray, frontier: int, points: int) -> list[float]:
+    """``points`` μ values (λ = 0) from no frontier call (first) to every call to the frontier (last), evenly
+    spaced in the share of frontier calls."""
+    import numpy as np
+
+    high = float(np.nanmax(expected) - np.nanmin(expected)) + 1.0
+
+    def share(mu: float) -> float:
+        return float((choose(expected, costs, 0.0, frontier, mu) == frontier).mean())
+
+    penalties = []
+    for k in range(points):
+        if k in (0, points - 1):
+            penalties.append(high if k == 0 else -high)
+            continue
+        target, lo, hi = k / (points - 1), -high, high  # share() falls as μ rises
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if share(mid) >= target:
+                lo = mid
+            else:
+                hi = mid
+        penalties.append(lo)
+    return penalties

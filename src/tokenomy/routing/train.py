@@ -76,7 +76,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
 
     progress("cascade check")
     check, cascade_report = _fit_cascade(rows, models, cheapest, frontier, features, scores, config, chosen.hyper,
-                                         embed, groups)
+                                         embed, groups, chosen.oof[:, models.index(frontier)], costs)
     manifest = {
         "models": models, "frontier": frontier, "cheapest": cheapest, "frontier_score": frontier_score,
         "prices": {m: asdict(p) for m, p in priced.items()}, "cost_model": cost_model,
@@ -122,13 +122,13 @@ def _cost_source(rows: Sequence[OutcomeRow], models: Sequence[str]) -> str:
            f"{ASSUMED_OUTPUT_TOKENS})"
 
 
-def _at(table: list[dict[str, Any]], lam: float) -> dict[str, Any]:
-    return next(row for row in table if row["lambda"] == lam)
+def _at(table: list[dict[str, Any]], at: calibrate.OperatingPoint) -> dict[str, Any]:
+    return next(row for row in table if at.matches(row))
 
 
 def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: str, frontier: str, features: Any,
-                 scores: np.ndarray, config: FeatureConfig, hyper: q.Hyper, embed: Embed,
-                 groups: int) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any]]:
+                 scores: np.ndarray, config: FeatureConfig, hyper: q.Hyper, embed: Embed, groups: int,
+                 frontier_oof: np.ndarray, costs: np.ndarray) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any]]:
     import numpy as np
 
     usable = np.array([bool(r.outcomes.get(cheapest) and r.outcomes[cheapest].response) for r in rows])
@@ -144,6 +144,8 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
     oof = cascade_mod.oof_predictions(prompt, answer_x, cheap_scores, groups, fold_of([rows[i].id for i in index]),
                                       check_hyper)
     check = cascade_mod.CascadeCheck.fit(cheapest, frontier, prompt, answer_x, cheap_scores, groups, check_hyper)
+    pair = [models.index(frontier), models.index(cheapest)]
+    curve = cascade_mod.oof_apgr(frontier_oof[index] - oof, scores[np.ix_(index, pair)], costs[np.ix_(index, pair)])
     return check, {"trained": True, "rows": len(index), "cheap": cheapest, "frontier": frontier,
                    "oof_mse": float(np.mean((oof - cheap_scores) ** 2)),
-                   "oof_mse_constant": float(np.var(cheap_scores))}
+                   "oof_mse_constant": float(np.var(cheap_scores)), **curve}
