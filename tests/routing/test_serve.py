@@ -202,3 +202,19 @@ def test_streamed_requests_carry_the_route_headers(gateway: tuple[openai.OpenAI,
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     assert chosen in (FRONTIER, CHEAP) and raw.headers["x-tokenomy-deployment"] == chosen
     assert text == f"echo: {prompt}"
+
+
+async def test_concurrent_decisions_share_embedding_calls_and_match_single_ones(router_dir: Path) -> None:
+    import asyncio
+
+    served = RouterSet.load(RoutingConfig(auto_router=str(router_dir)), lambda m: True)
+    entry = served._routers["tokenomy/auto"]
+    assert entry.batcher is not None  # on by default (routing.batching)
+    prompts = _prompts()[:18]
+    targets = ["share=0.3", "quality=0.95", None] * 6
+    batched = await asyncio.gather(*(entry.decide(p, t) for p, t in zip(prompts, targets, strict=True)))
+    alone = [entry.router.decide(p, t) for p, t in zip(prompts, targets, strict=True)]
+    assert [d.model for d in batched] == [d.model for d in alone]
+    for b, a in zip(batched, alone, strict=True):
+        assert b.expected_scores == pytest.approx(a.expected_scores, abs=1e-5)
+    assert entry.batcher.stats.batches < len(prompts)  # requests that arrived together shared a model call

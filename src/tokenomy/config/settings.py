@@ -107,6 +107,9 @@ class RoutingConfig(_Strict, frozen=True):
     sticky_busy_factor: float = 2.0
     routers: dict[str, RouterConfig] = {}
     auto_router: str | None = None
+    # concurrent decisions of one router share one embedding call; no wait by default: a batch forms only from
+    # requests that arrive while the previous one is being decided (null: one call each)
+    batching: MicroBatchConfig | None = MicroBatchConfig(max_batch=32, max_wait_ms=0.0)
 
 
 class ServerConfig(_Strict, frozen=True):
@@ -384,6 +387,7 @@ def _check(settings: Settings, origin: str) -> None:
                           f"(got {settings.batch.max_concurrency})")
     deployments = enumerate(settings.deployments or ())
     for key, batching in [("embeddings.batching", settings.embeddings.batching),
+                          ("routing.batching", settings.routing.batching),
                           *((f"deployments[{i}].batching", d.batching) for i, d in deployments)]:
         if batching is not None and (batching.max_batch < 1 or batching.max_inflight < 1
                                      or not 0 <= batching.max_wait_ms <= 1000):

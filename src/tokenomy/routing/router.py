@@ -114,9 +114,19 @@ class Router:
     # --- one request -------------------------------------------------------------------------------------------
 
     def decide(self, prompt: str, target: Target | str | None = None, group: str | None = None) -> Decision:
+        return self.decide_many([prompt], [target], [group])[0]
+
+    def decide_many(self, prompts: Sequence[str], targets: Sequence[Target | str | None],
+                    groups: Sequence[str | None] | None = None) -> list[Decision]:
+        """One decision per prompt, each at its own target, with one embedding call for all of them (the online
+        micro-batcher gathers concurrent requests into one such call). Each row is chosen on its own, so a
+        decision is the same alone or in a batch."""
+        expected = self.expected(self.features(list(prompts), list(groups or [None] * len(prompts))))
+        costs = self.estimated_costs(list(prompts))
+        return [self._decision(expected[i:i + 1], costs[i:i + 1], target) for i, target in enumerate(targets)]
+
+    def _decision(self, expected: np.ndarray, costs: np.ndarray, target: Target | str | None) -> Decision:
         at = self.operating_point(target)
-        expected = self.expected(self.features([prompt], [group]))
-        costs = self.estimated_costs([prompt])
         model = self.models[int(self.choose(expected, costs, at)[0])]
         scores = {m: float(expected[0, j]) for j, m in enumerate(self.models)}
         prices = {m: float(costs[0, j]) for j, m in enumerate(self.models)}

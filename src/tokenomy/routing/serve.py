@@ -2,8 +2,9 @@
 
 Each configured router (``routing.routers``, plus ``routing.auto_router`` / ``TOKENOMY_ROUTER`` as ``auto``) is
 loaded once, in a worker thread, when the app starts. A chat request for ``tokenomy/<name>`` is routed before
-anything else happens to it: the last user turn is scored by the router (``Router.decide``, in a worker thread),
-the best model that has a deployment here is chosen, and the request continues exactly as if the client had asked
+anything else happens to it: the last user turn is scored by the router (``Router.decide_many``, in a worker thread;
+concurrent decisions of one router share one embedding call, ``routing.batching``), the best model that has a
+deployment here is chosen, and the request continues exactly as if the client had asked
 for that model, configured fallbacks included. The choice and its reason go into the ledger (``route_reason``)
 and the ``x-tokenomy-route`` / ``x-tokenomy-route-reason`` response headers. A client may move the operating point
 of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tokenomy.batch.micro import MicroBatcher
 from tokenomy.config.settings import RouterConfig, RoutingConfig
 from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, TargetError
 from tokenomy.routing.calibrate import Target, parse_target
@@ -46,11 +48,21 @@ class Routed:
         return {"x-tokenomy-route": self.model, "x-tokenomy-route-reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServedRouter:
     name: str
     router: Router
     target: Target | None  # None: the router's own default
+    batcher: MicroBatcher[tuple[str, Target | None], Decision] | None = None
+
+    async def decide(self, text: str, target: Target | None) -> Decision:
+        """The router's decision, micro-batched with concurrent ones when a batcher is set."""
+        if self.batcher is None:
+            return await asyncio.to_thread(self.router.decide, text, target)
+        return await self.batcher.submit((text, target))
+
+    async def decide_batch(self, items: list[tuple[str, Target | None]]) -> list[Decision]:
+        return await asyncio.to_thread(self.router.decide_many, [t for t, _ in items], [g for _, g in items])
 
 
 def router_configs(config: RoutingConfig) -> dict[str, RouterConfig]:
@@ -84,7 +96,12 @@ class RouterSet:
             if not any(served(m) for m in router.models):
                 raise ConfigError(f"key '{key}': none of the router's models ({', '.join(router.models)}) has a "
                                   "deployment here; name deployments or models after them")
-            loaded[PREFIX + name] = ServedRouter(name, router, target)
+            served_router = ServedRouter(name, router, target)
+            if config.batching is not None:
+                served_router.batcher = MicroBatcher(served_router.decide_batch, max_batch=config.batching.max_batch,
+                                                     max_wait_ms=config.batching.max_wait_ms,
+                                                     max_inflight=config.batching.max_inflight)
+            loaded[PREFIX + name] = served_router
         return cls(loaded)
 
     def names(self) -> list[str]:
@@ -103,7 +120,7 @@ class RouterSet:
         target, source = entry.target, "config" if entry.target else "router default"
         if (text := headers.get(TARGET_HEADER)) is not None:
             target, source = _header_target(text), "header"
-        decision = await asyncio.to_thread(entry.router.decide, last_user_text(chat.body), target)
+        decision = await entry.decide(last_user_text(chat.body), target)
         model, note = pick_served(decision, served)
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
