@@ -136,7 +136,7 @@ class EmbeddingsConfig(_Strict, frozen=True):
 
     enabled: bool = True
     model: str = "all-minilm-l6-v2"
-    batching: MicroBatchConfig | None = MicroBatchConfig()
+    batching: MicroBatchConfig | None = MicroBatchConfig(max_batch=32, max_wait_ms=0.0)
 
 
 class LedgerConfig(_Strict, frozen=True):

@@ -13,6 +13,7 @@ benchmarks. Behaviour is chosen by the requested model name (TensorZero's fake-p
     break-stream         stream two chunks, then drop the connection
     garbage              answer 200 with a body that is not JSON
     sleep-<ms>[-tag]     echo after <ms> milliseconds
+    serial-<ms>[-tag]    one call at a time, <ms> each whatever its size (a GPU-like server: a batch costs one pass)
     chaos-<a>-<b>[-tag]  a % of calls 429 (retry-after: 0), b % 500, the rest echo (seeded: repeatable)
 
 It counts what it served (``GET /_stats``: calls per model, prompt and completion tokens) so tests can compare the
@@ -41,6 +42,7 @@ class FaultUpstream:
         self.last_headers: dict[str, str] = {}
         self.answered: Counter[str] = Counter()  # successful answers per last user text (exactly-once checks)
         self._dice = random.Random(20261203)
+        self._serial: dict[str, asyncio.Lock] = {}
         self.embedding_calls: Counter[str] = Counter()  # upstream /embeddings calls per model
         self.embedding_inputs = 0
         self.embedding_tokens = 0
@@ -106,6 +108,9 @@ class FaultUpstream:
                              status=503)
         if model.startswith("sleep-"):
             await asyncio.sleep(int(model.split("-")[1]) / 1000)
+        if model.startswith("serial-"):
+            async with self._serial.setdefault(model, asyncio.Lock()):
+                await asyncio.sleep(int(model.split("-")[1]) / 1000)
         if model.startswith("chaos-"):
             _, rate_429, rate_500, *_tag = model.split("-")
             roll = self._dice.random() * 100
