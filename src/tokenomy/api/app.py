@@ -36,7 +36,7 @@ from tokenomy.control.setup import build_admission
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher, TokenCount
-from tokenomy.ledger.migrate import sqlite_path
+from tokenomy.ledger.database import DatabaseOpener
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
 from tokenomy.routing.serve import RouterSet, router_configs
@@ -54,7 +54,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         catalog = Catalog(deployments, settings.fallbacks)
         await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
         dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
-        writer = await asyncio.to_thread(open_writer, settings, environment)
+        opener = DatabaseOpener(database_url(settings, environment))
+        writer = await asyncio.to_thread(open_writer, settings, environment, opener)
         await writer.start()
         metrics = Metrics()
         metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
@@ -62,9 +63,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         cache = build_exact_cache(settings, environment)
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
-        gateway.ledger_path = sqlite_path(database_url(settings, environment))
-        gateway.control = await build_admission(settings, gateway.ledger_path, accountant.pricer, accountant.counter,
-                                                deployments)
+        gateway.ledger_source = opener.report_source()
+        gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
         dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
         if embedding_deployments := build_embedding_deployments(settings, environment):
@@ -73,7 +73,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         if settings.batch.enabled:
             gateway.batches = await asyncio.to_thread(build_batches, settings, environment, GatewayLines(gateway),
-                                                      catalog, accountant)
+                                                      catalog, accountant, opener)
             await gateway.batches.runner.start()
         app.state.gateway = gateway
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
@@ -92,6 +92,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
                 close = getattr(dep.provider, "aclose", None)
                 if close is not None:
                     await close()
+            await asyncio.to_thread(opener.close)
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),

@@ -37,7 +37,7 @@ class Gateway:
     embedder: Any = None  # AsyncEmbedder over MiniLM, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     control: Admission | None = None  # keys, budgets, rate limits (docs/control.md)
-    ledger_path: Any = None  # the SQLite ledger file (spend queries for /admin, /ui and /v1/spend)
+    ledger_source: Any = None  # the ledger (a SQLite file or a PostgreSQL Database) that /admin, /ui, /v1/spend read
 
     async def load_embedder(self) -> Any:
         """The local embedding model, micro-batched across callers unless ``embeddings.batching`` is null."""
