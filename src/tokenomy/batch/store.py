@@ -18,7 +18,7 @@ import orjson
 
 from tokenomy.batch.objects import TIMESTAMPS, BatchRecord, BatchStatus, FileRecord, LineCounts, LineState, LineUsage
 from tokenomy.errors import TokenomyError
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.store import insert_entries
 
 
@@ -84,7 +84,7 @@ class SQLBatchStore:
             with self.database.read() as tx:
                 return tx.execute(sql, args).fetchall()
         except self.database.errors as exc:
-            raise BatchStoreError(f"batch store read failed ({self.database.describe()}): {exc}") from exc
+            raise BatchStoreError(f"batch store read failed ({self.database.describe()}): {reason(exc)}") from exc
 
     def _write(self, work: Any) -> Any:
         """Run ``work(tx)`` in one transaction."""
@@ -92,7 +92,7 @@ class SQLBatchStore:
             with self.database.transaction() as tx:
                 return work(tx)
         except self.database.errors as exc:
-            raise BatchStoreError(f"batch store write failed ({self.database.describe()}): {exc}") from exc
+            raise BatchStoreError(f"batch store write failed ({self.database.describe()}): {reason(exc)}") from exc
 
     def close(self) -> None:
         self.database.close()

@@ -25,7 +25,7 @@ from tokenomy.ledger.migrate import upgrade
 def _store(config_path: str | None) -> KeyStore:
     url = database_url(load_settings(config_path))
     upgrade(url)
-    return KeyStore(open_database(url))
+    return KeyStore(open_database(url, pooled=False))
 
 
 def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -30,7 +30,7 @@ from typing import Literal, Protocol
 
 from tokenomy.control.periods import period_id
 from tokenomy.errors import InsufficientQuotaError
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -102,7 +102,7 @@ class SQLBudgetStore:
             with self.database.transaction(exclusive=True) as db:
                 return fn(db, *args)  # type: ignore[operator]
         except self.database.errors as exc:
-            raise LedgerStoreError(f"budget {work} failed at {self.database.describe()}: {exc}") from exc
+            raise LedgerStoreError(f"budget {work} failed at {self.database.describe()}: {reason(exc)}") from exc
 
     async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome:
         result = await asyncio.to_thread(self._transaction, "reservation", _reserve, scopes, amount_pusd, at_us)

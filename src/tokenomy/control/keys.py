@@ -23,7 +23,7 @@ import orjson
 
 from tokenomy.control.periods import PERIODS
 from tokenomy.errors import InvalidRequestError, KeyNotFoundError
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.records import from_pusd, to_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -150,7 +150,7 @@ class KeyStore:
             with self.database.transaction() as tx:
                 yield tx
         except self.database.errors as exc:
-            raise LedgerStoreError(f"key store at {self.database.describe()}: {exc}") from exc
+            raise LedgerStoreError(f"key store at {self.database.describe()}: {reason(exc)}") from exc
 
     def create(self, name: str, **fields: Any) -> tuple[KeyRecord, str]:
         """A new key; returns its record and the key itself (shown once)."""

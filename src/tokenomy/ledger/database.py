@@ -206,16 +206,23 @@ EXCLUSIVE_LOCK = 0x70C0_0001
 
 
 class PostgresDatabase(Database):
-    """A psycopg 3 connection pool (opened on first use)."""
+    """A psycopg 3 connection pool (opened on first use); ``pooled=False``: one connection per call (a command that
+    runs one query, and should fail with the server's own reason at once)."""
 
     dialect: Dialect = "postgresql"
     sql = PG_SQL
 
-    def __init__(self, url: str, *, max_size: int = 8, timeout_s: float = 5.0, connect_timeout_s: int = 3) -> None:
+    def __init__(self, url: str, *, max_size: int = 8, timeout_s: float = 5.0, connect_timeout_s: int = 3,
+                 pooled: bool = True) -> None:
+        import logging
+
         import psycopg
         import psycopg_pool
 
+        # the pool logs every failed reconnection; the stores say once per outage that the database is down
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         self.url = url
+        self._pooled = pooled
         self.errors = (psycopg.Error, psycopg_pool.PoolTimeout)
         self._conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._max_size, self._timeout_s, self._connect_timeout_s = max_size, timeout_s, connect_timeout_s
@@ -234,16 +241,24 @@ class PostgresDatabase(Database):
                 self._pool.open(wait=False)
             return self._pool
 
+    def connection(self) -> contextlib.AbstractContextManager[Any]:
+        """A psycopg connection that commits when the block ends (rolls back on an exception)."""
+        if self._pooled:
+            return self.pool().connection()  # type: ignore[no-any-return]
+        import psycopg
+
+        return psycopg.connect(self._conninfo, connect_timeout=self._connect_timeout_s, row_factory=_pg_row)
+
     @contextlib.contextmanager
     def transaction(self, *, exclusive: bool = False) -> Iterator[Tx]:
-        with self.pool().connection() as conn:  # commits when the block ends, rolls back on an exception
+        with self.connection() as conn:
             if exclusive:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (EXCLUSIVE_LOCK,))
             yield _PgTx(conn)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.pool().connection() as conn:
+        with self.connection() as conn:
             yield _PgTx(conn)
 
     def close(self) -> None:
@@ -275,10 +290,10 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url).expanduser()
 
 
-def open_database(database_url: str) -> Database:
+def open_database(database_url: str, *, pooled: bool = True) -> Database:
     """The database behind ``TOKENOMY_DATABASE_URL`` (not yet connected)."""
     if is_postgres(database_url):
-        return PostgresDatabase(database_url)
+        return PostgresDatabase(database_url, pooled=pooled)
     return SQLiteDatabase(sqlite_path(database_url))
 
 
@@ -289,7 +304,7 @@ def masked_url(url: str) -> str:
 
 def ledger_source(database_url: str) -> Path | Database:
     """What a report reads: the SQLite file (opened read-only per report) or the PostgreSQL database."""
-    return PostgresDatabase(database_url) if is_postgres(database_url) else sqlite_path(database_url)
+    return PostgresDatabase(database_url, pooled=False) if is_postgres(database_url) else sqlite_path(database_url)
 
 
 class DatabaseOpener:
@@ -315,3 +330,8 @@ class DatabaseOpener:
     def close(self) -> None:
         for db in [*self._opened, *([self._shared] if self._shared else [])]:
             db.close()
+
+
+def reason(exc: BaseException) -> str:
+    """A driver's error as one line (psycopg's connection errors span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -11,7 +11,15 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from tokenomy.ledger.database import Database, PostgresDatabase, is_postgres, masked_url, open_database, sqlite_path
+from tokenomy.ledger.database import (
+    Database,
+    PostgresDatabase,
+    is_postgres,
+    masked_url,
+    open_database,
+    reason,
+    sqlite_path,
+)
 from tokenomy.ledger.store import LedgerStore, LedgerStoreError, SQLiteLedgerStore
 
 __all__ = ["MIGRATIONS", "open_store", "sqlite_path", "upgrade"]
@@ -47,7 +55,7 @@ def upgrade(database_url: str) -> list[str]:
             backend.apply_migrations(pending)
         return [m.id for m in pending]
     except errors as exc:
-        raise LedgerStoreError(f"cannot migrate the ledger at {masked_url(database_url)}: {exc}") from exc
+        raise LedgerStoreError(f"cannot migrate the ledger at {masked_url(database_url)}: {reason(exc)}") from exc
 
 
 def open_store(database_url: str, database: Database | None = None) -> LedgerStore:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tokenomy.ledger.database import PostgresDatabase
+from tokenomy.ledger.database import PostgresDatabase, reason
 from tokenomy.ledger.store import LedgerStoreError
 
 _RETRIES = 3  # deadlocks between replicas upserting the same rollup rows are retried, then reported
@@ -50,15 +50,15 @@ class PostgresLedgerStore:
 
         for attempt in range(_RETRIES):
             try:
-                with self.database.pool().connection() as conn:
+                with self.database.connection() as conn:
                     copy_entries(conn, rows)
                 return
             except psycopg.errors.DeadlockDetected as exc:
                 if attempt == _RETRIES - 1:
-                    raise LedgerStoreError(f"ledger write deadlocked {_RETRIES} times: {exc}") from exc
+                    raise LedgerStoreError(f"ledger write deadlocked {_RETRIES} times: {reason(exc)}") from exc
                 time.sleep(0.01 * (attempt + 1))
             except self.database.errors as exc:
-                raise LedgerStoreError(f"ledger write to {self.database.describe()} failed: {exc}") from exc
+                raise LedgerStoreError(f"ledger write to {self.database.describe()} failed: {reason(exc)}") from exc
 
     def close(self) -> None:
         self.database.close()

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, _sqlite_row, _SQLiteTx
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, _sqlite_row, _SQLiteTx, reason
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -88,7 +88,7 @@ def reading(source: Source) -> Iterator[Tx]:
             with source.read() as tx:
                 yield tx
         except source.errors as exc:
-            raise LedgerStoreError(f"cannot read the ledger at {source.describe()}: {exc}") from exc
+            raise LedgerStoreError(f"cannot read the ledger at {source.describe()}: {reason(exc)}") from exc
         return
     path = source.path if isinstance(source, SQLiteDatabase) else source
     if not path.exists():
@@ -101,7 +101,7 @@ def reading(source: Source) -> Iterator[Tx]:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise LedgerStoreError(f"cannot read the ledger at {path}: {exc}") from exc
+        raise LedgerStoreError(f"cannot read the ledger at {path}: {reason(exc)}") from exc
 
 
 def window_filter(window: Window, *, key_id: str | None = None, tenant: str | None = None
