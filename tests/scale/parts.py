@@ -125,3 +125,14 @@ class PostgresCluster:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+RESULTS = Path(os.environ.get("TOKENOMY_SCALE_RESULTS", "/tmp/tokenomy-scale-results.jsonl"))
+
+
+def record(test: str, **figures: object) -> None:
+    """Append a test's measured figures (what docs/scale.md quotes) to the results file."""
+    import json
+
+    with RESULTS.open("a") as out:
+        out.write(json.dumps({"test": test, "at": time.time(), **figures}, default=str) + "\n")

@@ -176,6 +176,22 @@ class CacheConfig(_Strict, frozen=True):
     prompt_breakpoints: bool = True  # add Anthropic cache_control breakpoints on long stable prefixes
 
 
+class BatchJobsConfig(_Strict, frozen=True):
+    """Batches on a PostgreSQL ledger run as procrastinate jobs that any replica's worker takes (docs/scale.md):
+    ``chunk_lines`` lines per job; a chunk runs ``lane_concurrency`` lines at once and a batch's chunks queue in
+    ``ceil(max_concurrency / lane_concurrency)`` lanes (one job per lane at a time, on any replica), so a batch
+    never has more than its ``max_concurrency`` lines in flight. ``worker_jobs``: jobs one replica runs at once.
+    A replica that stops sending heartbeats (every ``heartbeat_s``) for ``stalled_after_s`` has its jobs handed to
+    another; ``sweep_s``: how often each replica looks for those and for batches whose next step is due."""
+
+    chunk_lines: int = 100
+    lane_concurrency: int = 8
+    worker_jobs: int = 4
+    heartbeat_s: float = 5.0
+    stalled_after_s: float = 30.0
+    sweep_s: float = 10.0
+
+
 class BatchConfig(_Strict, frozen=True):
     """Batch jobs (``/v1/files``, ``/v1/batches``). ``via``: where a batch runs unless it says otherwise
     (``gateway``: tokenomy's own workers over routing, caching and the configured tiers; ``provider``: the
@@ -194,6 +210,7 @@ class BatchConfig(_Strict, frozen=True):
     line_retries: int = 3
     max_backoff_s: float = 60.0
     poll_interval_s: float = 30.0
+    jobs: BatchJobsConfig = BatchJobsConfig()
 
 
 class ControlConfig(_Strict, frozen=True):
