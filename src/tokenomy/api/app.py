@@ -24,7 +24,7 @@ from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
-from tokenomy.api.health import healthz
+from tokenomy.api.health import healthz, readyz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.openapi import openapi_endpoint
@@ -64,6 +64,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
         gateway.ledger_source = opener.report_source()
+        ack = settings.ledger.ack
+        gateway.durable_ack = ack == "durable" or (ack == "auto" and opener.postgres)
         gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
         dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
@@ -108,6 +110,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *_control_routes(),
     ]

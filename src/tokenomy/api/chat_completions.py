@@ -69,6 +69,8 @@ async def chat_completions(request: Request) -> Response:
         trace.route_reason = routed.reason
         chat = routed.chat
     served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal)
+    if isinstance(served, Answer):
+        await gateway.acknowledge(served.entry)
     response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) else served
     if routed is not None:
         response.headers.update(routed.headers())

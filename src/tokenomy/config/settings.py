@@ -144,6 +144,9 @@ class LedgerConfig(_Strict, frozen=True):
     drain_on_disconnect_s: float = 30.0
     max_queue: int = 100_000
     batch_size: int = 1000
+    # durable: a non-streamed response leaves only once its row is in the store or the fsynced spill file (a
+    # SIGKILL loses no answered request); queued: rows wait up to 50 ms in memory. auto: durable on PostgreSQL.
+    ack: Literal["auto", "queued", "durable"] = "auto"
 
 
 class ExactCacheConfig(_Strict, frozen=True):
@@ -224,6 +227,9 @@ class ControlConfig(_Strict, frozen=True):
     reservation_ttl_s: float = 900.0  # a reservation whose replica died is released after this (Redis)
     default_max_output_tokens: int = 4096  # reserved when neither max_tokens nor the deployment's limit is known
     redis_prefix: str = "tokenomy:"
+    # Redis down: "closed" refuses (503) requests that a budget or a rate limit applies to; "open" serves them
+    # unchecked (their spend is in the ledger, not in the shared counters). Caches always fail open.
+    on_redis_down: Literal["closed", "open"] = "closed"
     cors_origins: list[str] = []  # CORS is off unless origins are listed here
     ui_session_s: float = 8 * 3600.0
 

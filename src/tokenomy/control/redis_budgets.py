@@ -88,7 +88,7 @@ class RedisBudgetStore:
     def __init__(self, url: str, prefix: str, *, reservation_ttl_s: float) -> None:
         from redis.asyncio import Redis
 
-        self._redis: Any = Redis.from_url(url)
+        self._redis: Any = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._prefix = prefix
         self._ttl_us = int(reservation_ttl_s * 1_000_000)
         self._reserve = self._redis.register_script(RESERVE)
