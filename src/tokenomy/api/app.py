@@ -69,6 +69,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
         dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        if gateway.semantic is not None and gateway.semantic.shared is not None:
+            await gateway.semantic.shared.start()
         if embedding_deployments := build_embedding_deployments(settings, environment):
             gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
         if router_configs(settings.routing):
@@ -88,6 +90,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             if gateway.upstream_embeddings is not None:
                 await gateway.upstream_embeddings.aclose()
             await gateway.control.aclose()
+            if gateway.semantic is not None and gateway.semantic.shared is not None:
+                await gateway.semantic.shared.aclose()
             if cache is not None:
                 await cache.aclose()
             for dep in deployments:

@@ -171,6 +171,7 @@ class SemanticCacheConfig(_Strict, frozen=True):
     max_entries: int = 100_000
     agreement_cosine: float = 0.95
     calibration: str | None = None  # a file from bench/semantic_calibrate.py; None: the shipped one
+    store: Literal["memory", "redis"] = "memory"  # redis: entries shared by every replica (docs/scale.md)
 
 
 class CacheConfig(_Strict, frozen=True):

@@ -314,7 +314,8 @@ class DatabaseOpener:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         self.postgres = is_postgres(database_url)
-        self._shared: PostgresDatabase | None = PostgresDatabase(database_url, max_size=12) if self.postgres else None
+        self._shared: PostgresDatabase | None = PostgresDatabase(database_url, max_size=12, timeout_s=2.0) \
+            if self.postgres else None
         self._opened: list[Database] = []
 
     def __call__(self) -> Database:

@@ -114,10 +114,24 @@ class LedgerWriter:
             except TimeoutError:
                 pass
             self._wake.clear()
+            if not self._queue and self._store_down_since is not None:
+                await self._probe()
             while self._queue:
                 await self._flush_once(force=False)
                 if self._store_down_since is not None:
                     break
+
+    async def _probe(self) -> None:
+        """With nothing queued, the spill file still waits for a store that is back: replay it every ``retry_s``."""
+        if time.monotonic() - self._last_attempt < self._retry_s:
+            return
+        self._last_attempt = time.monotonic()
+        try:
+            await self._replay()
+        except LedgerStoreError:
+            return
+        log.warning("ledger store is back after %.0f s", time.monotonic() - (self._store_down_since or 0.0))
+        self._store_down_since = None
 
     async def _flush_once(self, *, force: bool) -> None:
         batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
