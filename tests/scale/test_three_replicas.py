@@ -23,10 +23,10 @@ import httpx
 import openai
 import psycopg
 import pytest
-
-from servers import free_port
 from tests.control.parts import MASTER, REDIS_URL, admin, redis_prefix
 from tests.scale.parts import fresh_database, record
+
+from servers import free_port
 from tokenomy.testing.fault_upstream import FaultUpstream
 
 __all__ = ["redis_prefix"]
@@ -202,7 +202,8 @@ def test_three_replicas_on_redis_and_postgres(fault: tuple[str, FaultUpstream], 
         lost = ok_plain - new_ids
         broken = sum(o == "broken" for _, o, _ in outcomes)
         record("three_replicas", requests=900, answered=sum(o == "ok" for _, o, _ in outcomes), broken=broken,
-               upstream_calls=upstream_calls, ledger_call_rows=ledger_calls - before_calls, answered_rows_lost=len(lost),
+               upstream_calls=upstream_calls, ledger_call_rows=ledger_calls - before_calls,
+               answered_rows_lost=len(lost),
                cache=cache_status, budget_served=served, rate_limited_served=10)
         assert not lost, f"{len(lost)} answered requests have no ledger row"
         # broken: those in flight on the killed replica, and those sent to it afterwards (refused: no load

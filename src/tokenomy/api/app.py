@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -64,13 +65,12 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
         gateway.ledger_source = opener.report_source()
-        ack = settings.ledger.ack
-        gateway.durable_ack = ack == "durable" or (ack == "auto" and opener.postgres)
+        gateway.durable_ack = _durable_ack(settings.ledger.ack, opener.postgres)
         gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
         dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
-        if gateway.semantic is not None and gateway.semantic.shared is not None:
-            await gateway.semantic.shared.start()
+        if gateway.semantic is not None:
+            await gateway.semantic.start()
         if embedding_deployments := build_embedding_deployments(settings, environment):
             gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
         if router_configs(settings.routing):
@@ -87,13 +87,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             if gateway.batches is not None:
                 await gateway.batches.runner.stop()
             await writer.stop()
-            if gateway.upstream_embeddings is not None:
-                await gateway.upstream_embeddings.aclose()
-            await gateway.control.aclose()
-            if gateway.semantic is not None and gateway.semantic.shared is not None:
-                await gateway.semantic.shared.aclose()
-            if cache is not None:
-                await cache.aclose()
+            await _aclose(gateway.upstream_embeddings, gateway.control, gateway.semantic, cache)
             for dep in deployments:
                 close = getattr(dep.provider, "aclose", None)
                 if close is not None:
@@ -152,6 +146,18 @@ def _by_method(path: str, **handlers: Callable[[Request], Awaitable[Response]]) 
         return await handlers[request.method if request.method != "HEAD" else "GET"](request)
 
     return Route(path, endpoint, methods=list(handlers))
+
+
+async def _aclose(*parts: Any) -> None:
+    """Close what was built, in order (None: not configured)."""
+    for part in parts:
+        if part is not None:
+            await part.aclose()
+
+
+def _durable_ack(ack: str, postgres: bool) -> bool:
+    """``ledger.ack``: auto is durable on PostgreSQL (replicas), queued on the embedded SQLite file."""
+    return ack == "durable" or (ack == "auto" and postgres)
 
 
 def _token_count() -> TokenCount:

@@ -16,17 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tokenomy.errors import RateLimitError, TokenomyError
+from tokenomy.errors import RateLimitError, StoreUnavailableError
 
 Kind = Literal["requests", "tokens"]
 _UNLIMITED = 2**62  # a charge that must land whatever the window holds (output tokens seen after the call)
 
 
-class RateLimitStoreError(TokenomyError):
+class RateLimitStoreError(StoreUnavailableError):
     """The shared rate-limit counters (Redis) cannot be reached."""
 
-    status = 503
-    type = "server_error"
     code = "rate_limit_store_unavailable"
 
 

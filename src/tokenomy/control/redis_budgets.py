@@ -15,7 +15,7 @@ from typing import Any
 
 from tokenomy.control.budgets import Outcome, Reservation, Scope
 from tokenomy.control.periods import period_ttl_s
-from tokenomy.errors import TokenomyError
+from tokenomy.errors import StoreUnavailableError
 
 _RELEASE = """
 local function release(h, a, z, id)
@@ -78,9 +78,7 @@ return 1
 """
 
 
-class BudgetRedisError(TokenomyError):
-    status = 503
-    type = "server_error"
+class BudgetRedisError(StoreUnavailableError):
     code = "budget_store_unavailable"
 
 

@@ -105,6 +105,14 @@ class SemanticLayer:
             task.add_done_callback(self._publishing.discard)
         return True
 
+    async def start(self) -> None:
+        if self.shared is not None:
+            await self.shared.start()
+
+    async def aclose(self) -> None:
+        if self.shared is not None:
+            await self.shared.aclose()
+
     @property
     def cache(self) -> SemanticCache:
         return self._cache
