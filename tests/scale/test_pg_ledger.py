@@ -54,7 +54,8 @@ ROWS = [entry(i) for i in range(300)]
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, PostgresDatabase, str]]:
     sqlite = tmp_path_factory.mktemp("ledger") / "ledger.db"
     with fresh_database() as url:
-        assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs"]
+        assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs",
+                                "0006.daily_rollup"]
         assert upgrade(url) == []
         pg_store, sqlite_store = open_store(url), open_store(str(sqlite))
         for at in range(0, 300, 40):
@@ -82,7 +83,8 @@ def test_writes_are_idempotent_and_the_rollup_is_exact(stores: tuple[Path, Postg
 
 @pytest.mark.parametrize("by", [None, *sorted(GROUPS)])
 @pytest.mark.parametrize("window", [(0, 40 * HOUR), (HOUR // 3, 7 * HOUR + 123),
-                                    (2 * HOUR + 5, 2 * HOUR + 1800_000_000), (5 * HOUR, 9 * HOUR)])
+                                    (2 * HOUR + 5, 2 * HOUR + 1800_000_000), (5 * HOUR, 9 * HOUR),
+                                    (HOUR // 3, 30 * HOUR + 5), (-3 * HOUR, 24 * HOUR)])
 def test_spend_on_postgres_equals_spend_on_sqlite(stores: tuple[Path, PostgresDatabase, str], by: str | None,
                                                   window: tuple[int, int]) -> None:
     sqlite, database, _ = stores

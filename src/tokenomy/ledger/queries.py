@@ -141,7 +141,7 @@ def _report(conn: Tx, window: Window, by: str | None, *, key_id: str | None = No
             f"SELECT {group_expr(by, conn.dialect)} AS grp, {_REQUEST_SUMS}, "
             f"COALESCE(SUM(input_tokens + cached_read_tokens + cache_write_tokens), 0) AS prompt_tokens, "
             f"COALESCE(SUM(output_tokens), 0) AS output_tokens "
-            f"FROM requests WHERE {where} GROUP BY 1 ORDER BY cost_pusd DESC, requests DESC", args).fetchall()
+            f"FROM requests WHERE {where} GROUP BY 1 ORDER BY cost_pusd DESC, requests DESC, grp", args).fetchall()
     return assemble(window, req, calls, [(row["tier"], int(row["n"])) for row in tiers], by, groups)
 
 
