@@ -72,13 +72,21 @@ def feed(writer: Any, loop: asyncio.AbstractEventLoop, entries: list[LedgerEntry
     """Submit entries in slices from this thread (on the writer's loop); returns seconds until all are written."""
     start_written = writer.written
     began = time.perf_counter()
+    async def submit(part: list[LedgerEntry]) -> None:
+        for entry in part:
+            writer.submit(entry)
+
     for at in range(0, len(entries), 2000):
-        part = entries[at:at + 2000]
-        loop.call_soon_threadsafe(lambda p=part: [writer.submit(e) for e in p])
-        while writer.queued > 20_000:  # keep a backlog, not the whole set in memory at once
+        asyncio.run_coroutine_threadsafe(submit(entries[at:at + 2000]), loop).result()
+        while writer.queued > 20_000:  # keep a backlog (below the writer's max_queue, past which it spills)
             time.sleep(0.005)
+    last, stalled_since = writer.written, time.monotonic()
     while writer.written - start_written < len(entries):
         time.sleep(0.005)
+        if writer.written != last:
+            last, stalled_since = writer.written, time.monotonic()
+        elif time.monotonic() - stalled_since > 30:
+            raise RuntimeError(f"the writer stopped: {writer.stats()}")
     return time.perf_counter() - began
 
 

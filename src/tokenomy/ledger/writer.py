@@ -114,7 +114,7 @@ class LedgerWriter:
             except TimeoutError:
                 pass
             self._wake.clear()
-            if not self._queue and self._store_down_since is not None:
+            if not self._queue and (self._store_down_since is not None or self._spill.pending()):
                 await self._probe()
             while self._queue:
                 await self._flush_once(force=False)
@@ -122,16 +122,21 @@ class LedgerWriter:
                     break
 
     async def _probe(self) -> None:
-        """With nothing queued, the spill file still waits for a store that is back: replay it every ``retry_s``."""
-        if time.monotonic() - self._last_attempt < self._retry_s:
+        """With nothing queued, replay the spill file: entries spilled while the store was down (tried again every
+        ``retry_s``) or while the queue was full."""
+        if self._store_down_since is not None and time.monotonic() - self._last_attempt < self._retry_s:
             return
         self._last_attempt = time.monotonic()
         try:
             await self._replay()
-        except LedgerStoreError:
+        except LedgerStoreError as exc:
+            if self._store_down_since is None:
+                log.error("ledger store failed, spilling to %s until it recovers: %s", self._spill.path, exc.message)
+                self._store_down_since = time.monotonic()
             return
-        log.warning("ledger store is back after %.0f s", time.monotonic() - (self._store_down_since or 0.0))
-        self._store_down_since = None
+        if self._store_down_since is not None:
+            log.warning("ledger store is back after %.0f s", time.monotonic() - self._store_down_since)
+            self._store_down_since = None
 
     async def _flush_once(self, *, force: bool) -> None:
         batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
