@@ -82,7 +82,8 @@ async def arq_run(redis_url: str, jobs: int, work_ms: float) -> dict[str, float]
             await pool.enqueue_job("chunk", "b", i, i)
         enqueued = time.perf_counter()
         DONE.clear()
-        worker = Worker(functions=[func(chunk, name="chunk")], redis_pool=pool, queue_name=queue, max_jobs=8, handle_signals=False,
+        worker = Worker(functions=[func(chunk, name="chunk")], redis_pool=pool, queue_name=queue, max_jobs=8,
+                        handle_signals=False,
                         poll_delay=0.05, keep_result=0)
         task = asyncio.create_task(worker.async_run())
         while len(DONE) < jobs:
