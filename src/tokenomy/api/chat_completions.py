@@ -207,8 +207,11 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decisi
             if gateway.semantic is not None:
                 await gateway.semantic.remember(probe, decision, completion)
 
+    async def acknowledged() -> None:
+        await gateway.acknowledge(ended[0])
+
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
-                 on_done=done, on_complete=store)
+                 on_done=done, on_complete=store, before_done=acknowledged if gateway.durable_ack else None)
     headers = {**_served_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
                "x-accel-buffering": "no", **(ticket.headers if ticket else {})}
     control = gateway.control
