@@ -118,13 +118,13 @@ def test_a_replica_killed_mid_batch_has_its_lines_finished_by_another(database: 
     cfg.write_text("local: {enabled: false}\nenv_providers: false\nserver: {log_level: warning}\n"
                    "ledger: {reference_model: null}\n"
                    "batch: {max_concurrency: 16, jobs: {chunk_lines: 25, lane_concurrency: 4, heartbeat_s: 0.5, "
-                   "stalled_after_s: 3, sweep_s: 0.5}}\n"
+                   "stalled_after_s: 3, sweep_s: 0.5, worker_jobs: 2}}\n"
                    f"deployments:\n  - {{name: slow, provider: openai_compatible, model: slow, "
                    f"upstream_model: sleep-40, base_url: '{base}'}}\n")
     env = {**os.environ, "TOKENOMY_HOME": str(tmp_path / "home"), "TOKENOMY_DATABASE_URL": database}
     ports = [free_port(), free_port()]
     doomed, survivor = (_serve(cfg, port, env) for port in ports)
-    n = 400
+    n = 600  # 24 chunks in 4 lanes; each replica takes at most 2 jobs at once, so both run lanes of the batch
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{ports[1]}/v1", api_key="unused", max_retries=2)
     try:
         source = client.files.create(file=("k.jsonl", io.BytesIO(_lines(n, "slow", "kill"))), purpose="batch")

@@ -19,8 +19,6 @@ import contextlib
 import logging
 from typing import Any
 
-import numpy as np
-
 from tokenomy.cache.semantic.cache import SemanticCache
 from tokenomy.outage import OutageLog
 
@@ -59,6 +57,8 @@ class SharedEntries:
         await self._redis.aclose()
 
     async def publish_add(self, context: str, text: str, vector: Any, answer_key: str) -> None:
+        import numpy as np
+
         fields = {"op": "add", "context": context, "text": text, "key": answer_key,
                   "vector": np.asarray(vector, dtype="<f4").tobytes()}
         await self._publish(fields)
@@ -100,6 +100,8 @@ class SharedEntries:
                 delay = min(delay * 2, 5.0)
 
     def _apply(self, rows: list[tuple[Any, dict[bytes, bytes]]]) -> None:
+        import numpy as np
+
         for entry_id, fields in rows:
             self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             op = fields.get(b"op")
