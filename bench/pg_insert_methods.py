@@ -6,6 +6,8 @@ cannot do: it goes to a temporary table first, then ``INSERT … SELECT … ON C
 
     PYTHONPATH=src .venv/bin/python bench/pg_insert_methods.py [--url postgresql://127.0.0.1:5432/test] [--batches 20]
 
+(asyncpg is measured but not a dependency: ``pip install asyncpg`` first.)
+
 Prints one JSON object: rows/s per method and the ratio to psycopg's ``executemany`` (the baseline).
 """
 
