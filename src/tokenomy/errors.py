@@ -197,6 +197,16 @@ class RouteTargetError(InvalidRequestError):
 # --- upstream errors --------------------------------------------------------------------------------------------
 
 
+class StoreUnavailableError(TokenomyError):
+    """A shared store (Redis, PostgreSQL) cannot be reached. Logged once per outage by its ``OutageLog``, not once
+    per request."""
+
+    status = 503
+    type = "server_error"
+    code = "store_unavailable"
+    outage = True
+
+
 class UpstreamError(TokenomyError):
     """An upstream call failed. ``retryable`` says whether the same request may succeed on a retry or elsewhere."""
 

@@ -40,8 +40,9 @@ def test_written_manifests_validate(tmp_path: Path) -> None:
     files = _written(tmp_path)
     assert set(files) == {"keda-scaledobject.yaml", "vllm.yaml", "tokenomy.yaml"}
     kinds = sorted((d["kind"], d["metadata"]["name"]) for docs in files.values() for d in docs)
-    assert kinds == [("Deployment", "self-hosted-small"), ("Deployment", "tokenomy"),
-                     ("ScaledObject", "self-hosted-small"), ("Service", "self-hosted-small"), ("Service", "tokenomy")]
+    assert kinds == [("Deployment", "self-hosted-small"), ("Deployment", "tokenomy"), ("Job", "tokenomy-migrate"),
+                     ("ScaledObject", "self-hosted-small"), ("ScaledObject", "tokenomy"),
+                     ("Service", "self-hosted-small"), ("Service", "tokenomy")]
     for docs in files.values():
         for document in docs:
             _validate(document)
@@ -92,3 +93,22 @@ def test_the_validators_reject_broken_manifests(breakage: str) -> None:
         return
     with pytest.raises(jsonschema.ValidationError):
         _validate(so)
+
+
+def test_the_gateway_runs_as_replicas_on_postgres_and_redis(tmp_path: Path) -> None:
+    documents = _written(tmp_path)["tokenomy.yaml"]
+    gateway, _, migrate, scaler = documents
+    pod = gateway["spec"]["template"]["spec"]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "valueFrom" in e}
+    assert gateway["spec"]["replicas"] == 3
+    assert env["TOKENOMY_DATABASE_URL"] == {"name": "tokenomy-stores", "key": "database_url"}
+    assert env["TOKENOMY_REDIS_URL"] == {"name": "tokenomy-stores", "key": "redis_url"}
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert migrate["spec"]["template"]["spec"]["containers"][0]["args"] == ["tokenomy", "db", "upgrade"]
+    assert scaler["spec"]["scaleTargetRef"]["name"] == "tokenomy" and scaler["spec"]["minReplicaCount"] == 3
+    queue = scaler["spec"]["triggers"][0]
+    assert queue["type"] == "postgresql" and "procrastinate_jobs" in queue["metadata"]["query"]
+    assert queue["metadata"]["connectionFromEnv"] in env  # the scaler reads the URL from the gateway's own env
+    for document in documents:
+        _validate(document)

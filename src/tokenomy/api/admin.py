@@ -167,7 +167,7 @@ def window_of(request: Request) -> tuple[Window, str | None]:
 async def admin_spend(request: Request) -> Response:
     gateway, _ = _control(request)
     window, by = window_of(request)
-    report = await asyncio.to_thread(spend_report, gateway.ledger_path, window, by)
+    report = await asyncio.to_thread(spend_report, gateway.ledger_source, window, by)
     return json_response(report, headers=_headers(request))
 
 
@@ -193,7 +193,7 @@ async def own_spend(request: Request) -> Response:
     if principal.key is not None and by == "key":
         by = None
     try:
-        report = await asyncio.to_thread(spend_report, gateway.ledger_path, window, by, key_id=principal.key_id)
+        report = await asyncio.to_thread(spend_report, gateway.ledger_source, window, by, key_id=principal.key_id)
     except TokenomyError as exc:
         if exc.code != "ledger_store_error":
             raise

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,7 +25,7 @@ from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
-from tokenomy.api.health import healthz
+from tokenomy.api.health import healthz, readyz
 from tokenomy.api.metrics import Metrics, metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.openapi import openapi_endpoint
@@ -38,7 +39,7 @@ from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher, TokenCount
 from tokenomy.distill.bodies import build_body_store
 from tokenomy.distill.serve import StudentSet
-from tokenomy.ledger.migrate import sqlite_path
+from tokenomy.ledger.database import DatabaseOpener
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
 from tokenomy.routing.serve import RouterSet, router_configs
@@ -57,7 +58,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         catalog = Catalog(deployments, settings.fallbacks)
         await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
         dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
-        writer = await asyncio.to_thread(open_writer, settings, environment)
+        opener = DatabaseOpener(database_url(settings, environment))
+        writer = await asyncio.to_thread(open_writer, settings, environment, opener)
         await writer.start()
         metrics = Metrics()
         metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
@@ -65,11 +67,13 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         cache = build_exact_cache(settings, environment)
         gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
                           metrics=metrics, cache=cache)
-        gateway.ledger_path = sqlite_path(database_url(settings, environment))
-        gateway.control = await build_admission(settings, gateway.ledger_path, accountant.pricer, accountant.counter,
-                                                deployments)
+        gateway.ledger_source = opener.report_source()
+        gateway.durable_ack = _durable_ack(settings.ledger.ack, opener.postgres)
+        gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
         dispatcher.gate = gateway.control
         gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        if gateway.semantic is not None:
+            await gateway.semantic.start()
         if embedding_deployments := build_embedding_deployments(settings, environment):
             gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
         gateway.bodies = build_body_store(settings, environment)
@@ -78,7 +82,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
         if settings.batch.enabled:
             gateway.batches = await asyncio.to_thread(build_batches, settings, environment, GatewayLines(gateway),
-                                                      catalog, accountant)
+                                                      catalog, accountant, opener)
             await gateway.batches.runner.start()
         app.state.gateway = gateway
         log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
@@ -86,6 +90,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
             yield
         finally:
             await _close(gateway, deployments)
+            await asyncio.to_thread(opener.close)
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -101,6 +106,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *_control_routes(),
     ]
@@ -112,20 +118,15 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
 
 
 async def _close(gateway: Gateway, deployments: list[Deployment]) -> None:
-    """Stop everything the lifespan opened: batch work first (its lines stay pending), the ledger last but one."""
+    """Stop everything the lifespan opened: batch work first (its lines stay pending), then the ledger writer."""
     if gateway.batches is not None:
         await gateway.batches.runner.stop()
     await gateway.ledger.stop()
-    if gateway.upstream_embeddings is not None:
-        await gateway.upstream_embeddings.aclose()
-    if gateway.control is not None:
-        await gateway.control.aclose()
+    await _aclose(gateway.upstream_embeddings, gateway.control, gateway.semantic, gateway.cache)
     if gateway.students is not None:
         gateway.students.close()
     if gateway.bodies is not None:
         gateway.bodies.close()
-    if gateway.cache is not None:
-        await gateway.cache.aclose()
     for dep in deployments:
         close = getattr(dep.provider, "aclose", None)
         if close is not None:
@@ -159,6 +160,18 @@ def _by_method(path: str, **handlers: Callable[[Request], Awaitable[Response]]) 
         return await handlers[request.method if request.method != "HEAD" else "GET"](request)
 
     return Route(path, endpoint, methods=list(handlers))
+
+
+async def _aclose(*parts: Any) -> None:
+    """Close what was built, in order (None: not configured)."""
+    for part in parts:
+        if part is not None:
+            await part.aclose()
+
+
+def _durable_ack(ack: str, postgres: bool) -> bool:
+    """``ledger.ack``: auto is durable on PostgreSQL (replicas), queued on the embedded SQLite file."""
+    return ack == "durable" or (ack == "auto" and postgres)
 
 
 def _token_count() -> TokenCount:

@@ -75,6 +75,8 @@ async def chat_completions(request: Request) -> Response:
         trace.route_reason = routed.reason
         chat = routed.chat
     served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal)
+    if isinstance(served, Answer):
+        await gateway.acknowledge(served.entry)
     response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) else served
     if routed is not None:
         response.headers.update(routed.headers())
@@ -235,8 +237,11 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decisi
             if gateway.semantic is not None:
                 await gateway.semantic.remember(probe, decision, completion)
 
+    async def acknowledged() -> None:
+        await gateway.acknowledge(ended[0])
+
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
-                 on_done=done, on_complete=store)
+                 on_done=done, on_complete=store, before_done=acknowledged if gateway.durable_ack else None)
     headers = {**_served_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
                "x-accel-buffering": "no", **(ticket.headers if ticket else {})}
     control = gateway.control

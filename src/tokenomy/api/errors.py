@@ -17,7 +17,7 @@ log = logging.getLogger("tokenomy.api")
 async def on_tokenomy_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TokenomyError)
     rid = getattr(request.state, "request_id", None) or request_id(request)
-    if exc.status >= 500:
+    if exc.status >= 500 and not getattr(exc, "outage", False):  # outages have their own line per interval
         log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status, exc.code, exc.message)
     return error_response(exc, rid)
 

@@ -1,6 +1,11 @@
-"""GET /healthz: liveness plus what the gateway serves."""
+"""GET /healthz: liveness plus what the gateway serves. GET /readyz: whether the stores it needs answer now
+(the ledger's database, Redis when configured), with the ledger writer's counts; 503 while one does not."""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -8,6 +13,9 @@ from starlette.responses import Response
 from tokenomy import __version__
 from tokenomy.api.responses import json_response, request_id
 from tokenomy.api.state import Gateway
+from tokenomy.ledger.database import Database, SQLiteDatabase, reason
+
+PROBE_TIMEOUT_S = 2.0
 
 
 async def healthz(request: Request) -> Response:
@@ -16,3 +24,49 @@ async def healthz(request: Request) -> Response:
                    for d in gateway.dispatcher.catalog.deployments]
     return json_response({"status": "ok", "version": __version__, "deployments": deployments},
                          headers={"x-request-id": request_id(request)})
+
+
+async def readyz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    checks = {"database": await _timed(_database(gateway.ledger_source))}
+    if gateway.settings.redis_url:
+        checks["redis"] = await _timed(_redis(gateway.settings.redis_url))
+    ready = all(c["ok"] for c in checks.values())
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks,
+                            "ledger": gateway.ledger.stats()}
+    return json_response(body, status=200 if ready else 503, headers={"x-request-id": request_id(request),
+                                                                      "cache-control": "no-store"})
+
+
+async def _timed(probe: Any) -> dict[str, Any]:
+    began = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe, PROBE_TIMEOUT_S)
+        result: dict[str, Any] = {"ok": True}
+    except TimeoutError:
+        result = {"ok": False, "error": f"no answer in {PROBE_TIMEOUT_S:g} s"}
+    except Exception as exc:  # any failure of the probe is the answer, not an error of ours
+        result = {"ok": False, "error": reason(exc)}
+    result["ms"] = round((time.perf_counter() - began) * 1000, 1)
+    return result
+
+
+async def _database(source: Any) -> None:
+    if not isinstance(source, Database) or isinstance(source, SQLiteDatabase):
+        return  # the embedded SQLite file: its writers report their own failures
+
+    def select_one() -> None:
+        with source.read() as tx:
+            tx.execute("SELECT 1").fetchone()
+
+    await asyncio.to_thread(select_one)
+
+
+async def _redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    client: Any = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()

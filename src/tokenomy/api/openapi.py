@@ -166,6 +166,9 @@ def _paths(embeddings: bool) -> dict[str, Any]:
                                  "responses": {"200": _json(_ref("SpendReport")), **_errors("400", "401")}}},
         "/healthz": {"get": {"operationId": "health", "security": [],
                              "responses": {"200": _json({"type": "object", "required": ["status"]})}}},
+        "/readyz": {"get": {"operationId": "ready", "security": [], "responses": {
+            "200": _json({"type": "object", "required": ["status", "checks", "ledger"]}),
+            "503": _json({"type": "object", "required": ["status", "checks", "ledger"]})}}},
         "/metrics": {"get": {"operationId": "metrics", "security": [], "responses": {"200": {
             "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }

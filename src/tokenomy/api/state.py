@@ -41,7 +41,8 @@ class Gateway:
     embedder: Any = None  # AsyncEmbedder over MiniLM, loaded on first use (/v1/embeddings, the semantic cache)
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     control: Admission | None = None  # keys, budgets, rate limits (docs/control.md)
-    ledger_path: Any = None  # the SQLite ledger file (spend queries for /admin, /ui and /v1/spend)
+    durable_ack: bool = False  # responses wait for their ledger row to be durable (ledger.ack)
+    ledger_source: Any = None  # the ledger (a SQLite file or a PostgreSQL Database) that /admin, /ui, /v1/spend read
 
     async def load_embedder(self) -> Any:
         """The local embedding model, micro-batched across callers unless ``embeddings.batching`` is null."""
@@ -62,6 +63,11 @@ class Gateway:
         entry = self.accountant.entry(trace, status, error)
         self.metrics.observe(entry)
         return entry
+
+    async def acknowledge(self, entry: LedgerEntry) -> None:
+        """With ``ledger.ack`` durable: wait until the entry survives this process (the writer's group commit)."""
+        if self.durable_ack:
+            await self.ledger.acknowledged(entry.request.id)
 
     def record(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
         """Account for a finished request: one ledger entry (queued, never dropped) and the metrics; a promoted

@@ -59,11 +59,14 @@ async def _disconnected(receive: Receive) -> None:
 
 async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on_done: Callable[[bool], None],
                 on_complete: Callable[[StreamAssembler], Awaitable[None]] | None = None,
-                ) -> AsyncGenerator[bytes, None]:
+                before_done: Callable[[], Awaitable[None]] | None = None) -> AsyncGenerator[bytes, None]:
     """The client's SSE bytes. ``on_done(client_disconnected)`` is called once, when the upstream side is over;
-    ``on_complete`` gets the whole answer of a stream that ended well (the exact cache stores it)."""
+    ``on_complete`` gets the whole answer of a stream that ended well (the exact cache stores it); with
+    ``before_done``, a stream that ended well is accounted first and ``data: [DONE]`` waits for it (the ledger's
+    durable acknowledgement)."""
     call = served.call
     assembler = StreamAssembler() if on_complete is not None else None
+    accounted = False
     try:
         if assembler is not None:
             assembler.feed(served.first)
@@ -80,6 +83,10 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on
         call.end_stream("ok")
         if on_complete is not None and assembler is not None:
             await on_complete(assembler)
+        if before_done is not None:
+            accounted = True
+            on_done(False)
+            await before_done()
         yield DONE
     except UpstreamError as exc:
         call.end_stream("error", exc)
@@ -92,7 +99,8 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on
             local = served.deployment.config.provider == "local"
             await _drain(served, 0.0 if local else drain_s)
         await served.rest.aclose()
-        on_done(disconnected)
+        if not accounted:
+            on_done(disconnected)
 
 
 async def _drain(served: ServedStream, drain_s: float) -> None:

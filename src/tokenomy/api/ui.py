@@ -120,7 +120,7 @@ async def ui_summary(request: Request) -> Response:
     if not _authorised(gateway, request):
         raise AuthenticationError("log in at /ui with the master key")
     window, _ = window_of(request)
-    path = gateway.ledger_path
+    path = gateway.ledger_source
     pricer = gateway.accountant.pricer
 
     def cached_saving(model: str, tokens: int) -> Decimal | None:

@@ -1,4 +1,5 @@
-"""File contents on disk (``files/`` in the data dir); their metadata lives in the batch store.
+"""File contents on disk (``files/`` in the data dir; one process, or replicas sharing a volume), their metadata in the
+batch store. On PostgreSQL the contents live in the database instead (``db_files``), which every replica reads.
 
 Writes go to a temporary name, are fsynced and then renamed, so a file either exists whole or not at all — a
 crash while writing a batch's output leaves nothing half-written behind its id.
@@ -8,14 +9,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from tokenomy.errors import NotFoundError
 
 _ID = re.compile(r"file-[A-Za-z0-9_]{1,64}")
 CHUNK = 1 << 20
+
+
+class Blobs(Protocol):
+    """Where file contents live: ``FileBlobs`` (a directory) or ``db_files.DatabaseBlobs`` (PostgreSQL)."""
+
+    def write(self, file_id: str, lines: Iterable[bytes]) -> int: ...
+    def copy_in(self, file_id: str, source: BinaryIO) -> int: ...
+    def open(self, file_id: str) -> BinaryIO: ...
+    def lines(self, file_id: str) -> Iterator[bytes]: ...
+    def delete(self, file_id: str) -> None: ...
 
 
 class FileBlobs:
@@ -57,6 +68,11 @@ class FileBlobs:
             os.fsync(handle.fileno())
         os.replace(partial, final)
         return size
+
+    def lines(self, file_id: str) -> Iterator[bytes]:
+        """The file's lines, read as they are needed."""
+        with self.open(file_id) as handle:
+            yield from handle
 
     def open(self, file_id: str) -> BinaryIO:
         try:

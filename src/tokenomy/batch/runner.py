@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 
 from tokenomy.batch.executor import LineExecutor, LineOutcome, RemoteBatches, RemoteStep
-from tokenomy.batch.files import FileBlobs
+from tokenomy.batch.files import Blobs
 from tokenomy.batch.objects import BatchRecord, BatchStatus, FileRecord, LineState, derived_id, output_file_id
 from tokenomy.batch.store import BatchStore, LineResult, PendingLine
-from tokenomy.batch.validate import check_endpoint, iter_file, parse_lines
+from tokenomy.batch.validate import check_endpoint, parse_lines
 from tokenomy.config.settings import BatchConfig
 
 log = logging.getLogger("tokenomy.batch")
@@ -36,7 +36,7 @@ _CLOSED = {
 }
 
 
-class _Job:
+class Job:
     """One running batch's live state: cancel signal, the shared rate-limit pause, the clock."""
 
     def __init__(self, batch: BatchRecord, clock: Callable[[], float], max_backoff_s: float) -> None:
@@ -108,14 +108,14 @@ class _Committer:
 
 
 class BatchRunner:
-    def __init__(self, store: BatchStore, blobs: FileBlobs, executor: LineExecutor, config: BatchConfig, *,
+    def __init__(self, store: BatchStore, blobs: Blobs, executor: LineExecutor, config: BatchConfig, *,
                  remote: RemoteBatches | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._store, self._blobs, self._executor, self._config = store, blobs, executor, config
         self._remote = remote
         self._clock, self._sleep = clock, sleep
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._cancels: set[str] = set()  # cancel asked while the batch runs (the store already says cancelling)
 
     async def start(self) -> None:
@@ -197,9 +197,8 @@ class BatchRunner:
         return int(self._clock())
 
     async def _validate(self, batch: BatchRecord) -> None:
-        path = self._blobs.path(batch.input_file_id)
         lines, problems = await asyncio.to_thread(
-            lambda: parse_lines(iter_file(path), max_lines=self._config.max_lines))
+            lambda: parse_lines(self._blobs.lines(batch.input_file_id), max_lines=self._config.max_lines))
         problems += check_endpoint(lines, batch.endpoint)
         if problems:
             await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
@@ -214,16 +213,41 @@ class BatchRunner:
                                 model=models.pop() if len(models) == 1 else None)
 
     async def _execute(self, batch: BatchRecord) -> None:
-        job = self._jobs[batch.id] = _Job(batch, self._clock, self._config.max_backoff_s)
+        job = self._jobs[batch.id] = Job(batch, self._clock, self._config.max_backoff_s)
         if batch.id in self._cancels:  # cancelled between reading the batch and getting here
             job.cancelled.set()
-        slots = asyncio.Semaphore(batch.max_concurrency)
+        try:
+            await self.run_pending(job, batch.max_concurrency)
+        finally:
+            self._jobs.pop(batch.id, None)
+        if job.cancelled.is_set():
+            return  # the store says cancelling: the next step closes it
+        if job.expired():
+            await self._finish(batch, BatchStatus.EXPIRED, LineState.EXPIRED)
+            return
+        await self._finalize_if_done(batch)
+
+    async def _finalize_if_done(self, batch: BatchRecord) -> bool:
+        """``in_progress → finalizing`` once no line is pending (a compare-and-set: one caller wins)."""
+        counts = await asyncio.to_thread(self._store.counts, batch.id)
+        if counts.pending:
+            return False
+        await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.IN_PROGRESS,),
+                                status=BatchStatus.FINALIZING, finalizing_at=self._now())
+        return True
+
+    async def run_pending(self, job: Job, concurrency: int, first: int = 1, last: int | None = None) -> None:
+        """Run the pending lines numbered ``first..last`` (all: ``last`` None), ``concurrency`` at once, until they
+        are done or the job stops; finished lines are committed as they finish."""
+        batch = job.batch
+        slots = asyncio.Semaphore(concurrency)
         committer = _Committer(self._store, batch.id)
         running: set[asyncio.Task[None]] = set()
         try:
-            after = 0
+            after = first - 1
             while not job.stopping():
                 page = await asyncio.to_thread(self._store.pending_lines, batch.id, after, PAGE)
+                page = [line for line in page if last is None or line.line_no <= last]
                 if not page:
                     break
                 for line in page:
@@ -241,18 +265,8 @@ class BatchRunner:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             await committer.close()
-            self._jobs.pop(batch.id, None)
-        if job.cancelled.is_set():
-            return  # the store says cancelling: the next step closes it
-        if job.expired():
-            await self._finish(batch, BatchStatus.EXPIRED, LineState.EXPIRED)
-            return
-        counts = await asyncio.to_thread(self._store.counts, batch.id)
-        if counts.pending == 0:
-            await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.IN_PROGRESS,),
-                                    status=BatchStatus.FINALIZING, finalizing_at=self._now())
 
-    async def _run_line(self, job: _Job, line: PendingLine, slots: asyncio.Semaphore, committer: _Committer) -> None:
+    async def _run_line(self, job: Job, line: PendingLine, slots: asyncio.Semaphore, committer: _Committer) -> None:
         try:
             tries = 0
             while True:

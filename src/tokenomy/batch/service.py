@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tokenomy.batch.files import FileBlobs
+from tokenomy.batch.files import Blobs
 from tokenomy.batch.objects import ENDPOINTS, VIA, BatchRecord, BatchStatus, new_id
 from tokenomy.batch.runner import BatchRunner
 from tokenomy.batch.store import BatchStore
@@ -23,7 +23,7 @@ VIA_KEY = "tokenomy_via"
 @dataclass(slots=True)
 class BatchService:
     store: BatchStore
-    blobs: FileBlobs
+    blobs: Blobs
     runner: BatchRunner
     config: BatchConfig
 

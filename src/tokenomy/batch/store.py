@@ -1,15 +1,14 @@
-"""Where files' metadata, batches and their lines live: the ledger's SQLite database (migration 0002).
+"""Where files' metadata, batches and their lines live: the ledger's database (migration 0002), SQLite or PostgreSQL.
 
 Every method is synchronous and atomic; async callers run them in a worker thread. ``complete_lines`` is the heart
 of "exactly once": a line's result, its usage and its ledger rows are written in one transaction, and only while
 the line is still pending, so a line finished twice (it cannot be, but a crash between the upstream's answer and
-this commit re-runs it) is recorded once. The seam is the ``BatchStore`` protocol; PostgreSQL comes with scale-out.
+this commit re-runs it) is recorded once — on PostgreSQL too, where replicas may finish lines of one batch at once:
+the ``UPDATE … AND state = 'pending'`` row lock lets exactly one of them write the line and its ledger rows.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import orjson
 
 from tokenomy.batch.objects import TIMESTAMPS, BatchRecord, BatchStatus, FileRecord, LineCounts, LineState, LineUsage
 from tokenomy.errors import TokenomyError
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.store import insert_entries
 
 
@@ -73,51 +73,29 @@ _JSON_COLUMNS = frozenset({"metadata", "errors", "remote"})
 _FILE_COLUMNS = ("id", "purpose", "filename", "bytes", "lines", "created_at", "expires_at", "status", "key_id")
 
 
-class SQLiteBatchStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+class SQLBatchStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            try:
-                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.Error as exc:
-                raise BatchStoreError(f"cannot open the batch store at {self.path}: {exc}") from exc
-            self._conn = conn
-        return self._conn
-
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._connection().execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise BatchStoreError(f"batch store read failed ({self.path}): {exc}") from exc
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            with self.database.read() as tx:
+                return tx.execute(sql, args).fetchall()
+        except self.database.errors as exc:
+            raise BatchStoreError(f"batch store read failed ({self.database.describe()}): {reason(exc)}") from exc
 
     def _write(self, work: Any) -> Any:
-        """Run ``work(conn)`` in one transaction."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                result = work(conn)
-                conn.execute("COMMIT")
-                return result
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise BatchStoreError(f"batch store write failed ({self.path}): {exc}") from exc
+        """Run ``work(tx)`` in one transaction."""
+        try:
+            with self.database.transaction() as tx:
+                return work(tx)
+        except self.database.errors as exc:
+            raise BatchStoreError(f"batch store write failed ({self.database.describe()}): {reason(exc)}") from exc
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self.database.close()
 
     # --- files ----------------------------------------------------------------------------------------------------
 
@@ -219,7 +197,7 @@ class SQLiteBatchStore:
         """Record finished lines and their ledger rows in one transaction; returns how many were still pending
         (only those are written, ledger rows included)."""
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Tx) -> int:
             written = 0
             entries = []
             for r in results:
@@ -241,7 +219,7 @@ class SQLiteBatchStore:
     def close_pending(self, batch_id: str, state: LineState, result_for: Any) -> int:
         """Move every pending line to ``state`` (expired / cancelled), its result ``result_for(custom_id)``."""
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Tx) -> int:
             rows = conn.execute("SELECT line_no, custom_id FROM batch_lines WHERE batch_id = ? AND state = 'pending'",
                                 (batch_id,)).fetchall()
             conn.executemany("UPDATE batch_lines SET state = ?, result = ? WHERE batch_id = ? AND line_no = ?",
@@ -277,6 +255,12 @@ class SQLiteBatchStore:
             for line_no, result in rows:
                 after = line_no
                 yield result.encode()
+
+
+class SQLiteBatchStore(SQLBatchStore):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(SQLiteDatabase(path))
 
 
 def _encode(name: str, value: Any) -> Any:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ import orjson
 
 from tokenomy.cache.key import CacheDecision, decide
 from tokenomy.cache.stores import CacheStoreError, ResponseStore
+from tokenomy.outage import OutageLog
 
 log = logging.getLogger("tokenomy.cache")
 
@@ -19,7 +19,7 @@ log = logging.getLogger("tokenomy.cache")
 class ExactCache:
     def __init__(self, store: ResponseStore, *, ttl_s: float, mode: str) -> None:
         self._store, self._ttl_s, self._mode = store, ttl_s, mode
-        self._last_warning = 0.0
+        self.outage = OutageLog("response cache", log)
 
     def decide(self, body: Mapping[str, Any], headers: Mapping[str, str], namespace: str) -> CacheDecision | None:
         return decide(body, headers, namespace=namespace, mode=self._mode)
@@ -30,8 +30,9 @@ class ExactCache:
         try:
             raw = await self._store.get(decision.key)
         except CacheStoreError as exc:
-            self._warn(exc)
+            self.outage.failed(exc.message, "serving without it")
             return None
+        self.outage.recovered()
         if raw is None:
             return None
         try:
@@ -48,15 +49,9 @@ class ExactCache:
         try:
             await self._store.put(decision.key, orjson.dumps(entry), self._ttl_s)
         except CacheStoreError as exc:
-            self._warn(exc)
+            self.outage.failed(exc.message, "serving without it")
 
     async def aclose(self) -> None:
         close = getattr(self._store, "aclose", None)
         if close is not None:
             await close()
-
-    def _warn(self, exc: CacheStoreError) -> None:
-        now = time.monotonic()
-        if now - self._last_warning > 60:
-            self._last_warning = now
-            log.warning("response cache unavailable, serving without it: %s", exc.message)

@@ -26,7 +26,7 @@ def build_exact_cache(settings: Settings, env: Mapping[str, str]) -> ExactCache 
     else:
         if not settings.redis_url:
             raise ConfigError("key 'cache.exact.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')")
-        store = RedisStore(settings.redis_url)
+        store = RedisStore(settings.redis_url, f"{settings.control.redis_prefix}exact:")
     return ExactCache(store, ttl_s=cfg.ttl_s, mode=cfg.mode)
 
 
@@ -43,4 +43,12 @@ def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder:
     calibration = load_calibration(Path(cfg.calibration) if cfg.calibration else None)
     cache = SemanticCache(calibration, max_error=cfg.max_error, online=cfg.online,
                           max_entries=cfg.max_entries)
-    return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine)
+    shared = None
+    if cfg.store == "redis":
+        if not settings.redis_url:
+            raise ConfigError("key 'cache.semantic.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')")
+        from tokenomy.cache.semantic.shared import SharedEntries
+
+        shared = SharedEntries(settings.redis_url, f"{settings.control.redis_prefix}semantic:entries", cache,
+                               max_entries=cfg.max_entries)
+    return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine, shared=shared)

@@ -139,7 +139,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "tokenomy:exact:") -> None:
         from redis.asyncio import Redis
 
-        self._redis: Any = Redis.from_url(url)
+        self._redis: Any = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._prefix = prefix
 
     async def get(self, key: str) -> bytes | None:

@@ -18,13 +18,14 @@ import orjson
 from tokenomy.config.settings import database_url, load_settings
 from tokenomy.control.keys import KeyStore, parse_expiry
 from tokenomy.errors import AuthenticationError, InvalidRequestError, TokenomyError
-from tokenomy.ledger.migrate import sqlite_path, upgrade
+from tokenomy.ledger.database import open_database
+from tokenomy.ledger.migrate import upgrade
 
 
 def _store(config_path: str | None) -> KeyStore:
     url = database_url(load_settings(config_path))
     upgrade(url)
-    return KeyStore(sqlite_path(url))
+    return KeyStore(open_database(url, pooled=False))
 
 
 def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

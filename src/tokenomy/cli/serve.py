@@ -15,7 +15,7 @@ import os
 import click
 import msgspec
 
-from tokenomy.config.settings import load_settings
+from tokenomy.config.settings import Settings, load_settings
 from tokenomy.errors import ConfigError
 
 SETTINGS_ENV = "TOKENOMY_RESOLVED_SETTINGS"
@@ -39,14 +39,18 @@ def is_loopback(host: str) -> bool:
 @click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address without a master key.")
 @click.option("--server", "server_kind", type=click.Choice(["granian", "uvicorn"]), default="uvicorn",
               show_default=True, help="HTTP server to run the app on.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Gateway processes on this port (more than one needs PostgreSQL and Redis: docs/scale.md).")
 def serve(config_path: str | None, host: str | None, port: int | None, log_level: str | None, insecure: bool,
-          server_kind: str) -> None:
+          server_kind: str, workers: int) -> None:
     """Run the OpenAI-compatible gateway. With no config: the embedded default (local SmolLM2 tier)."""
     settings = load_settings(config_path, flags={"server.host": host, "server.port": port,
                                                  "server.log_level": log_level})
     if not settings.control.master_key and not insecure and not is_loopback(settings.server.host):
         raise ConfigError(f"refusing to serve on {settings.server.host} without a master key: anyone who can reach "
                           "it could spend on your upstreams; set TOKENOMY_MASTER_KEY, or pass --insecure")
+    if workers > 1:
+        check_workers(settings, workers)
     level = settings.server.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"tokenomy gateway on http://{settings.server.host}:{settings.server.port}/v1 ({server_kind})",
@@ -56,6 +60,12 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
 
         from tokenomy.api.app import create_app
 
+        if workers > 1:  # each worker process builds the app from the resolved settings
+            os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+            uvicorn.run("tokenomy.api.app:app_from_environment", factory=True, workers=workers,
+                        host=settings.server.host, port=settings.server.port, loop="uvloop", http="httptools",
+                        log_level=level, access_log=False, lifespan="on")
+            return
         uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, loop="uvloop",
                     http="httptools", log_level=level, access_log=False, lifespan="on")
         return
@@ -64,5 +74,19 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
 
     os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
     Granian("tokenomy.api.app:app_from_environment", factory=True, interface=Interfaces.ASGI,
-            address=settings.server.host, port=settings.server.port, workers=1, loop=Loops.uvloop,
+            address=settings.server.host, port=settings.server.port, workers=workers, loop=Loops.uvloop,
             log_level=level, log_access=False).serve()  # type: ignore[arg-type]
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """Several processes are replicas on one box: they need the stores replicas share."""
+    from tokenomy.config.settings import database_url
+    from tokenomy.ledger.database import is_postgres
+
+    missing = []
+    if not is_postgres(database_url(settings)):
+        missing.append("TOKENOMY_DATABASE_URL=postgresql://… (the SQLite ledger is for one process)")
+    if not settings.redis_url:
+        missing.append("TOKENOMY_REDIS_URL=redis://… (budgets, rate limits and caches shared by the workers)")
+    if missing:
+        raise ConfigError(f"--workers {workers} needs " + " and ".join(missing))

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from tokenomy.config.settings import database_url, load_settings
-from tokenomy.ledger.migrate import sqlite_path
+from tokenomy.ledger.database import ledger_source
 from tokenomy.ledger.queries import GROUPS, spend_report
 from tokenomy.ledger.window import window_from
 
@@ -23,7 +23,13 @@ def spend(since: str, by: str | None, as_json: bool, config_path: str | None) ->
     settings = load_settings(config_path)
     now_s = time.time()
     window = window_from(since, now_s)
-    report = spend_report(sqlite_path(database_url(settings)), window, by)
+    source = ledger_source(database_url(settings))
+    try:
+        report = spend_report(source, window, by)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
     if as_json:
         click.echo(orjson.dumps(report).decode())
         return

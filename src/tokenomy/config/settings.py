@@ -147,6 +147,9 @@ class LedgerConfig(_Strict, frozen=True):
     drain_on_disconnect_s: float = 30.0
     max_queue: int = 100_000
     batch_size: int = 1000
+    # durable: a non-streamed response leaves only once its row is in the store or the fsynced spill file (a
+    # SIGKILL loses no answered request); queued: rows wait up to 50 ms in memory. auto: durable on PostgreSQL.
+    ack: Literal["auto", "queued", "durable"] = "auto"
 
 
 class ExactCacheConfig(_Strict, frozen=True):
@@ -171,12 +174,29 @@ class SemanticCacheConfig(_Strict, frozen=True):
     max_entries: int = 100_000
     agreement_cosine: float = 0.95
     calibration: str | None = None  # a file from bench/semantic_calibrate.py; None: the shipped one
+    store: Literal["memory", "redis"] = "memory"  # redis: entries shared by every replica (docs/scale.md)
 
 
 class CacheConfig(_Strict, frozen=True):
     exact: ExactCacheConfig = ExactCacheConfig()
     semantic: SemanticCacheConfig = SemanticCacheConfig()
     prompt_breakpoints: bool = True  # add Anthropic cache_control breakpoints on long stable prefixes
+
+
+class BatchJobsConfig(_Strict, frozen=True):
+    """Batches on a PostgreSQL ledger run as procrastinate jobs that any replica's worker takes (docs/scale.md):
+    ``chunk_lines`` lines per job; a chunk runs ``lane_concurrency`` lines at once and a batch's chunks queue in
+    ``ceil(max_concurrency / lane_concurrency)`` lanes (one job per lane at a time, on any replica), so a batch
+    never has more than its ``max_concurrency`` lines in flight. ``worker_jobs``: jobs one replica runs at once.
+    A replica that stops sending heartbeats (every ``heartbeat_s``) for ``stalled_after_s`` has its jobs handed to
+    another; ``sweep_s``: how often each replica looks for those and for batches whose next step is due."""
+
+    chunk_lines: int = 100
+    lane_concurrency: int = 8
+    worker_jobs: int = 4
+    heartbeat_s: float = 5.0
+    stalled_after_s: float = 30.0
+    sweep_s: float = 10.0
 
 
 class BatchConfig(_Strict, frozen=True):
@@ -197,6 +217,7 @@ class BatchConfig(_Strict, frozen=True):
     line_retries: int = 3
     max_backoff_s: float = 60.0
     poll_interval_s: float = 30.0
+    jobs: BatchJobsConfig = BatchJobsConfig()
 
 
 class ControlConfig(_Strict, frozen=True):
@@ -210,6 +231,9 @@ class ControlConfig(_Strict, frozen=True):
     reservation_ttl_s: float = 900.0  # a reservation whose replica died is released after this (Redis)
     default_max_output_tokens: int = 4096  # reserved when neither max_tokens nor the deployment's limit is known
     redis_prefix: str = "tokenomy:"
+    # Redis down: "closed" refuses (503) requests that a budget or a rate limit applies to; "open" serves them
+    # unchecked (their spend is in the ledger, not in the shared counters). Caches always fail open.
+    on_redis_down: Literal["closed", "open"] = "closed"
     cors_origins: list[str] = []  # CORS is off unless origins are listed here
     ui_session_s: float = 8 * 3600.0
 

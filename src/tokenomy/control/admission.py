@@ -16,10 +16,12 @@ from tokenomy.config.settings import ControlConfig
 from tokenomy.control.auth import KeyCache, Principal
 from tokenomy.control.budgets import BudgetGuard, Reservation, Scope
 from tokenomy.control.estimate import Estimate, estimate, explicit_max_output, input_tokens
-from tokenomy.control.ratelimit import Limit, RateLimiter
+from tokenomy.control.ratelimit import Limit, RateLimiter, RateLimitStoreError
+from tokenomy.control.redis_budgets import BudgetRedisError
 from tokenomy.errors import RateLimitError, TokenomyError
 from tokenomy.ledger.accounting import Pricer, TokenCounter
 from tokenomy.ledger.records import LedgerEntry, to_pusd
+from tokenomy.outage import OutageLog
 from tokenomy.providers.registry import Deployment
 from tokenomy.wire.validation import ValidChat
 
@@ -70,6 +72,7 @@ class Admission:
         self._pricer = pricer
         self._counter = counter
         self._deployment_limits: dict[str, list[Limit]] = {}
+        self.outage = OutageLog("spend controls (redis)", log)
         for d in deployments:
             found = [Limit(f"deployment:{d.name}", "requests", d.config.rpm)] if d.config.rpm else []
             found += [Limit(f"deployment:{d.name}", "tokens", d.config.tpm)] if d.config.tpm else []
@@ -96,10 +99,19 @@ class Admission:
             return None
         guess = estimate(chat.body, chain, self._pricer, self._counter, self.config.default_max_output_tokens)
         ticket = Ticket(principal, guess, limits)
-        if limits:
-            ticket.headers = await self.limiter.admit(limits, guess.input_tokens + guess.asked_output_tokens)
-        if scopes:
-            ticket.reservation = await self.budgets.reserve(rid, scopes, guess.worst_case_pusd)
+        try:
+            if limits:
+                ticket.headers = await self.limiter.admit(limits, guess.input_tokens + guess.asked_output_tokens)
+            if scopes:
+                ticket.reservation = await self.budgets.reserve(rid, scopes, guess.worst_case_pusd)
+        except (RateLimitStoreError, BudgetRedisError) as exc:
+            if self.config.on_redis_down == "closed":
+                self.outage.failed(exc.message, "refusing requests under a budget or a rate limit (fail closed)")
+                raise
+            self.outage.failed(exc.message, "serving without budget and rate-limit checks (fail open)")
+            ticket.limits, ticket.reservation = [], None
+            return ticket
+        self.outage.recovered()
         return ticket
 
     async def settle(self, ticket: Ticket | None, entry: LedgerEntry | None) -> None:
@@ -109,7 +121,10 @@ class Admission:
         ticket.settled = True
         if ticket.reservation is not None:
             cost = entry.request.cost_usd if entry is not None else None
-            await self.budgets.settle(ticket.reservation, to_pusd(cost) or 0)
+            try:
+                await self.budgets.settle(ticket.reservation, to_pusd(cost) or 0)
+            except BudgetRedisError as exc:  # the answer is served; its reservation lapses after its TTL
+                self.outage.failed(exc.message, "a settlement was not counted (the ledger has the cost)")
         if entry is None:
             return
         extra = entry.request.tokens.output_tokens - ticket.estimate.asked_output_tokens
@@ -127,6 +142,11 @@ class Admission:
             await self.limiter.admit(limits, tokens)
         except RateLimitError as exc:
             return exc.retry_after_s or 1.0
+        except RateLimitStoreError as exc:
+            if self.config.on_redis_down == "closed":
+                self.outage.failed(exc.message, "refusing requests under a budget or a rate limit (fail closed)")
+                raise
+            self.outage.failed(exc.message, "serving without deployment rate limits (fail open)")
         return None
 
     async def settle_deployments(self, entry: LedgerEntry, asked_output: int) -> None:
@@ -136,10 +156,11 @@ class Admission:
                 if limit.kind == "tokens" and extra > 0:
                     await self._quietly(self.limiter.charge(limit, extra))
 
-    @staticmethod
-    async def _quietly(work: object) -> None:
+    async def _quietly(self, work: object) -> None:
         try:
             await work  # type: ignore[misc]
+        except RateLimitStoreError as exc:
+            self.outage.failed(exc.message, "output tokens after a call were not charged")
         except TokenomyError as exc:
             log.warning("rate-limit charge after the call failed: %s", exc.message)
 

@@ -20,6 +20,7 @@ import orjson
 
 from tokenomy.control.keys import KEY_PREFIX, KeyRecord, KeyStore, TeamRecord, hash_key, now_us
 from tokenomy.errors import AuthenticationError, PermissionDeniedError, TokenomyError
+from tokenomy.outage import OutageLog
 
 log = logging.getLogger("tokenomy.control")
 
@@ -73,6 +74,7 @@ class KeyCache:
         self._by_hash: dict[str, KeyRecord] = {}
         self.teams: dict[str, TeamRecord] = {}
         self._task: asyncio.Task[None] | None = None
+        self.outage = OutageLog("key store", log)
 
     @property
     def auth_required(self) -> bool:
@@ -104,7 +106,9 @@ class KeyCache:
             try:
                 await self.reload()
             except TokenomyError as exc:  # keep serving on the last good copy; the store may be busy for a moment
-                log.warning("could not refresh keys: %s", exc.message)
+                self.outage.failed(exc.message, "serving on the keys last read")
+            else:
+                self.outage.recovered()
 
     def is_master(self, token: str | None) -> bool:
         return self._master is not None and token is not None and hmac.compare_digest(token.encode(), self._master)

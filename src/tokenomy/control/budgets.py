@@ -12,15 +12,15 @@ One rule decides, per scope (a key, its team), in one atomic step across every s
 - otherwise wait: requests in flight will settle and free room (``BudgetGuard`` waits up to ``budget_wait_s``).
 
 A period's counters are named by the period's id (see ``periods``), so a reset happens once, by construction.
-Money is integer pico-USD throughout, like the ledger. This module holds the rule, the embedded SQLite store (one
-``BEGIN IMMEDIATE`` transaction per reservation) and the guard that waits; ``redis_budgets`` the shared store.
+Money is integer pico-USD throughout, like the ledger. This module holds the rule, the store in the ledger's database
+(one exclusive transaction per reservation: ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL, so it
+also holds across replicas that share a PostgreSQL ledger without Redis) and the guard that waits;
+``redis_budgets`` the Redis store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from typing import Literal, Protocol
 
 from tokenomy.control.periods import period_id
 from tokenomy.errors import InsufficientQuotaError
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -88,38 +89,20 @@ class BudgetStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-class SQLiteBudgetStore:
-    """The embedded store: counters in the ledger's file, each reservation one ``BEGIN IMMEDIATE`` transaction.
-    For one gateway process; replicas share budgets through Redis (``RedisBudgetStore``)."""
+class SQLBudgetStore:
+    """Counters in the ledger's database, each reservation one exclusive transaction. For one gateway (SQLite), or
+    replicas sharing a PostgreSQL ledger; replicas with Redis share budgets there (``RedisBudgetStore``)."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            try:
-                conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
-                # Durable enough: after a crash the counters are rebuilt from the ledger, not read back from here.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                self._conn = conn
-            except sqlite3.Error as exc:
-                raise LedgerStoreError(f"cannot open the budget counters at {self._path}: {exc}") from exc
-        return self._conn
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        # Durable enough on SQLite (synchronous=NORMAL): after a crash the counters are rebuilt from the ledger.
 
     def _transaction(self, work: str, fn: object, *args: object) -> object:
-        with self._lock:
-            db = self._db()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                result = fn(db, *args)  # type: ignore[operator]
-                db.execute("COMMIT")
-                return result
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise LedgerStoreError(f"budget {work} failed at {self._path}: {exc}") from exc
+        try:
+            with self.database.transaction(exclusive=True) as db:
+                return fn(db, *args)  # type: ignore[operator]
+        except self.database.errors as exc:
+            raise LedgerStoreError(f"budget {work} failed at {self.database.describe()}: {reason(exc)}") from exc
 
     async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome:
         result = await asyncio.to_thread(self._transaction, "reservation", _reserve, scopes, amount_pusd, at_us)
@@ -138,19 +121,23 @@ class SQLiteBudgetStore:
         return result
 
     async def aclose(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self.database.close()
 
 
-def _row(db: sqlite3.Connection, scope: str, period: str) -> tuple[int, int]:
+class SQLiteBudgetStore(SQLBudgetStore):
+    """The embedded store: counters in the ledger's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(SQLiteDatabase(path, timeout_s=10))
+
+
+def _row(db: Tx, scope: str, period: str) -> tuple[int, int]:
     found = db.execute("SELECT spent_pusd, reserved_pusd FROM budget_counters WHERE scope = ? AND period = ?",
                        (scope, period)).fetchone()
     return (int(found[0]), int(found[1])) if found else (0, 0)
 
 
-def _reserve(db: sqlite3.Connection, scopes: Sequence[Scope], amount: int, at_us: int) -> Outcome:
+def _reserve(db: Tx, scopes: Sequence[Scope], amount: int, at_us: int) -> Outcome:
     waiting: Outcome | None = None
     for scope in scopes:
         spent, reserved = _row(db, *scope.counter(at_us))
@@ -163,20 +150,22 @@ def _reserve(db: sqlite3.Connection, scopes: Sequence[Scope], amount: int, at_us
         return waiting
     for scope in scopes:
         name, period = scope.counter(at_us)
-        db.execute("INSERT INTO budget_counters (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, 0, ?) "
-                   "ON CONFLICT (scope, period) DO UPDATE SET reserved_pusd = reserved_pusd + excluded.reserved_pusd",
+        db.execute("INSERT INTO budget_counters AS c (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, 0, ?) "
+                   "ON CONFLICT (scope, period) DO UPDATE SET reserved_pusd = c.reserved_pusd + excluded.reserved_pusd",
                    (name, period, amount))
     return Outcome("ok")
 
 
-def _settle(db: sqlite3.Connection, reservation: Reservation, actual: int) -> None:
+def _settle(db: Tx, reservation: Reservation, actual: int) -> None:
     for name, period in reservation.counters:
-        db.execute("INSERT INTO budget_counters (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, ?, 0) "
-                   "ON CONFLICT (scope, period) DO UPDATE SET spent_pusd = spent_pusd + excluded.spent_pusd, "
-                   "reserved_pusd = MAX(0, reserved_pusd - ?)", (name, period, actual, reservation.amount_pusd))
+        greatest = "GREATEST" if db.dialect == "postgresql" else "MAX"
+        db.execute("INSERT INTO budget_counters AS c (scope, period, spent_pusd, reserved_pusd) VALUES (?, ?, ?, 0) "
+                   "ON CONFLICT (scope, period) DO UPDATE SET spent_pusd = c.spent_pusd + excluded.spent_pusd, "
+                   f"reserved_pusd = {greatest}(0, c.reserved_pusd - ?)",
+                   (name, period, actual, reservation.amount_pusd))
 
 
-def _prime(db: sqlite3.Connection, counters: list[tuple[str, str, int]]) -> None:
+def _prime(db: Tx, counters: list[tuple[str, str, int]]) -> None:
     """Embedded mode owns its counters: on start they are the ledger's sums, with nothing in flight."""
     db.execute("UPDATE budget_counters SET reserved_pusd = 0")
     for name, period, spent in counters:
@@ -185,7 +174,7 @@ def _prime(db: sqlite3.Connection, counters: list[tuple[str, str, int]]) -> None
                    (name, period, spent))
 
 
-def _read(db: sqlite3.Connection, counters: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+def _read(db: Tx, counters: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
     return [_row(db, name, period) for name, period in counters]
 
 

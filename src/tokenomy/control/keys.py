@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import orjson
 
 from tokenomy.control.periods import PERIODS
 from tokenomy.errors import InvalidRequestError, KeyNotFoundError
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.records import from_pusd, to_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -138,24 +138,19 @@ def check_fields(fields: Mapping[str, Any]) -> None:
 
 
 class KeyStore:
-    """Keys and teams in the ledger's SQLite file (migrated on open). Every method is one short transaction."""
+    """Keys and teams in the ledger's database (SQLite file or PostgreSQL, migrated before). Every method is one
+    short transaction."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, source: Path | Database) -> None:
+        self.database = source if isinstance(source, Database) else SQLiteDatabase(source, timeout_s=10)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self) -> Iterator[Tx]:
         try:
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise LedgerStoreError(f"cannot open the key store at {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            raise LedgerStoreError(f"key store at {self.path}: {exc}") from exc
-        finally:
-            conn.close()
+            with self.database.transaction() as tx:
+                yield tx
+        except self.database.errors as exc:
+            raise LedgerStoreError(f"key store at {self.database.describe()}: {reason(exc)}") from exc
 
     def create(self, name: str, **fields: Any) -> tuple[KeyRecord, str]:
         """A new key; returns its record and the key itself (shown once)."""
@@ -257,7 +252,7 @@ def _key_row(k: KeyRecord) -> dict[str, Any]:
             "created_us": k.created_us, "updated_us": k.updated_us, "revoked_us": k.revoked_us}
 
 
-def _key_record(r: sqlite3.Row) -> KeyRecord:
+def _key_record(r: Any) -> KeyRecord:
     models = orjson.loads(r["models"]) if r["models"] else None
     return KeyRecord(id=r["id"], key_hash=r["key_hash"], last4=r["last4"], name=r["name"], team=r["team"],
                      models=tuple(models) if models is not None else None, budget_usd=from_pusd(r["budget_pusd"]),
@@ -266,6 +261,6 @@ def _key_record(r: sqlite3.Row) -> KeyRecord:
                      updated_us=r["updated_us"], revoked_us=r["revoked_us"])
 
 
-def _team_record(r: sqlite3.Row) -> TeamRecord:
+def _team_record(r: Any) -> TeamRecord:
     return TeamRecord(name=r["name"], budget_usd=from_pusd(r["budget_pusd"]), period=r["period"], rpm=r["rpm"],
                       tpm=r["tpm"])

@@ -16,10 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tokenomy.errors import RateLimitError
+from tokenomy.errors import RateLimitError, StoreUnavailableError
 
 Kind = Literal["requests", "tokens"]
 _UNLIMITED = 2**62  # a charge that must land whatever the window holds (output tokens seen after the call)
+
+
+class RateLimitStoreError(StoreUnavailableError):
+    """The shared rate-limit counters (Redis) cannot be reached."""
+
+    code = "rate_limit_store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +40,8 @@ class RateLimiter:
         from limits.aio.strategies import SlidingWindowCounterRateLimiter
         from limits.storage import storage_from_string
 
-        storage: Any = storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}rl") \
+        storage: Any = storage_from_string(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}rl",
+                                           socket_timeout=1, socket_connect_timeout=1) \
             if redis_url else storage_from_string("async+memory://")
         self._storage = storage
         self._limiter = SlidingWindowCounterRateLimiter(storage)
@@ -61,14 +68,28 @@ class RateLimiter:
 
     async def charge(self, limit: Limit, cost: int) -> None:
         """Count ``cost`` whatever the window already holds (tokens learned after the call)."""
+        from redis.exceptions import RedisError
+
         if cost > 0:
             item = self._item(limit.per_minute)
-            await self._storage.acquire_sliding_window_entry(item.key_for(limit.scope, limit.kind), _UNLIMITED,
-                                                             item.get_expiry(), cost)
+            try:
+                await self._storage.acquire_sliding_window_entry(item.key_for(limit.scope, limit.kind), _UNLIMITED,
+                                                                 item.get_expiry(), cost)
+            except RedisError as exc:
+                raise RateLimitStoreError(f"rate limits (redis) unavailable: {exc}") from exc
 
     async def admit(self, limits: Sequence[Limit], tokens: int) -> dict[str, str]:
         """Charge one request and ``tokens`` against every limit, or raise ``RateLimitError`` (429, with
-        ``retry-after`` and the ``x-ratelimit-*`` headers). Returns the headers for a served response."""
+        ``retry-after`` and the ``x-ratelimit-*`` headers). Returns the headers for a served response. An
+        unreachable Redis is a ``RateLimitStoreError``."""
+        from redis.exceptions import RedisError
+
+        try:
+            return await self._admit(limits, tokens)
+        except RedisError as exc:
+            raise RateLimitStoreError(f"rate limits (redis) unavailable: {exc}") from exc
+
+    async def _admit(self, limits: Sequence[Limit], tokens: int) -> dict[str, str]:
         costs = [1 if limit.kind == "requests" else tokens for limit in limits]
         for limit, cost in zip(limits, costs, strict=True):
             if limit.kind == "tokens" and cost > limit.per_minute:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tokenomy.control.budgets import Outcome, Reservation, Scope
 from tokenomy.control.periods import period_ttl_s
-from tokenomy.errors import TokenomyError
+from tokenomy.errors import StoreUnavailableError
 
 _RELEASE = """
 local function release(h, a, z, id)
@@ -78,9 +78,7 @@ return 1
 """
 
 
-class BudgetRedisError(TokenomyError):
-    status = 503
-    type = "server_error"
+class BudgetRedisError(StoreUnavailableError):
     code = "budget_store_unavailable"
 
 
@@ -88,7 +86,7 @@ class RedisBudgetStore:
     def __init__(self, url: str, prefix: str, *, reservation_ttl_s: float) -> None:
         from redis.asyncio import Redis
 
-        self._redis: Any = Redis.from_url(url)
+        self._redis: Any = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._prefix = prefix
         self._ttl_us = int(reservation_ttl_s * 1_000_000)
         self._reserve = self._redis.register_script(RESERVE)

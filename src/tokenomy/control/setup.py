@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from tokenomy.config.settings import Settings
 from tokenomy.control.admission import Admission, budget_scopes
 from tokenomy.control.auth import KeyCache, Principal
-from tokenomy.control.budgets import BudgetGuard, BudgetStore, SQLiteBudgetStore
+from tokenomy.control.budgets import BudgetGuard, BudgetStore, SQLBudgetStore
 from tokenomy.control.keys import KeyStore
 from tokenomy.control.periods import period_start_us
 from tokenomy.control.ratelimit import RateLimiter
 from tokenomy.ledger.accounting import Pricer, TokenCounter
 from tokenomy.ledger.breakdowns import spent_since
+from tokenomy.ledger.database import Database
 from tokenomy.providers.registry import Deployment
 
 
-async def build_admission(settings: Settings, ledger_path: Path, pricer: Pricer, counter: TokenCounter | None,
-                          deployments: Sequence[Deployment]) -> Admission:
+async def build_admission(settings: Settings, opener: Callable[[], Database], pricer: Pricer,
+                          counter: TokenCounter | None, deployments: Sequence[Deployment]) -> Admission:
     """Keys loaded, budget counters rebuilt from the ledger (the ledger must be migrated and its spill replayed)."""
     cfg = settings.control
     store: BudgetStore
@@ -29,15 +29,15 @@ async def build_admission(settings: Settings, ledger_path: Path, pricer: Pricer,
 
         store = RedisBudgetStore(settings.redis_url, cfg.redis_prefix, reservation_ttl_s=cfg.reservation_ttl_s)
     else:
-        store = SQLiteBudgetStore(ledger_path)
-    keys = KeyCache(KeyStore(ledger_path), cfg.master_key, cfg.key_refresh_s)
+        store = SQLBudgetStore(opener())
+    keys = KeyCache(KeyStore(opener()), cfg.master_key, cfg.key_refresh_s)
     await keys.start()
-    await rebuild_budgets(keys, store, ledger_path)
+    await rebuild_budgets(keys, store, keys.store.database)
     limiter = RateLimiter(settings.redis_url, cfg.redis_prefix)
     return Admission(cfg, keys, BudgetGuard(store, wait_s=cfg.budget_wait_s), limiter, pricer, counter, deployments)
 
 
-async def rebuild_budgets(keys: KeyCache, store: BudgetStore, ledger_path: Path) -> None:
+async def rebuild_budgets(keys: KeyCache, store: BudgetStore, database: Database) -> None:
     now = time.time_ns() // 1000
     counters: dict[tuple[str, str], int] = {}
     for key in keys.keys:
@@ -47,5 +47,5 @@ async def rebuild_budgets(keys: KeyCache, store: BudgetStore, ledger_path: Path)
             kind, _, name = scope.name.partition(":")
             column = "key_id" if kind == "key" else "tenant"
             counters[scope.counter(now)] = await asyncio.to_thread(
-                spent_since, ledger_path, column, name, period_start_us(scope.period, now))
+                spent_since, database, column, name, period_start_us(scope.period, now))
     await store.prime((scope, period, spent) for (scope, period), spent in counters.items())

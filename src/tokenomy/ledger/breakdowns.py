@@ -10,15 +10,14 @@ router), else ``other``. ``prompt_caching`` is the provider discount on cached p
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.ledger.queries import GROUPS, Window, _money, read_only, window_filter
+from tokenomy.ledger.database import SQLiteDatabase
+from tokenomy.ledger.queries import Source, Window, _money, group_expr, reading, window_filter
 from tokenomy.ledger.records import from_pusd, to_pusd
-from tokenomy.ledger.store import LedgerStoreError
 
 STRATEGIES = ("routing", "exact_cache", "semantic_cache", "prompt_caching", "batch", "other")
 
@@ -31,35 +30,21 @@ _STRATEGY = """CASE WHEN cache_status = 'hit' THEN 'exact_cache' WHEN cache_stat
 CachedPricer = Callable[[str, int], Decimal | None]
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise LedgerStoreError(f"no ledger at {path}: serve some requests first, or set TOKENOMY_DATABASE_URL")
-    conn = read_only(path)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def daily(path: Path, window: Window, cached_saving: CachedPricer, *, key_id: str | None = None,
+def daily(source: Source, window: Window, cached_saving: CachedPricer, *, key_id: str | None = None,
           tenant: str | None = None) -> list[dict[str, Any]]:
     """One row per UTC day: requests, cost, savings by strategy, exact and semantic cache hit rates."""
     where, calls_where, args = window_filter(window, key_id=key_id, tenant=tenant)
-    day = GROUPS["day"]
-    try:
-        conn = _open(path)
-        try:
-            rows = conn.execute(
-                f"SELECT {day} AS day, {_STRATEGY} AS strategy, COUNT(*) AS n, COALESCE(SUM(cost_pusd), 0) AS cost, "
-                f"COALESCE(SUM(saving_pusd), 0) AS saving, "
-                f"SUM(CASE WHEN cache_status = 'hit' THEN 1 ELSE 0 END) AS exact_hits, "
-                f"SUM(CASE WHEN cache_status = 'semantic-hit' THEN 1 ELSE 0 END) AS semantic_hits "
-                f"FROM requests WHERE {where} GROUP BY 1, 2 ORDER BY 1", args).fetchall()
-            cached = conn.execute(
-                f"SELECT {day} AS day, model, SUM(cached_read_tokens) AS tokens FROM calls WHERE {calls_where} "
-                f"AND cached_read_tokens > 0 GROUP BY 1, 2", args).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise LedgerStoreError(f"cannot read the ledger at {path}: {exc}") from exc
+    with reading(source) as conn:
+        day = group_expr("day", conn.dialect)
+        rows = conn.execute(
+            f"SELECT {day} AS day, {_STRATEGY} AS strategy, COUNT(*) AS n, COALESCE(SUM(cost_pusd), 0) AS cost, "
+            f"COALESCE(SUM(saving_pusd), 0) AS saving, "
+            f"SUM(CASE WHEN cache_status = 'hit' THEN 1 ELSE 0 END) AS exact_hits, "
+            f"SUM(CASE WHEN cache_status = 'semantic-hit' THEN 1 ELSE 0 END) AS semantic_hits "
+            f"FROM requests WHERE {where} GROUP BY 1, 2 ORDER BY 1", args).fetchall()
+        cached = conn.execute(
+            f"SELECT {day} AS day, model, SUM(cached_read_tokens) AS tokens FROM calls WHERE {calls_where} "
+            f"AND cached_read_tokens > 0 GROUP BY 1, 2", args).fetchall()
     days: dict[str, dict[str, Any]] = {}
     for row in rows:
         out = days.setdefault(row["day"], _empty_day(row["day"]))
@@ -88,20 +73,14 @@ def _finish(day: dict[str, Any]) -> dict[str, Any]:
             "semantic_hit_rate": round(day["semantic_hits"] / n, 4) if n else 0.0}
 
 
-def recent(path: Path, limit: int = 50, *, key_id: str | None = None) -> list[dict[str, Any]]:
+def recent(source: Source, limit: int = 50, *, key_id: str | None = None) -> list[dict[str, Any]]:
     """The last ``limit`` requests, newest first: model, tier, route reason, cache, status, cost and latency."""
     where, args = ("WHERE key_id = :key_id", {"key_id": key_id}) if key_id else ("", {})
-    try:
-        conn = _open(path)
-        try:
-            rows = conn.execute(
-                f"SELECT id, started_us, ended_us, requested_model, served_model, tier, route_reason, cache_status, "
-                f"status, cost_pusd, saving_pusd, key_id, tenant FROM requests {where} "
-                f"ORDER BY started_us DESC LIMIT :limit", {**args, "limit": limit}).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise LedgerStoreError(f"cannot read the ledger at {path}: {exc}") from exc
+    with reading(source) as conn:
+        rows = conn.execute(
+            f"SELECT id, started_us, ended_us, requested_model, served_model, tier, route_reason, cache_status, "
+            f"status, cost_pusd, saving_pusd, key_id, tenant FROM requests {where} "
+            f"ORDER BY started_us DESC LIMIT :limit", {**args, "limit": limit}).fetchall()
     return [{"id": r["id"], "started_us": r["started_us"],
              "latency_ms": round((r["ended_us"] - r["started_us"]) / 1000, 1),
              "model": r["served_model"] or r["requested_model"], "requested_model": r["requested_model"],
@@ -111,21 +90,16 @@ def recent(path: Path, limit: int = 50, *, key_id: str | None = None) -> list[di
              "key_id": r["key_id"], "team": r["tenant"]} for r in rows]
 
 
-def spent_since(path: Path, column: str, value: str, since_us: int) -> int:
+def spent_since(source: Source, column: str, value: str, since_us: int) -> int:
     """Pico-USD spent by one key (``key_id``) or team (``tenant``) since ``since_us``: budgets rebuild from this."""
     if column not in ("key_id", "tenant"):
         raise ValueError(column)
-    if not path.exists():
+    path = source.path if isinstance(source, SQLiteDatabase) else source
+    if isinstance(path, Path) and not path.exists():
         return 0
-    try:
-        conn = read_only(path)
-        try:
-            row = conn.execute(f"SELECT COALESCE(SUM(cost_pusd), 0) FROM requests WHERE {column} = ? "
-                               f"AND started_us >= ?", (value, since_us)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise LedgerStoreError(f"cannot read the ledger at {path}: {exc}") from exc
+    with reading(source) as conn:
+        row = conn.execute(f"SELECT COALESCE(SUM(cost_pusd), 0) FROM requests WHERE {column} = ? "
+                           f"AND started_us >= ?", (value, since_us)).fetchone()
     return int(row[0])
 
 

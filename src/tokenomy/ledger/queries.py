@@ -1,16 +1,26 @@
-"""Spend reports over the ledger: totals, savings, cache hit rate, tier mix, and groups (model, tier, key, day)."""
+"""Spend reports over the ledger: totals, savings, cache hit rate, tier mix, and groups (model, tier, key, day).
+
+A report reads a SQLite file (a ``Path`` or a ``SQLiteDatabase``: summed over the rows) or a ``PostgresDatabase``
+(whole hours from the spend rollup, the window's partial hours from the rows: ``pg_queries``). Both give the same
+report for the same ledger.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, _sqlite_row, _SQLiteTx, reason
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
+
+Source = Path | Database  # where a report reads the ledger
 
 GROUPS = {
     "model": "COALESCE(served_model, requested_model)",
@@ -54,24 +64,44 @@ def _money(pusd: int) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def spend_report(path: Path, window: Window, by: str | None = None, *, key_id: str | None = None,
+def spend_report(source: Source, window: Window, by: str | None = None, *, key_id: str | None = None,
                  tenant: str | None = None) -> dict[str, Any]:
     """The report ``tokenomy spend`` prints; every figure is summed in the database, money exactly. ``key_id`` /
     ``tenant`` narrow it to one key's or one team's requests (what a key may see of the ledger)."""
-    if not path.exists():
-        raise LedgerStoreError(f"no ledger at {path}: serve some requests first, or set TOKENOMY_DATABASE_URL")
-    try:
-        conn = read_only(path)
-        try:
-            return _report(conn, window, by, key_id=key_id, tenant=tenant)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise LedgerStoreError(f"cannot read the ledger at {path}: {exc}") from exc
+    with reading(source) as tx:
+        if tx.dialect == "postgresql":
+            from tokenomy.ledger.pg_queries import rollup_report
+
+            return rollup_report(tx, window, by, key_id=key_id, tenant=tenant)
+        return _report(tx, window, by, key_id=key_id, tenant=tenant)
 
 
 def read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+@contextlib.contextmanager
+def reading(source: Source) -> Iterator[Tx]:
+    """A read of the ledger wherever it is; a missing SQLite file or an unreachable server is one clear error."""
+    if isinstance(source, Database) and not isinstance(source, SQLiteDatabase):
+        try:
+            with source.read() as tx:
+                yield tx
+        except source.errors as exc:
+            raise LedgerStoreError(f"cannot read the ledger at {source.describe()}: {reason(exc)}") from exc
+        return
+    path = source.path if isinstance(source, SQLiteDatabase) else source
+    if not path.exists():
+        raise LedgerStoreError(f"no ledger at {path}: serve some requests first, or set TOKENOMY_DATABASE_URL")
+    try:
+        conn = read_only(path)
+        conn.row_factory = _sqlite_row
+        try:
+            yield _SQLiteTx(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise LedgerStoreError(f"cannot read the ledger at {path}: {reason(exc)}") from exc
 
 
 def window_filter(window: Window, *, key_id: str | None = None, tenant: str | None = None
@@ -90,44 +120,58 @@ def window_filter(window: Window, *, key_id: str | None = None, tenant: str | No
     return where + owner, calls_where, args
 
 
-def _report(conn: sqlite3.Connection, window: Window, by: str | None, *, key_id: str | None = None,
+def group_expr(by: str, dialect: str) -> str:
+    if by == "day" and dialect == "postgresql":
+        return "to_char(to_timestamp(started_us / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return GROUPS[by]
+
+
+def _report(conn: Tx, window: Window, by: str | None, *, key_id: str | None = None,
             tenant: str | None = None) -> dict[str, Any]:
-    conn.row_factory = sqlite3.Row
+    """The report summed over the ledger's rows (SQLite; on PostgreSQL the baseline the rollup is measured
+    against)."""
     where, calls_where, args = window_filter(window, key_id=key_id, tenant=tenant)
     req = conn.execute(f"SELECT {_REQUEST_SUMS} FROM requests WHERE {where}", args).fetchone()
     calls = conn.execute(f"SELECT {_CALL_SUMS} FROM calls WHERE {calls_where}", args).fetchone()
     tiers = conn.execute(f"SELECT COALESCE(tier, 'none') AS tier, COUNT(*) AS n FROM requests WHERE {where} "
                          "GROUP BY 1 ORDER BY 2 DESC", args).fetchall()
+    groups = None
+    if by is not None:
+        groups = conn.execute(
+            f"SELECT {group_expr(by, conn.dialect)} AS grp, {_REQUEST_SUMS}, "
+            f"COALESCE(SUM(input_tokens + cached_read_tokens + cache_write_tokens), 0) AS prompt_tokens, "
+            f"COALESCE(SUM(output_tokens), 0) AS output_tokens "
+            f"FROM requests WHERE {where} GROUP BY 1 ORDER BY cost_pusd DESC, requests DESC, grp", args).fetchall()
+    return assemble(window, req, calls, [(row["tier"], int(row["n"])) for row in tiers], by, groups)
+
+
+def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]], by: str | None,
+             groups: list[Any] | None) -> dict[str, Any]:
+    """The report from its sums: ``req`` and ``calls`` read by column name, ``tiers`` (tier, requests) most first,
+    ``groups`` ordered by cost then requests."""
     total = int(req["requests"] or 0)
+    hits = int(req["cache_hits"] or 0)
     report: dict[str, Any] = {
         "since": _iso(window.since_us), "until": _iso(window.until_us),
         "requests": total, "errors": int(req["errors"] or 0),
-        "upstream_calls": int(calls["calls"]), "failed_upstream_calls": int(calls["failed_calls"] or 0),
-        "tokens": {k: int(calls[f"{k}_tokens"]) for k in
+        "upstream_calls": int(calls["calls"] or 0), "failed_upstream_calls": int(calls["failed_calls"] or 0),
+        "tokens": {k: int(calls[f"{k}_tokens"] or 0) for k in
                    ("input", "cached_read", "cache_write", "output", "reasoning")},
-        "cost_usd": _money(int(req["cost_pusd"])), "upstream_cost_usd": _money(int(calls["cost_pusd"])),
-        "counterfactual_usd": _money(int(req["counterfactual_pusd"])), "saving_usd": _money(int(req["saving_pusd"])),
+        "cost_usd": _money(int(req["cost_pusd"] or 0)), "upstream_cost_usd": _money(int(calls["cost_pusd"] or 0)),
+        "counterfactual_usd": _money(int(req["counterfactual_pusd"] or 0)),
+        "saving_usd": _money(int(req["saving_pusd"] or 0)),
         "unpriced_requests": int(req["unpriced"] or 0),
-        "cache": {"hits": int(req["cache_hits"] or 0),
-                  "hit_rate": round(int(req["cache_hits"] or 0) / total, 4) if total else 0.0},
-        "tier_mix": {row["tier"]: round(row["n"] / total, 4) for row in tiers} if total else {},
+        "cache": {"hits": hits, "hit_rate": round(hits / total, 4) if total else 0.0},
+        "tier_mix": {tier: round(n / total, 4) for tier, n in tiers} if total else {},
     }
     if by is not None:
         report["by"] = by
-        report["groups"] = _groups(conn, where, args, by)
-    return report
-
-
-def _groups(conn: sqlite3.Connection, where: str, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
-    expr = GROUPS[by]
-    rows = conn.execute(
-        f"SELECT {expr} AS grp, {_REQUEST_SUMS}, COALESCE(SUM(input_tokens + cached_read_tokens + cache_write_tokens), "
-        f"0) AS prompt_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens "
-        f"FROM requests WHERE {where} GROUP BY 1 ORDER BY cost_pusd DESC, requests DESC", args).fetchall()
-    return [{"key": row["grp"], "requests": int(row["requests"]), "errors": int(row["errors"] or 0),
+        report["groups"] = [
+            {"key": row["grp"], "requests": int(row["requests"]), "errors": int(row["errors"] or 0),
              "prompt_tokens": int(row["prompt_tokens"]), "output_tokens": int(row["output_tokens"]),
              "cost_usd": _money(int(row["cost_pusd"])), "saving_usd": _money(int(row["saving_pusd"])),
-             "cache_hits": int(row["cache_hits"] or 0)} for row in rows]
+             "cache_hits": int(row["cache_hits"] or 0)} for row in groups or ()]
+    return report
 
 
 def _iso(epoch_us: int) -> str:

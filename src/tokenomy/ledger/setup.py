@@ -6,15 +6,17 @@ from collections.abc import Mapping
 
 from tokenomy.config.settings import Settings, data_home, database_url
 from tokenomy.ledger.accounting import Accountant, TokenCounter
+from tokenomy.ledger.database import DatabaseOpener
 from tokenomy.ledger.migrate import open_store
 from tokenomy.ledger.pricer import CataloguePricer
 from tokenomy.ledger.spill import SpillFile
 from tokenomy.ledger.writer import LedgerWriter
 
 
-def open_writer(settings: Settings, env: Mapping[str, str]) -> LedgerWriter:
+def open_writer(settings: Settings, env: Mapping[str, str], opener: DatabaseOpener | None = None) -> LedgerWriter:
     """Migrate and open the store (a bad ledger URL or path stops startup with one clear error)."""
-    store = open_store(database_url(settings, env))
+    url = database_url(settings, env)
+    store = open_store(url, opener() if opener is not None and opener.postgres else None)
     spill = SpillFile(data_home(settings, env) / "ledger-spill.jsonl")
     return LedgerWriter(store, spill, max_queue=settings.ledger.max_queue, batch_size=settings.ledger.batch_size)
 

@@ -2,13 +2,18 @@
 
 Replay renames the file first, writes its entries, then deletes it; a crash in between leaves the renamed file to
 be replayed again at the next start, which is harmless because store writes are idempotent on row ids.
+
+Several processes on one box (``serve --workers N``) share the data dir and so the file: appends and replays take
+an exclusive ``flock`` on ``<file>.lock``, so no append lands in a file while another process replays it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +27,33 @@ class SpillFile:
         self.path = path
         self._replaying = path.with_name(path.name + ".replaying")
         self._lock = threading.Lock()
+        self._lock_path = path.with_name(path.name + ".lock")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This thread's lock, then the file lock every process on the box takes."""
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._lock_path, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def append(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append durably (fsync) before returning: a spilled entry survives a crash."""
         if not rows:
             return
         data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab+") as fh:
-                if fh.tell() > 0:  # a torn line from a crash must not swallow the next entry
-                    fh.seek(-1, os.SEEK_END)
-                    if fh.read(1) != b"\n":
-                        data = b"\n" + data
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with self._locked(), open(self.path, "ab+") as fh:
+            if fh.tell() > 0:  # a torn line from a crash must not swallow the next entry
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    data = b"\n" + data
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def pending(self) -> bool:
         return self.path.exists() or self._replaying.exists()
@@ -45,7 +61,7 @@ class SpillFile:
     def replay(self, store: LedgerStore, batch_size: int = 1000) -> int:
         """Write every spilled entry to ``store``; returns how many. Raises (and keeps the file) if the store fails."""
         count = 0
-        with self._lock:
+        with self._locked():
             while True:
                 if not self._replaying.exists():
                     if not self.path.exists():

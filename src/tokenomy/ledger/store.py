@@ -1,4 +1,5 @@
-"""Where ledger rows live. One seam, ``LedgerStore.write(rows)``; SQLite is the embedded default.
+"""Where ledger rows live. One seam, ``LedgerStore.write(rows)``; SQLite is the embedded default, PostgreSQL
+(``pg_store``) the scale-out one.
 
 Writes are synchronous and batched (the writer calls them on a worker thread); a batch is one transaction, and
 writing the same entries twice is harmless (``INSERT … ON CONFLICT DO NOTHING`` on the ids), which is what lets a
@@ -36,9 +37,15 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
 
 
-def insert_entries(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ledger entries (``LedgerEntry.as_json()`` dicts) inside the caller's transaction; ids already
-    present are left alone, so writing an entry twice is harmless."""
+def insert_entries(conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ledger entries (``LedgerEntry.as_json()`` dicts) inside the caller's transaction (a sqlite3
+    connection or a ``database.Tx`` of either engine); ids already present are left alone, so writing an entry
+    twice is harmless."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        from tokenomy.ledger.pg_store import copy_entries
+
+        copy_entries(conn.connection, rows)
+        return
     requests = [r["request"] for r in rows]
     calls = [c for r in rows for c in r["calls"]]
     if requests:

@@ -5,8 +5,11 @@
   ``sum(tokenomy_deployment_queue_depth{deployment="<name>"})`` (the gauge tokenomy's ``/metrics`` exports: requests
   waiting for or holding the deployment's capacity), ``minReplicaCount: 0``, ``activationThreshold``,
   ``cooldownPeriod``, and the HPA's scale-down stabilisation window.
-- ``tokenomy.yaml``: Deployment + Service for the gateway (stateless replicas; Redis/PostgreSQL URLs from the
-  ``tokenomy-env`` Secret when it exists), annotated for Prometheus scraping.
+- ``tokenomy.yaml``: the gateway as ``gateway_replicas`` stateless replicas (Deployment + Service, readiness on
+  ``/readyz``, liveness on ``/healthz``), its stores from the ``tokenomy-stores`` Secret (``database_url``:
+  PostgreSQL, ``redis_url``: Redis, ``master_key``), a Job that applies the migrations (``tokenomy db upgrade``), and
+  a KEDA ``ScaledObject`` that adds replicas (up to ``gateway_max_replicas``) on the batch queue's depth (jobs
+  waiting in PostgreSQL) and on upstream calls in flight; annotated for Prometheus scraping (docs/scale.md).
 
 Point tokenomy's deployment ``<name>`` at ``http://<name>:8000/v1`` so its queue depth is the one KEDA reads.
 """
@@ -41,6 +44,11 @@ class ManifestSpec:
     polling_s: int = 30
     stabilisation_s: int = 300
     prometheus_url: str = PROMETHEUS_URL
+    gateway_replicas: int = 3
+    gateway_max_replicas: int = 12
+    gateway_jobs_per_replica: int = 20  # batch jobs waiting per replica before KEDA adds one
+    gateway_inflight_per_replica: int = 200  # upstream calls in flight per replica before KEDA adds one
+    stores_secret: str = "tokenomy-stores"
 
     @property
     def threshold(self) -> int:
@@ -108,18 +116,69 @@ def scaled_object(spec: ManifestSpec) -> dict[str, Any]:
     }
 
 
+def _store_env(spec: ManifestSpec) -> list[dict[str, Any]]:
+    def secret(name: str, key: str, optional: bool = False) -> dict[str, Any]:
+        ref: dict[str, Any] = {"name": spec.stores_secret, "key": key}
+        if optional:
+            ref["optional"] = True
+        return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+    return [secret("TOKENOMY_DATABASE_URL", "database_url"), secret("TOKENOMY_REDIS_URL", "redis_url"),
+            secret("TOKENOMY_MASTER_KEY", "master_key", optional=True),
+            {"name": "TOKENOMY_HOME", "value": "/var/lib/tokenomy"}]
+
+
 def tokenomy_documents(spec: ManifestSpec) -> list[dict[str, Any]]:
     container = {
         "name": "tokenomy", "image": spec.tokenomy_image,
         "args": ["tokenomy", "serve", "--host", "0.0.0.0", "--port", "4000"],
         "ports": [{"name": "http", "containerPort": 4000}],
+        "env": _store_env(spec),
         "envFrom": [{"secretRef": {"name": "tokenomy-env", "optional": True}}],
-        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+        # the ledger's spill file lives here while PostgreSQL is away; it survives container restarts in the pod
+        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/tokenomy"}],
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
     }
     scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": "4000", "prometheus.io/path": "/metrics"}
-    return [_deployment(spec, "tokenomy", "gateway", 2, container, scrape),
-            _service(spec, "tokenomy", "gateway", 4000)]
+    gateway = _deployment(spec, "tokenomy", "gateway", spec.gateway_replicas, container, scrape)
+    gateway["spec"]["template"]["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
+    gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+    migrate = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": "tokenomy-migrate", "namespace": spec.namespace,
+                            "labels": _labels("tokenomy-migrate", "migration")},
+               "spec": {"backoffLimit": 6, "template": {
+                   "metadata": {"labels": _labels("tokenomy-migrate", "migration")},
+                   "spec": {"restartPolicy": "OnFailure", "containers": [{
+                       "name": "migrate", "image": spec.tokenomy_image, "args": ["tokenomy", "db", "upgrade"],
+                       "env": _store_env(spec)[:1]}]}}}}
+    return [gateway, _service(spec, "tokenomy", "gateway", 4000), migrate, gateway_scaled_object(spec)]
+
+
+def gateway_scaled_object(spec: ManifestSpec) -> dict[str, Any]:
+    """More gateway replicas when batch jobs wait in the queue (procrastinate's table) or upstream calls pile up."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": "tokenomy", "namespace": spec.namespace, "labels": _labels("tokenomy", "autoscaler")},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "tokenomy",
+                               "envSourceContainerName": "tokenomy"},
+            "pollingInterval": spec.polling_s, "cooldownPeriod": spec.cooldown_s,
+            "minReplicaCount": spec.gateway_replicas, "maxReplicaCount": spec.gateway_max_replicas,
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {
+                "stabilizationWindowSeconds": spec.stabilisation_s}}}},
+            "triggers": [
+                {"type": "postgresql", "name": "batch-queue-depth", "metadata": {
+                    "connectionFromEnv": "TOKENOMY_DATABASE_URL",
+                    "query": "SELECT COUNT(*) FROM procrastinate_jobs WHERE status = 'todo'",
+                    "targetQueryValue": str(spec.gateway_jobs_per_replica), "activationTargetQueryValue": "1"}},
+                {"type": "prometheus", "name": "upstream-inflight", "metadata": {
+                    "serverAddress": spec.prometheus_url, "query": "sum(tokenomy_upstream_inflight)",
+                    "threshold": str(spec.gateway_inflight_per_replica)}},
+            ],
+        },
+    }
 
 
 def manifest_files(spec: ManifestSpec) -> dict[str, list[dict[str, Any]]]:

@@ -92,6 +92,13 @@ class FaultUpstream:
         self.answered[self._answer(body)] += 1
         return _json(self._completion(body, model))
 
+    async def _delay(self, model: str) -> None:
+        if model.startswith("sleep-"):
+            await asyncio.sleep(int(model.split("-")[1]) / 1000)
+        if model.startswith("serial-"):
+            async with self._serial.setdefault(model, asyncio.Lock()):
+                await asyncio.sleep(int(model.split("-")[1]) / 1000)
+
     async def _failure(self, request: web.Request, model: str) -> web.StreamResponse | None:
         if model.startswith("error-"):
             status = int(model.split("-")[1])
@@ -106,11 +113,7 @@ class FaultUpstream:
             if self.calls[model] <= failures:
                 return _json({"error": {"message": "scripted flake", "type": "x", "param": None, "code": None}},
                              status=503)
-        if model.startswith("sleep-"):
-            await asyncio.sleep(int(model.split("-")[1]) / 1000)
-        if model.startswith("serial-"):
-            async with self._serial.setdefault(model, asyncio.Lock()):
-                await asyncio.sleep(int(model.split("-")[1]) / 1000)
+        await self._delay(model)
         if model.startswith("chaos-"):
             _, rate_429, rate_500, *_tag = model.split("-")
             roll = self._dice.random() * 100

@@ -153,6 +153,13 @@ class SemanticCache:
             self._by_text.pop((entry.context, entry.text), None)
             self._drop_from_index(entry)
 
+    def remove_text(self, context: str, text: str) -> None:
+        """Drop the entry of this context and text, if there is one (a removal another replica published)."""
+        with self._lock:
+            entry_id = self._by_text.get((context, normalise(text)))
+        if entry_id is not None:
+            self.remove(entry_id)
+
     def _evict_oldest(self) -> None:
         oldest = next(iter(self._entries))  # dicts keep insertion order: the first key is the oldest entry
         entry = self._entries.pop(oldest)

@@ -18,6 +18,7 @@ Failures of the semantic layer never fail a request: they are logged and the req
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -77,10 +78,12 @@ def _answer_text(completion: Mapping[str, Any]) -> str | None:
 
 class SemanticLayer:
     def __init__(self, cache: SemanticCache, exact: ExactCache, embedder: Embedder, *,
-                 agreement_cosine: float, remember_served: int = 10_000) -> None:
+                 agreement_cosine: float, remember_served: int = 10_000, shared: Any = None) -> None:
         self._cache, self._exact, self._embedder = cache, exact, embedder
+        self.shared = shared  # SharedEntries: every replica's entries, through Redis
         self._agreement = agreement_cosine
         self._served: OrderedDict[str, Match] = OrderedDict()
+        self._publishing: set[asyncio.Task[None]] = set()
         self._remember_served = remember_served
 
     def served(self, request_id: str, match: Match) -> None:
@@ -95,7 +98,20 @@ class SemanticLayer:
         if match is None:
             return False
         self._cache.feedback(match, correct)
+        if self.shared is not None and match.served and not correct:
+            task = asyncio.get_running_loop().create_task(
+                self.shared.publish_remove(match.entry.context, match.entry.text))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
         return True
+
+    async def start(self) -> None:
+        if self.shared is not None:
+            await self.shared.start()
+
+    async def aclose(self) -> None:
+        if self.shared is not None:
+            await self.shared.aclose()
 
     @property
     def cache(self) -> SemanticCache:
@@ -128,6 +144,8 @@ class SemanticLayer:
             return
         try:
             self._cache.insert(probe.context, probe.text, probe.vector, decision.key)
+            if self.shared is not None:
+                await self.shared.publish_add(probe.context, probe.text, probe.vector, decision.key)
             match = probe.match
             if match is None or match.served:
                 return
