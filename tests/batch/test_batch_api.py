@@ -14,6 +14,7 @@ from typing import Any
 
 import openai
 import pytest
+from tests.batch.parts import result_rows, wait_for
 
 from servers import run_gateway
 from tokenomy.config.settings import BatchConfig, DeploymentConfig, LedgerConfig, LocalConfig, RetryConfig, Settings
@@ -54,20 +55,8 @@ def _upload(client: openai.OpenAI, lines: list[dict[str, Any]], name: str = "in.
     return client.files.create(file=(name, io.BytesIO(data)), purpose="batch")
 
 
-def _wait(client: openai.OpenAI, batch_id: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batch = client.batches.retrieve(batch_id)
-        if batch.status in ("completed", "failed", "expired", "cancelled"):
-            return batch
-        time.sleep(0.05)
-    raise AssertionError(f"batch {batch_id} still {batch.status}")
 
 
-def _jsonl(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    if file_id is None:
-        return []
-    return [json.loads(line) for line in client.files.content(file_id).text.splitlines() if line]
 
 
 def test_lifecycle_output_and_error_files(client: openai.OpenAI, home: Path) -> None:
@@ -77,18 +66,18 @@ def test_lifecycle_output_and_error_files(client: openai.OpenAI, home: Path) -> 
     created = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                     completion_window="24h", metadata={"job": "nightly"})
     assert created.status == "validating" and created.metadata == {"job": "nightly"}
-    done = _wait(client, created.id)
+    done = wait_for(client, created.id)
     assert done.status == "completed"
     assert done.request_counts is not None
     assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (7, 6, 1)
     assert done.in_progress_at and done.finalizing_at and done.completed_at
     assert done.usage is not None and done.usage.input_tokens > 0 and done.usage.output_tokens > 0
-    output = _jsonl(client, done.output_file_id)
+    output = result_rows(client, done.output_file_id)
     assert [row["custom_id"] for row in output] == [f"ok-{i}" for i in range(6)]
     first = output[0]
     assert first["error"] is None and first["response"]["status_code"] == 200
     assert first["response"]["body"]["choices"][0]["message"]["content"] == "echo: question 0"
-    errors = _jsonl(client, done.error_file_id)
+    errors = result_rows(client, done.error_file_id)
     assert [row["custom_id"] for row in errors] == ["rejected"]
     assert errors[0]["response"]["status_code"] == 400
     assert errors[0]["response"]["body"]["error"]["code"] == "upstream_rejected"
@@ -118,7 +107,7 @@ def test_bad_upload_names_the_lines(client: openai.OpenAI) -> None:
 def test_endpoint_mismatch_fails_the_batch_with_line_errors(client: openai.OpenAI) -> None:
     source = _upload(client, [_line("e1", "all-minilm-l6-v2", "x", url="/v1/embeddings") | {
         "body": {"model": "all-minilm-l6-v2", "input": "x"}}, _line("c1", "echo", "y")])
-    batch = _wait(client, client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+    batch = wait_for(client, client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                                 completion_window="24h").id)
     assert batch.status == "failed" and batch.failed_at
     assert batch.errors is not None and batch.errors.data is not None
@@ -146,14 +135,14 @@ def test_cancel_keeps_finished_lines(client: openai.OpenAI) -> None:
         time.sleep(0.05)
     cancelling = client.batches.cancel(batch.id)
     assert cancelling.status in ("cancelling", "cancelled")
-    done = _wait(client, batch.id)
+    done = wait_for(client, batch.id)
     assert done.status == "cancelled" and done.cancelled_at
-    output, errors = _jsonl(client, done.output_file_id), _jsonl(client, done.error_file_id)
+    output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)
     assert len(output) >= 4 and len(output) + len(errors) == 40
     assert {row["error"]["code"] for row in errors} == {"batch_cancelled"}
     assert {row["custom_id"] for row in output + errors} == {f"s-{i}" for i in range(40)}
     with pytest.raises(openai.ConflictError):
-        done_batch = _wait(client, client.batches.create(input_file_id=_upload(client, [_line("z", "echo", "z")]).id,
+        done_batch = wait_for(client, client.batches.create(input_file_id=_upload(client, [_line("z", "echo", "z")]).id,
                                                          endpoint="/v1/chat/completions",
                                                          completion_window="24h").id)
         client.batches.cancel(done_batch.id)
@@ -163,19 +152,19 @@ def test_expiry_marks_the_rest_expired(client: openai.OpenAI) -> None:
     source = _upload(client, [_line(f"x-{i}", "slow", f"q{i}") for i in range(60)])
     batch = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                   completion_window="1s")  # type: ignore[arg-type]
-    done = _wait(client, batch.id)
+    done = wait_for(client, batch.id)
     assert done.status == "expired" and done.expired_at
-    output, errors = _jsonl(client, done.output_file_id), _jsonl(client, done.error_file_id)
+    output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)
     assert len(output) + len(errors) == 60 and len(errors) > 0
     assert {row["error"]["code"] for row in errors} == {"batch_expired"}
 
 
 def test_unavailable_upstream_fails_lines_after_retries(client: openai.OpenAI) -> None:
     source = _upload(client, [_line("d-1", "down", "q")])
-    done = _wait(client, client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+    done = wait_for(client, client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                                completion_window="24h").id)
     assert done.status == "completed" and done.output_file_id is None
-    (row,) = _jsonl(client, done.error_file_id)
+    (row,) = result_rows(client, done.error_file_id)
     assert row["response"]["status_code"] == 503
 
 
@@ -202,10 +191,10 @@ def test_list_paginates_and_files_delete(client: openai.OpenAI) -> None:
 def test_embeddings_batch(client: openai.OpenAI) -> None:
     lines = [{"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",
               "body": {"model": "all-minilm-l6-v2", "input": [f"sentence {i}", "another one"]}} for i in range(3)]
-    done = _wait(client, client.batches.create(input_file_id=_upload(client, lines).id, endpoint="/v1/embeddings",
+    done = wait_for(client, client.batches.create(input_file_id=_upload(client, lines).id, endpoint="/v1/embeddings",
                                                completion_window="24h").id)
     assert done.status == "completed"
-    output = _jsonl(client, done.output_file_id)
+    output = result_rows(client, done.output_file_id)
     assert [row["custom_id"] for row in output] == ["e0", "e1", "e2"]
     vectors = output[0]["response"]["body"]["data"]
     assert len(vectors) == 2 and len(vectors[0]["embedding"]) == 384

@@ -5,7 +5,6 @@ and once in the ledger."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import sqlite3
@@ -17,37 +16,14 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
+from tests.batch.parts import chat_lines, result_rows, wait_for
 
 from servers import free_port, run_fault_upstream, run_gateway
 from tokenomy.config.settings import BatchConfig, DeploymentConfig, LedgerConfig, LocalConfig, RetryConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
-
-
-def _lines(n: int, model: str, prefix: str) -> bytes:
-    rows = ({"custom_id": f"{prefix}-{i}", "method": "POST", "url": "/v1/chat/completions",
-             "body": {"model": model, "messages": [{"role": "user", "content": f"{prefix} line {i}"}]}}
-            for i in range(n))
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
-
-
-def _wait(client: openai.OpenAI, batch_id: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batch = client.batches.retrieve(batch_id)
-        if batch.status in ("completed", "failed", "expired", "cancelled"):
-            return batch
-        time.sleep(0.2)
-    raise AssertionError(f"batch {batch_id} still {batch.status}: {batch.request_counts}")
-
-
-def _rows(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    if file_id is None:
-        return []
-    return [json.loads(line) for line in client.files.content(file_id).text.splitlines() if line]
 
 
 def _ledger_lines(db: Path) -> Counter[str]:
@@ -68,11 +44,11 @@ def test_ten_thousand_lines_through_429s_and_500s(tmp_path: Path, fault: tuple[s
     n = 10_000
     with run_gateway(settings) as url:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
-        source = client.files.create(file=("big.jsonl", io.BytesIO(_lines(n, "chaos", tag))), purpose="batch")
+        source = client.files.create(file=("big.jsonl", io.BytesIO(chat_lines(n, "chaos", tag))), purpose="batch")
         batch = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                       completion_window="24h")
-        done = _wait(client, batch.id, timeout_s=600)
-        output, errors = _rows(client, done.output_file_id), _rows(client, done.error_file_id)
+        done = wait_for(client, batch.id, timeout_s=600)
+        output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)
     assert done.status == "completed"
     ids = Counter(row["custom_id"] for row in output + errors)
     assert len(ids) == n and set(ids.values()) == {1}
@@ -118,7 +94,7 @@ def test_sigkill_mid_batch_then_restart_finishes_exactly_once(tmp_path: Path,
     proc = _serve(cfg, port, env)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=2)
     try:
-        source = client.files.create(file=("k.jsonl", io.BytesIO(_lines(n, "slow", "kill"))), purpose="batch")
+        source = client.files.create(file=("k.jsonl", io.BytesIO(chat_lines(n, "slow", "kill"))), purpose="batch")
         batch = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                       completion_window="24h")
         deadline = time.monotonic() + 60
@@ -132,8 +108,8 @@ def test_sigkill_mid_batch_then_restart_finishes_exactly_once(tmp_path: Path,
     assert before < n, "the batch finished before the kill; the test proves nothing"
     proc = _serve(cfg, port, env)
     try:
-        done = _wait(client, batch.id, timeout_s=120)
-        output, errors = _rows(client, done.output_file_id), _rows(client, done.error_file_id)
+        done = wait_for(client, batch.id, timeout_s=120)
+        output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)

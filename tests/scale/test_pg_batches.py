@@ -5,7 +5,6 @@ in the output and once in the ledger."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
@@ -15,11 +14,11 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import openai
 import psycopg
 import pytest
+from tests.batch.parts import chat_lines, result_rows, wait_for
 from tests.scale.parts import fresh_database, record
 
 from servers import free_port, run_fault_upstream, run_gateway
@@ -29,27 +28,10 @@ from tokenomy.testing.fault_upstream import FaultUpstream
 FAST_JOBS = BatchJobsConfig(chunk_lines=25, lane_concurrency=4, heartbeat_s=0.5, stalled_after_s=3.0, sweep_s=0.5)
 
 
-def _lines(n: int, model: str, prefix: str) -> bytes:
-    rows = ({"custom_id": f"{prefix}-{i}", "method": "POST", "url": "/v1/chat/completions",
-             "body": {"model": model, "messages": [{"role": "user", "content": f"{prefix} line {i}"}]}}
-            for i in range(n))
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
 
 
-def _wait(client: openai.OpenAI, batch_id: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batch = client.batches.retrieve(batch_id)
-        if batch.status in ("completed", "failed", "expired", "cancelled"):
-            return batch
-        time.sleep(0.2)
-    raise AssertionError(f"batch {batch_id} still {batch.status}: {batch.request_counts}")
 
 
-def _rows(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    if file_id is None:
-        return []
-    return [json.loads(line) for line in client.files.content(file_id).text.splitlines() if line]
 
 
 def _ledger_lines(url: str) -> Counter[str]:
@@ -81,12 +63,12 @@ def test_a_batch_on_postgres_runs_in_chunks_exactly_once(database: str, tmp_path
     n = 300
     with run_gateway(settings) as url:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
-        source = client.files.create(file=("b.jsonl", io.BytesIO(_lines(n, "echo", "pg"))), purpose="batch")
-        assert client.files.content(source.id).content == _lines(n, "echo", "pg")  # contents from the database
+        source = client.files.create(file=("b.jsonl", io.BytesIO(chat_lines(n, "echo", "pg"))), purpose="batch")
+        assert client.files.content(source.id).content == chat_lines(n, "echo", "pg")  # contents from the database
         batch = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                       completion_window="24h")
-        done = _wait(client, batch.id, timeout_s=120)
-        output, errors = _rows(client, done.output_file_id), _rows(client, done.error_file_id)
+        done = wait_for(client, batch.id, timeout_s=120)
+        output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)
     assert done.status == "completed" and errors == []
     assert sorted(row["custom_id"] for row in output) == sorted(f"pg-{i}" for i in range(n))
     assert [row["custom_id"] for row in output] == [f"pg-{i}" for i in range(n)]  # in input order
@@ -127,7 +109,7 @@ def test_a_replica_killed_mid_batch_has_its_lines_finished_by_another(database: 
     n = 600  # 24 chunks in 4 lanes; each replica takes at most 2 jobs at once, so both run lanes of the batch
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{ports[1]}/v1", api_key="unused", max_retries=2)
     try:
-        source = client.files.create(file=("k.jsonl", io.BytesIO(_lines(n, "slow", "kill"))), purpose="batch")
+        source = client.files.create(file=("k.jsonl", io.BytesIO(chat_lines(n, "slow", "kill"))), purpose="batch")
         batch = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                       completion_window="24h")
         deadline = time.monotonic() + 60
@@ -143,8 +125,8 @@ def test_a_replica_killed_mid_batch_has_its_lines_finished_by_another(database: 
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(30)
         assert sum(fake.answered.values()) < n, "the batch finished before the kill; the test proves nothing"
-        done = _wait(client, batch.id, timeout_s=120)
-        output, errors = _rows(client, done.output_file_id), _rows(client, done.error_file_id)
+        done = wait_for(client, batch.id, timeout_s=120)
+        output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)
     finally:
         for proc in (doomed, survivor):
             if proc.poll() is None:

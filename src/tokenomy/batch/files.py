@@ -40,28 +40,20 @@ class FileBlobs:
 
     def write(self, file_id: str, lines: Iterable[bytes]) -> int:
         """Write ``lines`` (each ending in a newline or not: one is added) as the file's content; returns bytes."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.path(file_id)
-        partial = final.with_suffix(".partial")
-        size = 0
-        with open(partial, "wb") as handle:
-            for line in lines:
-                data = line if line.endswith(b"\n") else line + b"\n"
-                handle.write(data)
-                size += len(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, final)
-        return size
+        return self._atomic(file_id, (line if line.endswith(b"\n") else line + b"\n" for line in lines))
 
     def copy_in(self, file_id: str, source: BinaryIO) -> int:
         """Store an uploaded stream as it came (already validated); returns bytes written."""
+        return self._atomic(file_id, iter(lambda: source.read(CHUNK), b""))
+
+    def _atomic(self, file_id: str, chunks: Iterable[bytes]) -> int:
+        """Write to a temporary name, fsync, rename: the file exists whole or not at all."""
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.path(file_id)
         partial = final.with_suffix(".partial")
         size = 0
         with open(partial, "wb") as handle:
-            while chunk := source.read(CHUNK):
+            for chunk in chunks:
                 handle.write(chunk)
                 size += len(chunk)
             handle.flush()

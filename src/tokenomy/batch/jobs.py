@@ -28,14 +28,11 @@ import logging
 import socket
 from typing import Any
 
-import orjson
-
 from tokenomy.batch.executor import LineExecutor, RemoteBatches, RemoteStep
 from tokenomy.batch.files import Blobs
 from tokenomy.batch.objects import BatchRecord, BatchStatus, LineState
 from tokenomy.batch.runner import BatchRunner, Job
 from tokenomy.batch.store import BatchStore
-from tokenomy.batch.validate import check_endpoint, parse_lines
 from tokenomy.config.settings import BatchConfig
 from tokenomy.ledger.database import Database
 
@@ -188,22 +185,12 @@ class JobBatchRunner(BatchRunner):
 
     async def _validate(self, batch: BatchRecord) -> None:
         """Store the lines, queue their chunks, then ``in_progress`` (run again after a crash: nothing twice)."""
-        source = self._blobs.lines(batch.input_file_id)
-        lines, problems = await asyncio.to_thread(lambda: parse_lines(source, max_lines=self._config.max_lines))
-        problems += check_endpoint(lines, batch.endpoint)
-        if problems:
-            await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
-                                    status=BatchStatus.FAILED, failed_at=self._now(),
-                                    errors=[p.to_openai() for p in problems[:1000]])
+        lines = await self.stage_lines(batch)
+        if lines is None:
             return
-        rows = [(line.line_no, line.custom_id, orjson.dumps(line.body)) for line in lines]
-        models = {str(line.body.get("model")) for line in lines}
-        await asyncio.to_thread(self._store.add_lines, batch.id, rows)
         if batch.via != "provider":
             await self._defer_chunks(batch, [line.line_no for line in lines])
-        await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
-                                status=BatchStatus.IN_PROGRESS, in_progress_at=self._now(),
-                                model=models.pop() if len(models) == 1 else None)
+        await self.start_lines(batch, lines)
 
     async def _lines_job(self, batch_id: str, first: int, last: int, concurrency: int, lane: int = 0) -> None:
         batch = await asyncio.to_thread(self._store.get_batch, batch_id)

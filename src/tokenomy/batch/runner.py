@@ -23,7 +23,7 @@ from tokenomy.batch.executor import LineExecutor, LineOutcome, RemoteBatches, Re
 from tokenomy.batch.files import Blobs
 from tokenomy.batch.objects import BatchRecord, BatchStatus, FileRecord, LineState, derived_id, output_file_id
 from tokenomy.batch.store import BatchStore, LineResult, PendingLine
-from tokenomy.batch.validate import check_endpoint, parse_lines
+from tokenomy.batch.validate import InputLine, check_endpoint, parse_lines
 from tokenomy.config.settings import BatchConfig
 
 log = logging.getLogger("tokenomy.batch")
@@ -197,6 +197,13 @@ class BatchRunner:
         return int(self._clock())
 
     async def _validate(self, batch: BatchRecord) -> None:
+        lines = await self.stage_lines(batch)
+        if lines is not None:
+            await self.start_lines(batch, lines)
+
+    async def stage_lines(self, batch: BatchRecord) -> list[InputLine] | None:
+        """Check the input file against the batch and store its lines (None: the batch failed validation and says
+        why). Run again after a crash, it stores nothing twice."""
         lines, problems = await asyncio.to_thread(
             lambda: parse_lines(self._blobs.lines(batch.input_file_id), max_lines=self._config.max_lines))
         problems += check_endpoint(lines, batch.endpoint)
@@ -204,10 +211,14 @@ class BatchRunner:
             await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
                                     status=BatchStatus.FAILED, failed_at=self._now(),
                                     errors=[p.to_openai() for p in problems[:1000]])
-            return
+            return None
         rows = [(line.line_no, line.custom_id, orjson.dumps(line.body)) for line in lines]
-        models = {str(line.body.get("model")) for line in lines}
         await asyncio.to_thread(self._store.add_lines, batch.id, rows)
+        return lines
+
+    async def start_lines(self, batch: BatchRecord, lines: list[InputLine]) -> None:
+        """``validating → in_progress``, naming the batch's model when every line asks for the same one."""
+        models = {str(line.body.get("model")) for line in lines}
         await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
                                 status=BatchStatus.IN_PROGRESS, in_progress_at=self._now(),
                                 model=models.pop() if len(models) == 1 else None)

@@ -50,14 +50,7 @@ def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queu
         path = Path(config.model_path).expanduser() if config.model_path else bundled_model_path()
         return LocalLlamaProvider(deployment=config.name, model_path=path, n_ctx=config.n_ctx,
                                   n_threads=config.n_threads, max_queue=max_queue)
-    vendor = VENDORS[config.provider]
-    base_url = config.base_url or vendor.base_url
-    if not base_url:
-        raise ConfigError(f"deployment '{config.name}': provider '{config.provider}' needs a base_url")
-    key_env = config.api_key_env or vendor.key_env
-    api_key = env.get(key_env) if key_env else None
-    if config.api_key_env and not api_key:
-        raise ConfigError(f"deployment '{config.name}': environment variable {config.api_key_env} is not set")
+    base_url, api_key = _endpoint(config, env)
     if config.provider == "anthropic":
         from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner
         from tokenomy.providers.anthropic import AnthropicProvider
