@@ -61,6 +61,22 @@ def run_gateway(settings: Settings, env: dict[str, str] | None = None) -> Iterat
         thread.join(timeout=10)
 
 
+def start_serve(config: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``tokenomy serve --config CONFIG --port PORT`` as a user runs it, once its /healthz answers (stderr kept for
+    the failure message)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tokenomy", "serve", "--config", str(config), "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return proc
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def run_aiohttp(app: web.Application) -> Iterator[str]:
     """Serve an aiohttp app on a free loopback port in its own thread and loop; yields its base URL."""

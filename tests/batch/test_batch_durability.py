@@ -8,10 +8,7 @@ import io
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ import openai
 import pytest
 from tests.batch.parts import chat_lines, result_rows, wait_for
 
-from servers import free_port, run_fault_upstream, run_gateway
+from servers import free_port, run_fault_upstream, run_gateway, start_serve
 from tokenomy.config.settings import BatchConfig, DeploymentConfig, LedgerConfig, LocalConfig, RetryConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
 
@@ -66,18 +63,6 @@ def upstream() -> Iterator[tuple[str, FaultUpstream]]:
         yield pair
 
 
-def _serve(cfg: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "tokenomy", "serve", "--config", str(cfg), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.1)
 
 
 def test_sigkill_mid_batch_then_restart_finishes_exactly_once(tmp_path: Path,
@@ -91,7 +76,7 @@ def test_sigkill_mid_batch_then_restart_finishes_exactly_once(tmp_path: Path,
     env = {**os.environ, "TOKENOMY_HOME": str(tmp_path / "home")}
     port = free_port()
     n = 400
-    proc = _serve(cfg, port, env)
+    proc = start_serve(cfg, port, env)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=2)
     try:
         source = client.files.create(file=("k.jsonl", io.BytesIO(chat_lines(n, "slow", "kill"))), purpose="batch")
@@ -106,7 +91,7 @@ def test_sigkill_mid_batch_then_restart_finishes_exactly_once(tmp_path: Path,
         proc.wait(30)
     before = sum(fake.answered.values())
     assert before < n, "the batch finished before the kill; the test proves nothing"
-    proc = _serve(cfg, port, env)
+    proc = start_serve(cfg, port, env)
     try:
         done = wait_for(client, batch.id, timeout_s=120)
         output, errors = result_rows(client, done.output_file_id), result_rows(client, done.error_file_id)

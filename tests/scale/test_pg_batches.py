@@ -7,10 +7,7 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from tests.batch.parts import chat_lines, result_rows, wait_for
 from tests.scale.parts import fresh_database, record
 
-from servers import free_port, run_fault_upstream, run_gateway
+from servers import free_port, run_fault_upstream, run_gateway, start_serve
 from tokenomy.config.settings import BatchConfig, BatchJobsConfig, DeploymentConfig, LedgerConfig, LocalConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream
 
@@ -79,18 +76,6 @@ def test_a_batch_on_postgres_runs_in_chunks_exactly_once(database: str, tmp_path
     assert left == 0  # succeeded jobs are deleted; none failed or is still waiting
 
 
-def _serve(cfg: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "tokenomy", "serve", "--config", str(cfg), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.1)
 
 
 def test_a_replica_killed_mid_batch_has_its_lines_finished_by_another(database: str, tmp_path: Path,
@@ -105,7 +90,7 @@ def test_a_replica_killed_mid_batch_has_its_lines_finished_by_another(database: 
                    f"upstream_model: sleep-40, base_url: '{base}'}}\n")
     env = {**os.environ, "TOKENOMY_HOME": str(tmp_path / "home"), "TOKENOMY_DATABASE_URL": database}
     ports = [free_port(), free_port()]
-    doomed, survivor = (_serve(cfg, port, env) for port in ports)
+    doomed, survivor = (start_serve(cfg, port, env) for port in ports)
     n = 600  # 24 chunks in 4 lanes; each replica takes at most 2 jobs at once, so both run lanes of the batch
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{ports[1]}/v1", api_key="unused", max_retries=2)
     try:

@@ -20,6 +20,7 @@ from tokenomy.ledger.trace import CallTrace, RequestTrace, now_us
 from tokenomy.pricing.cost import TokenUsage, UsageError
 
 log = logging.getLogger("tokenomy.ledger")
+_NOTHING = TokenUsage()
 
 
 class Pricer(Protocol):
@@ -92,7 +93,7 @@ class Accountant:
         tokens, source = self._tokens(trace, call)
         # a call that produced nothing bills nothing, priced or not (a failed attempt on an unpriced deployment
         # must not make the whole request unpriced)
-        cost = Decimal(0) if tokens == TokenUsage() else \
+        cost = Decimal(0) if tokens == _NOTHING else \
             self._pricer.deployment_cost(dep, tokens, _at(call.started_us), batch=call.batch)
         error = call.error
         outcome = "error" if call.outcome == "open" else call.outcome

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokenomy.ledger.database import Tx
-from tokenomy.ledger.queries import Window, assemble
+from tokenomy.ledger.queries import Window, assemble, calls_owner, owner_filter
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -86,15 +86,9 @@ def bounds(window: Window) -> dict[str, int]:
 
 def rollup_report(tx: Tx, window: Window, by: str | None, *, key_id: str | None = None,
                   tenant: str | None = None) -> dict[str, Any]:
-    args: dict[str, Any] = {"since": window.since_us, "until": window.until_us, **bounds(window)}
-    owner = ""
-    if key_id is not None:
-        owner += " AND key_id = :key_id"
-        args["key_id"] = key_id
-    if tenant is not None:
-        owner += " AND tenant = :tenant"
-        args["tenant"] = tenant
-    call_owner = f" AND request_id IN (SELECT id FROM requests WHERE 1 = 1{owner})" if owner else ""
+    owner, args = owner_filter(key_id, tenant)
+    args.update({"since": window.since_us, "until": window.until_us, **bounds(window)})
+    call_owner = calls_owner(owner)
     source = _REQUEST_SOURCE.format(rollup_owner=owner, row_owner=owner)
     group = _GROUPS[by] if by is not None else "''"
     rows = tx.execute(

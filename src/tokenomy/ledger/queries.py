@@ -107,17 +107,28 @@ def reading(source: Source) -> Iterator[Tx]:
 def window_filter(window: Window, *, key_id: str | None = None, tenant: str | None = None
                   ) -> tuple[str, str, dict[str, Any]]:
     """The WHERE clauses for requests and for calls (the calls of the same requests), and their arguments."""
-    args: dict[str, Any] = {"since": window.since_us, "until": window.until_us}
+    owner, args = owner_filter(key_id, tenant)
+    args.update({"since": window.since_us, "until": window.until_us})
     where = "started_us >= :since AND started_us < :until"
-    owner = ""
+    calls_where = where + calls_owner(owner)
+    return where + owner, calls_where, args
+
+
+def owner_filter(key_id: str | None, tenant: str | None) -> tuple[str, dict[str, Any]]:
+    """`` AND key_id = … AND tenant = …`` for the requests a key or team may see, and its arguments."""
+    owner, args = "", {}
     if key_id is not None:
         owner += " AND key_id = :key_id"
         args["key_id"] = key_id
     if tenant is not None:
         owner += " AND tenant = :tenant"
         args["tenant"] = tenant
-    calls_where = where + (f" AND request_id IN (SELECT id FROM requests WHERE 1 = 1{owner})" if owner else "")
-    return where + owner, calls_where, args
+    return owner, args
+
+
+def calls_owner(owner: str) -> str:
+    """The same restriction for call rows: the calls of the requests it admits."""
+    return f" AND request_id IN (SELECT id FROM requests WHERE 1 = 1{owner})" if owner else ""
 
 
 def group_expr(by: str, dialect: str) -> str:

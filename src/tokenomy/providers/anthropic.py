@@ -19,6 +19,7 @@ from tokenomy.providers.anthropic_translate import StreamTranslator, from_messag
 from tokenomy.providers.base import ChatCall, ChunkStream, Completion
 from tokenomy.providers.http_status import error_for_status
 from tokenomy.providers.http_stream import response_lines
+from tokenomy.providers.pool import SessionPool
 from tokenomy.providers.sse import read_events
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -45,18 +46,10 @@ class AnthropicProvider:
                          **(headers or {})}
         if api_key:
             self._headers["x-api-key"] = api_key
-        self._max_connections = max_connections or 0
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+        self._pool = SessionPool(max_connections)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.aclose()
 
     async def chat(self, call: ChatCall) -> Completion | ChunkStream:
         request = to_messages_request(call.body)
@@ -68,7 +61,8 @@ class AnthropicProvider:
             return await self._open_stream(call, payload, model)
         timeout = aiohttp.ClientTimeout(total=call.timeout_s)
         try:
-            async with self._client().post(self._url, data=payload, headers=self._headers, timeout=timeout) as resp:
+            async with self._pool.session().post(self._url, data=payload, headers=self._headers,
+                                                 timeout=timeout) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise error_for_status(resp.status, raw, resp.headers, self.deployment)
@@ -100,7 +94,7 @@ class AnthropicProvider:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=call.timeout_s,
                                         sock_read=min(call.timeout_s, call.stream_idle_timeout_s))
         try:
-            resp = await self._client().post(self._url, data=payload, headers=self._headers, timeout=timeout)
+            resp = await self._pool.session().post(self._url, data=payload, headers=self._headers, timeout=timeout)
         except TimeoutError as exc:  # asyncio.TimeoutError is TimeoutError since 3.11
             raise UpstreamTimeoutError(f"no answer within {call.timeout_s:g}s", deployment=self.deployment) from exc
         except aiohttp.ClientError as exc:

@@ -10,27 +10,21 @@ import orjson
 
 from tokenomy.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError
 from tokenomy.providers.http_status import error_for_status
+from tokenomy.providers.pool import SessionPool
 
 
 class BatchHTTP:
     def __init__(self, headers: dict[str, str], deployment: str, timeout_s: float = 300.0) -> None:
-        self._headers = headers
         self.deployment = deployment
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers)
-        return self._session
+        self._pool = SessionPool(None, headers)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.aclose()
 
     async def raw(self, method: str, url: str, *, json: Any = None, data: Any = None) -> bytes:
         try:
-            async with self._client().request(method, url, data=orjson.dumps(json) if json is not None else data,
+            async with self._pool.session().request(method, url, data=orjson.dumps(json) if json is not None else data,
                                               headers={"content-type": "application/json"} if json is not None
                                               else None, timeout=self._timeout) as resp:
                 body = await resp.read()

@@ -19,6 +19,7 @@ from tokenomy.errors import (
 from tokenomy.providers.base import ChatCall, Chunk, ChunkStream, Completion
 from tokenomy.providers.http_status import error_for_status
 from tokenomy.providers.http_stream import response_lines
+from tokenomy.providers.pool import SessionPool
 from tokenomy.providers.sse import read_events
 
 
@@ -39,25 +40,17 @@ class OpenAICompatibleProvider:
         self._headers = {"content-type": "application/json", **(headers or {})}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
-        self._max_connections = max_connections or 0
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+        self._pool = SessionPool(max_connections)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.aclose()
 
     async def chat(self, call: ChatCall) -> Completion | ChunkStream:
         if call.stream:
             return await self._open_stream(call)
         timeout = aiohttp.ClientTimeout(total=call.timeout_s)
         try:
-            async with self._client().post(self._url, data=orjson.dumps(call.body), headers=self._headers,
+            async with self._pool.session().post(self._url, data=orjson.dumps(call.body), headers=self._headers,
                                            timeout=timeout) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
@@ -83,7 +76,7 @@ class OpenAICompatibleProvider:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=call.timeout_s,
                                         sock_read=min(call.timeout_s, call.stream_idle_timeout_s))
         try:
-            resp = await self._client().post(self._url, data=orjson.dumps(call.body), headers=self._headers,
+            resp = await self._pool.session().post(self._url, data=orjson.dumps(call.body), headers=self._headers,
                                              timeout=timeout)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(f"no answer within {call.timeout_s:g}s", deployment=self.deployment) from exc

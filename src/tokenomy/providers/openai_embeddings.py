@@ -11,6 +11,7 @@ import orjson
 
 from tokenomy.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError
 from tokenomy.providers.http_status import error_for_status
+from tokenomy.providers.pool import SessionPool
 
 
 class OpenAIEmbeddingsProvider:
@@ -21,22 +22,15 @@ class OpenAIEmbeddingsProvider:
         self._headers = {"content-type": "application/json", **(headers or {})}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
-        self._max_connections = max_connections or 0
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self._max_connections))
-        return self._session
+        self._pool = SessionPool(max_connections)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.aclose()
 
     async def embed(self, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """POST the body; returns the ``list`` object with one ``embedding`` per input, in input order."""
         try:
-            async with self._client().post(self._url, data=orjson.dumps(body), headers=self._headers,
+            async with self._pool.session().post(self._url, data=orjson.dumps(body), headers=self._headers,
                                            timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
