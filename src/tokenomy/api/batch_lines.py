@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.api.chat_completions import answer
+from tokenomy.api.chat_completions import answer, answer_cascade
 from tokenomy.api.embeddings import embed_body
 from tokenomy.api.state import Gateway
 from tokenomy.batch.executor import LineOutcome
@@ -54,12 +54,15 @@ class GatewayLines:
             trace = RequestTrace(id=rid, endpoint=ENDPOINT, requested_model=chat.typed.model, stream=False,
                                  body=chat.body, key_id=principal.key_id, tenant=principal.team_name,
                                  tags=principal.tags_json)
-            if gateway.routers is not None:
-                routed = await gateway.routers.route(chat, {}, gateway.dispatcher.catalog.serves)
-                if routed is not None:
-                    trace.route_reason = routed.reason
-                    chat = routed.chat
-            done = await answer(gateway, chat, trace, {}, record=keep, principal=principal)
+            routed = await gateway.routers.route(chat, {}, gateway.dispatcher.catalog.serves) \
+                if gateway.routers is not None else None
+            if routed is not None:
+                trace.route_reason = routed.reason
+                chat = routed.chat
+            if routed is not None and routed.cascade is not None:
+                done = await answer_cascade(gateway, routed, trace, {}, record=keep, principal=principal)
+            else:
+                done = await answer(gateway, chat, trace, {}, record=keep, principal=principal)
         except TokenomyError as exc:
             return _failed(rid, exc, keep.entries)
         return LineOutcome(status_code=200, body=done.completion, request_id=rid,

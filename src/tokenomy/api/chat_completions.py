@@ -28,6 +28,7 @@ from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import CachedAnswer, RequestTrace
 from tokenomy.providers.registry import Deployment
 from tokenomy.providers.sse import DONE, encode_data
+from tokenomy.routing.serve import Routed
 from tokenomy.wire.validation import ValidChat, parse_json_object, validate_chat
 
 
@@ -71,14 +72,24 @@ async def chat_completions(request: Request) -> Response:
             return _serve_student(gateway, chat, trace, student)
     routed = await gateway.routers.route(chat, request.headers, gateway.dispatcher.catalog.serves) \
         if gateway.routers is not None else None
+    stream, include_usage = chat.stream, chat.include_usage
     if routed is not None:
         trace.route_reason = routed.reason
         chat = routed.chat
-    served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal)
+    if routed is not None and routed.cascade is not None:
+        served: Response | Answer = await answer_cascade(gateway, routed, trace, request.headers,
+                                                         record=gateway.record, principal=principal)
+    else:
+        served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal)
     if isinstance(served, Answer):
         await gateway.acknowledge(served.entry)
-    response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) else served
-    if routed is not None:
+    if isinstance(served, Answer) and stream:  # a cascade answers whole; the stream replays it
+        chunks = replay_chunks(served.completion, include_usage=include_usage)
+        response: Response = SSEResponse(_replay(chunks), {**served.headers, "cache-control": "no-cache"})
+    else:
+        response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) \
+            else served
+    if routed is not None and routed.cascade is None:
         response.headers.update(routed.headers())
     if trace.distill is not None:
         response.headers["x-tokenomy-distill"] = f"{trace.distill.task} {trace.distill.mode}"
@@ -145,6 +156,61 @@ async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: 
     headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry),
                **(ticket.headers if ticket else {})}
     return Answer(done.completion, entry, headers)
+
+
+async def answer_cascade(gateway: Gateway, routed: Routed, trace: RequestTrace, asked: Mapping[str, str], *,
+                         record: Recorder, principal: Principal = ANONYMOUS) -> Answer:
+    """A cascade: the cheap model answers (its own caches, admission and fallbacks); the router's check reads that
+    answer and, when the frontier is expected to gain more than the margin, the frontier model answers too. Each
+    step is admitted and settled on its own cost; ``record`` gets one ledger entry with every call of both. When
+    the cheap step fails the frontier answers; when the escalation fails the cheap answer is served."""
+    cascade = routed.cascade
+    assert cascade is not None
+    held = gateway.accountant.entry  # a step's own entry settles its reservation; only the request's is recorded
+    cheap_step = trace.step(routed.chat.body)
+    cheap: Answer | None = None
+    try:
+        cheap = await answer(gateway, routed.chat, cheap_step, asked, record=held, principal=principal)
+    except TokenomyError as exc:
+        trace.absorb(cheap_step)
+        verdict, note = "cheap-failed", f"{routed.model} failed ({exc.code}); escalated"
+    else:
+        trace.absorb(cheap_step)
+        escalate, gain = await cascade.escalate(completion_text(cheap.completion))
+        verdict = "escalated" if escalate else "kept"
+        note = f"gain {gain:.3f} {'>' if escalate else '<='} {cascade.margin:.3g}: {verdict}"
+        if not escalate:
+            return _cascaded(cheap, routed.model, trace, record, routed, note, verdict)
+    frontier_step = trace.step(cascade.frontier.body)
+    try:
+        frontier = await answer(gateway, cascade.frontier, frontier_step, asked, record=held, principal=principal)
+    except TokenomyError as exc:
+        trace.absorb(frontier_step)
+        if cheap is None:
+            trace.route_reason = f"{routed.reason}; {note}; the escalation failed too"
+            record(trace, exc.status, exc)
+            raise
+        return _cascaded(cheap, routed.model, trace, record, routed,
+                         f"{note}; the escalation failed ({exc.code}): cheap answer served", "escalation-failed")
+    trace.absorb(frontier_step)
+    return _cascaded(frontier, cascade.frontier.typed.model, trace, record, routed, note, verdict)
+
+
+def _cascaded(step: Answer, model: str, trace: RequestTrace, record: Recorder, routed: Routed, note: str,
+              verdict: str) -> Answer:
+    """The request's one ledger entry, and the answer of the step that served it (``model``)."""
+    trace.route_reason = f"{routed.reason}; {note}"
+    entry = record(trace, 200)
+    headers = {**step.headers, **_cost_headers(entry), "x-tokenomy-route": model,
+               "x-tokenomy-route-reason": trace.route_reason, "x-tokenomy-cascade": verdict}
+    return Answer(step.completion, entry, headers)
+
+
+def completion_text(completion: Mapping[str, Any]) -> str:
+    """The first choice's message text ('' when it has none, e.g. only tool calls)."""
+    choices = completion.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
 
 
 def _serve_student(gateway: Gateway, chat: ValidChat, trace: RequestTrace, student: ServedStudent) -> Response:

@@ -90,10 +90,15 @@ class RetryConfig(_Strict, frozen=True):
 class RouterConfig(_Strict, frozen=True):
     """A learned router served as the virtual model ``tokenomy/<name>``: ``path`` is a directory written by
     ``tokenomy route train``; ``target`` (``share=S``, ``quality=Q`` or ``budget=B``) overrides the router's own
-    default operating point."""
+    default operating point. ``policy: cascade`` asks the router's cheapest model first and escalates to its
+    frontier model when the router's cascade check expects the frontier to beat that answer by more than
+    ``margin`` (score units; default 0), or, with a ``share=S`` target, on the share S of requests the check
+    ranks most likely to gain (calibrated on the training rows)."""
 
     path: str
     target: str | None = None
+    policy: Literal["route", "cascade"] = "route"
+    margin: float | None = None
 
 
 class RoutingConfig(_Strict, frozen=True):

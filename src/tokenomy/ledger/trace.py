@@ -118,6 +118,20 @@ class RequestTrace:
     cached: CachedAnswer | None = None
     distill: DistillMark | None = None
 
+    def step(self, body: dict[str, Any]) -> RequestTrace:
+        """A blank trace of one step of this request (a cascade's cheap or frontier ask), to :meth:`absorb` later:
+        each step is admitted and settled on its own cost, while the ledger gets one row for the request."""
+        return RequestTrace(id=self.id, endpoint=self.endpoint, requested_model=self.requested_model, stream=False,
+                            body=body, key_id=self.key_id, tenant=self.tenant, tags=self.tags,
+                            started_us=self.started_us)
+
+    def absorb(self, step: RequestTrace) -> None:
+        """Take a finished step's calls (numbered after this trace's own) and its cache outcome."""
+        for call in step.calls:
+            call.attempt = len(self.calls) + 1
+            self.calls.append(call)
+        self.cache_status, self.cached = step.cache_status, step.cached
+
     def begin_call(self, deployment: DeploymentConfig) -> CallTrace:
         call = CallTrace(deployment=deployment, attempt=len(self.calls) + 1)
         self.calls.append(call)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 ANSWER_CHARS = 768
 MIN_ROWS = 50
+QUANTILES = 101
 ANSWER_FLAGS = ("final_answer", "ends_with_number", "hedges")
 _FINAL = re.compile(r"(?i)####|final answer|the answer is|answer:|\\boxed")
 _HEDGE = re.compile(r"(?i)i'?m sorry|i cannot|i can't|not sure|unclear|cannot be determined|not enough information")
@@ -98,6 +99,25 @@ def oof_predictions(prompt: Features, answer: np.ndarray, cheap_scores: np.ndarr
         check = CascadeCheck.fit("", "", prompt.take(fit), answer[fit], cheap_scores[fit], groups, hyper)
         out[held] = check.predict(prompt.take(held), answer[held])
     return out
+
+
+def gain_quantiles(gain: np.ndarray) -> list[float]:
+    """The out-of-fold expected gains at quantiles 0, 0.01, …, 1: what a share target reads its margin from."""
+    import numpy as np
+
+    return [float(v) for v in np.quantile(gain, np.linspace(0.0, 1.0, QUANTILES))]
+
+
+def share_margin(quantiles: list[float], share: float) -> float:
+    """The margin that escalates about ``share`` of the training rows (the gain above which that share lies);
+    share 1 escalates everything, share 0 nothing."""
+    import numpy as np
+
+    if share >= 1.0:
+        return -np.inf
+    if share <= 0.0:
+        return np.inf
+    return float(np.interp(1.0 - share, np.linspace(0.0, 1.0, len(quantiles)), quantiles))
 
 
 def escalations(gain: np.ndarray, points: int) -> list[np.ndarray]:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tokenomy.errors import RouterFileError
+from tokenomy.errors import RouterFileError, TargetError
 from tokenomy.routing import store
 from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target, solve
-from tokenomy.routing.cascade import answer_features
+from tokenomy.routing.cascade import answer_features, share_margin
 from tokenomy.routing.features import Embed, Features, featurize
 from tokenomy.routing.sweep import choose
 
@@ -149,7 +149,24 @@ class Router:
     def should_escalate(self, prompt: str, answer: str, margin: float = 0.0, group: str | None = None) -> bool:
         """The cascade check: is the frontier model expected to beat the cheap model's ``answer`` by more than
         ``margin`` (score units)?"""
-        return bool(self.escalation_gain(self.features([prompt], [group]), [answer])[0] > margin)
+        return self.gain(prompt, answer, group) > margin
+
+    def gain(self, prompt: str, answer: str, group: str | None = None) -> float:
+        """The cascade's expected gain for one prompt and its cheap ``answer``."""
+        return float(self.escalation_gain(self.features([prompt], [group]), [answer])[0])
+
+    def cascade_margin(self, target: Target | None, margin: float | None) -> float:
+        """The escalation margin: from a ``share=S`` target (the margin that escalated S of the training rows out
+        of fold), else ``margin``, else 0. Raises :class:`TargetError` for another kind of target, or a share
+        target on a router trained before the gains were kept."""
+        if target is None:
+            return 0.0 if margin is None else margin
+        if target.kind != "share":
+            raise TargetError(f"a cascade takes share=S targets (the share of requests escalated), not {target}")
+        quantiles = (self.state.manifest.get("cascade") or {}).get("gain_quantiles")
+        if not quantiles:
+            raise TargetError("this router keeps no cascade gains to read a share target from; retrain it")
+        return share_margin(list(quantiles), target.value)
 
     def describe(self) -> dict[str, Any]:
         return {"models": self.models, "frontier": self.frontier, "default_target": str(self.default_target),

@@ -37,12 +37,29 @@ Served = Callable[[str], bool]  # does a model name have a deployment here?
 
 
 @dataclass(frozen=True, slots=True)
+class Cascade:
+    """A cascaded request's second step: the request as the frontier model's, and when to take it."""
+
+    router: ServedRouter
+    frontier: ValidChat
+    text: str  # the prompt text the check reads
+    margin: float
+
+    async def escalate(self, answer: str) -> tuple[bool, float]:
+        """Whether the cheap ``answer`` is escalated, and the check's expected gain (in a worker thread)."""
+        gain = await asyncio.to_thread(self.router.router.gain, self.text, answer)
+        return gain > self.margin, gain
+
+
+@dataclass(frozen=True, slots=True)
 class Routed:
-    """A routed request: the request as the chosen model's, and what to tell the ledger and the client."""
+    """A routed request: the request as the chosen model's, and what to tell the ledger and the client; a
+    cascade's first step carries its second in ``cascade``."""
 
     chat: ValidChat
     model: str
     reason: str
+    cascade: Cascade | None = None
 
     def headers(self) -> dict[str, str]:
         return {"x-tokenomy-route": self.model, "x-tokenomy-route-reason": self.reason}
@@ -54,6 +71,8 @@ class ServedRouter:
     router: Router
     target: Target | None  # None: the router's own default
     batcher: MicroBatcher[tuple[str, Target | None], Decision] | None = None
+    cascade: bool = False  # policy cascade: the cheapest model first, the frontier when the check says so
+    margin: float | None = None  # the cascade's configured escalation margin
 
     async def decide(self, text: str, target: Target | None) -> Decision:
         """The router's decision, micro-batched with concurrent ones when a batcher is set."""
@@ -96,7 +115,10 @@ class RouterSet:
             if not any(served(m) for m in router.models):
                 raise ConfigError(f"key '{key}': none of the router's models ({', '.join(router.models)}) has a "
                                   "deployment here; name deployments or models after them")
-            served_router = ServedRouter(name, router, target)
+            served_router = ServedRouter(name, router, target, cascade=entry.policy == "cascade",
+                                         margin=entry.margin)
+            if served_router.cascade:
+                _check_cascade(key, served_router, served)
             if config.batching is not None:
                 served_router.batcher = MicroBatcher(served_router.decide_batch, max_batch=config.batching.max_batch,
                                                      max_wait_ms=config.batching.max_wait_ms,
@@ -120,13 +142,52 @@ class RouterSet:
         target, source = entry.target, "config" if entry.target else "router default"
         if (text := headers.get(TARGET_HEADER)) is not None:
             target, source = _header_target(text), "header"
+        if entry.cascade:
+            return _cascade(entry, chat, target, source)
         decision = await entry.decide(last_user_text(chat.body), target)
         model, note = pick_served(decision, served)
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
                   f"({_rule(decision)}){note}")
-        typed = msgspec.structs.replace(chat.typed, model=model)
-        return Routed(chat=replace(chat, body={**chat.body, "model": model}, typed=typed), model=model, reason=reason)
+        return Routed(chat=_as(chat, model), model=model, reason=reason)
+
+
+def _check_cascade(key: str, entry: ServedRouter, served: Served) -> None:
+    """A cascade needs the router's check, both of its models served, and a usable configured target."""
+    check = entry.router.state.cascade
+    if check is None:
+        raise ConfigError(f"key '{key}': policy cascade needs a router with a cascade check; train it on rows "
+                          "that carry the cheapest model's responses")
+    missing = [m for m in (check.cheap, check.frontier) if not served(m)]
+    if missing:
+        raise ConfigError(f"key '{key}': a cascade serves both {check.cheap} and {check.frontier}; "
+                          f"{', '.join(missing)} has no deployment here")
+    try:
+        entry.router.cascade_margin(entry.target, entry.margin)
+    except TargetError as exc:
+        raise ConfigError(f"key '{key}': {exc.message}") from exc
+
+
+def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source: str) -> Routed:
+    check = entry.router.state.cascade
+    assert check is not None
+    try:
+        margin = entry.router.cascade_margin(target, entry.margin)
+    except TargetError as exc:
+        raise RouteTargetError(f"header {TARGET_HEADER}: {exc.message}", param=TARGET_HEADER) from exc
+    rule = f"target {target} ({source})" if target is not None else \
+        f"margin {margin:g} ({'config' if entry.margin is not None else 'default'})"
+    reason = f"{entry.name}: cascade, {check.cheap} first, escalate to {check.frontier} when gain > {margin:.3g} " \
+             f"({rule})"
+    whole = replace(chat, body={k: v for k, v in chat.body.items() if k not in ("stream", "stream_options")},
+                    typed=msgspec.structs.replace(chat.typed, stream=False))  # the check reads whole answers
+    return Routed(chat=_as(whole, check.cheap), model=check.cheap, reason=reason,
+                  cascade=Cascade(entry, _as(whole, check.frontier), last_user_text(chat.body), margin))
+
+
+def _as(chat: ValidChat, model: str) -> ValidChat:
+    """``chat`` asked of ``model``."""
+    return replace(chat, body={**chat.body, "model": model}, typed=msgspec.structs.replace(chat.typed, model=model))
 
 
 def pick_served(decision: Decision, served: Served) -> tuple[str, str]:

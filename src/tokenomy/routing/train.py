@@ -81,7 +81,8 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
         "models": models, "frontier": frontier, "cheapest": cheapest, "frontier_score": frontier_score,
         "prices": {m: asdict(p) for m, p in priced.items()}, "cost_model": cost_model,
         "assumed_output_tokens": ASSUMED_OUTPUT_TOKENS, "method": chosen.method, "default_target": str(default_target),
-        "cascade": None if check is None else {"cheap": cheapest, "frontier": frontier, "hyper": vars(check.hyper)},
+        "cascade": None if check is None else {"cheap": cheapest, "frontier": frontier, "hyper": vars(check.hyper),
+                                               "gain_quantiles": cascade_report["gain_quantiles"]},
         "trained_on": [str(p) for p in paths], "training_rows": len(rows)}
     report = {
         "rows": len(rows), "models": models, "frontier": frontier, "cheapest": cheapest, "groups": groups,
@@ -145,7 +146,9 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
                                       check_hyper)
     check = cascade_mod.CascadeCheck.fit(cheapest, frontier, prompt, answer_x, cheap_scores, groups, check_hyper)
     pair = [models.index(frontier), models.index(cheapest)]
-    curve = cascade_mod.oof_apgr(frontier_oof[index] - oof, scores[np.ix_(index, pair)], costs[np.ix_(index, pair)])
+    gain = frontier_oof[index] - oof
+    curve = cascade_mod.oof_apgr(gain, scores[np.ix_(index, pair)], costs[np.ix_(index, pair)])
     return check, {"trained": True, "rows": len(index), "cheap": cheapest, "frontier": frontier,
                    "oof_mse": float(np.mean((oof - cheap_scores) ** 2)),
-                   "oof_mse_constant": float(np.var(cheap_scores)), **curve}
+                   "oof_mse_constant": float(np.var(cheap_scores)), **curve,
+                   "gain_quantiles": cascade_mod.gain_quantiles(gain)}
