@@ -50,7 +50,8 @@ def test_router_directory_is_self_contained(nim_router: tuple[Path, dict[str, An
     assert report["rows"] == 240  # the 120 test rows are never read for training
     assert report["cascade"]["trained"] is False  # no responses in this file
     assert {entry["method"] for entry in report["selection"]} >= {"ridge", "knn", "words", "blend:ridge",
-                                                                   "blend:blend shared", "blend:blend per model"}
+                                                                   "blend:blend shared", "blend:blend per model",
+                                                                   "blend:blend average"}
 
 
 def test_decisions_recompute_every_point(nim_router: tuple[Path, dict[str, Any]], counter: Any,

@@ -11,7 +11,8 @@ Four learners over the same features, and a linear blend of them fitted on out-o
 
 The blend is either per model (an intercept and one weight per learner for each model) or shared (one weight per
 learner for every model, fitted on scores centred per prompt, so it weighs the learners by how well they predict
-which model is better on a prompt rather than how hard the prompt is); :mod:`tokenomy.routing.selection` picks.
+which model is better on a prompt rather than how hard the prompt is), or the average of the two (a blend too:
+:func:`combine` is linear in the weights); :mod:`tokenomy.routing.selection` picks.
 
 Scores missing for a (row, model) are left out of that model's fit. The fitted state is plain arrays, saved in
 the router directory as ``.npz``.
@@ -215,6 +216,14 @@ def fit_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...], shared: b
         for i, c in enumerate(chosen):
             blend[m, 1 + c] = coef[1 + i]
     return blend
+
+
+def average_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...]) -> np.ndarray:
+    """The mean of the per-model and the shared blend: predicts the mean of their predictions. Their out-of-fold
+    merits are within noise of each other on every file measured; averaging them lowers the variance of the
+    weights (docs/routing.md, "What was tried")."""
+    result: np.ndarray = (fit_blend(parts, y, use) + fit_shared_blend(parts, y, use)) / 2
+    return result
 
 
 def fit_shared_blend(parts: np.ndarray, y: np.ndarray, use: tuple[bool, ...]) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Choosing the learner by measurement, on out-of-fold predictions of the training rows only.
 
 Training rows are cut into :data:`FOLDS` folds by a hash of their id. Every candidate (ridge settings, kNN sizes,
-word-count ridge penalties, the group prior, and the blends of the best setting of each, per model or shared)
-predicts each fold from the other folds; a candidate's merit is the area under
+word-count ridge penalties, the group prior, and the blends of the best setting of each: per model, shared, and
+their average) predicts each fold from the other folds; a candidate's merit is the area under
 its cost–quality curve on those held-out predictions (:func:`routing_area`: APGR on the normalised-cost axis). The
 winner is refitted on all training rows by the trainer; its out-of-fold predictions calibrate the operating point.
 """
@@ -86,15 +86,17 @@ def select(features: Features, scores: np.ndarray, est_costs: np.ndarray, costs:
     parts = np.stack([oof["ridge"][best_key["ridge"]], oof["knn"][best_key["knn"]], oof["group"][()],
                       oof["words"][best_key["words"]]])
     every = (True,) * len(q.COMPONENTS)
-    candidates: dict[str, tuple[tuple[bool, ...], bool]] = {
+    candidates: dict[str, tuple[tuple[bool, ...], bool | None]] = {  # None: the average of both blends
         name: (tuple(c == name for c in q.COMPONENTS), False) for name in q.COMPONENTS if name != "group"}
     if groups:
         candidates["group"] = (tuple(c == "group" for c in q.COMPONENTS), False)
     candidates["blend per model"] = (every, False)
     candidates["blend shared"] = (every, True)
+    candidates["blend average"] = (every, None)
     best: tuple[float, str, Any, Any] | None = None
     for name, (use, shared) in candidates.items():
-        blend = q.fit_blend(parts, scores, use, shared=shared)
+        blend = q.average_blend(parts, scores, use) if shared is None else q.fit_blend(parts, scores, use,
+                                                                                        shared=shared)
         pred = q.combine(parts, blend)
         value = area(pred)
         table.append({"method": f"blend:{name}", "oof_apgr_cost": value})
