@@ -28,6 +28,7 @@ from tokenomy.config.settings import (
     load_settings,
 )
 from tokenomy.errors import ConfigError, ModelNotFoundError
+from tokenomy.routing.calibrate import parse_target
 from tokenomy.routing.outcomes import read_outcomes, read_prices
 from tokenomy.routing.router import Decision
 from tokenomy.routing.serve import RouterSet, last_user_text, pick_served
@@ -218,3 +219,29 @@ async def test_concurrent_decisions_share_embedding_calls_and_match_single_ones(
     for b, a in zip(batched, alone, strict=True):
         assert b.expected_scores == pytest.approx(a.expected_scores, abs=1e-5)
     assert entry.batcher.stats.batches < len(prompts)  # requests that arrived together shared a model call
+
+
+async def test_repeated_prompts_are_decided_once(router_dir: Path) -> None:
+    served = RouterSet.load(RoutingConfig(auto_router=str(router_dir), decision_cache=2), lambda m: True)
+    entry = served._routers["tokenomy/auto"]
+    calls: list[int] = []
+    decide_many = entry.router.decide_many
+
+    def counted(prompts: Any, targets: Any, groups: Any = None) -> Any:
+        calls.append(len(prompts))
+        return decide_many(prompts, targets, groups)
+
+    entry.router.decide_many = counted  # type: ignore[method-assign]
+    a, b, c = _prompts()[:3]
+    first = await entry.decide(a, None)
+    assert await entry.decide(a, None) is first and calls == [1]  # remembered: no embedding
+    await entry.decide(a, parse_target("share=0.1"))  # another target is another decision
+    await entry.decide(b, None)
+    await entry.decide(c, None)  # the cache holds 2: the least recently used (a, share=0.1) goes
+    assert len(calls) == 4
+    await entry.decide(a, parse_target("share=0.1"))
+    assert len(calls) == 5
+    assert RouterSet.load(RoutingConfig(auto_router=str(router_dir), decision_cache=0),
+                          lambda m: True)._routers["tokenomy/auto"].remembered is None
+    with pytest.raises(ConfigError, match=r"key 'routing\.decision_cache': Expected `int` >= 0"):
+        load_settings(env={}, flags={"routing.decision_cache": -1})

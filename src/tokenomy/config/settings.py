@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -115,6 +115,8 @@ class RoutingConfig(_Strict, frozen=True):
     # concurrent decisions of one router share one embedding call; no wait by default: a batch forms only from
     # requests that arrive while the previous one is being decided (null: one call each)
     batching: MicroBatchConfig | None = MicroBatchConfig(max_batch=32, max_wait_ms=0.0)
+    # each router remembers its latest decisions by (prompt text, target); 0 turns it off
+    decision_cache: Annotated[int, msgspec.Meta(ge=0)] = 4096
 
 
 class ServerConfig(_Strict, frozen=True):

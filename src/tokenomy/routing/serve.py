@@ -13,6 +13,7 @@ of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,15 +74,49 @@ class ServedRouter:
     batcher: MicroBatcher[tuple[str, Target | None], Decision] | None = None
     cascade: bool = False  # policy cascade: the cheapest model first, the frontier when the check says so
     margin: float | None = None  # the cascade's configured escalation margin
+    remembered: DecisionCache | None = None  # decisions of prompts seen before (a decision is a pure function)
 
     async def decide(self, text: str, target: Target | None) -> Decision:
-        """The router's decision, micro-batched with concurrent ones when a batcher is set."""
+        """The router's decision: remembered for a prompt and target seen before, else computed (micro-batched
+        with concurrent ones when a batcher is set)."""
+        key = (text, str(target))
+        if self.remembered is not None and (known := self.remembered.get(key)) is not None:
+            return known
         if self.batcher is None:
-            return await asyncio.to_thread(self.router.decide, text, target)
-        return await self.batcher.submit((text, target))
+            decision = await asyncio.to_thread(self.router.decide, text, target)
+        else:
+            decision = await self.batcher.submit((text, target))
+        if self.remembered is not None:
+            self.remembered.put(key, decision)
+        return decision
 
     async def decide_batch(self, items: list[tuple[str, Target | None]]) -> list[Decision]:
         return await asyncio.to_thread(self.router.decide_many, [t for t, _ in items], [g for _, g in items])
+
+
+class DecisionCache:
+    """The latest ``size`` decisions by (prompt text, target), least recently used out first. A router's decision
+    depends on nothing else, so a repeated prompt (a retry, an exact-cache hit, a popular question) skips the
+    embedding."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], Decision] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> Decision | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str], decision: Decision) -> None:
+        self._items[key] = decision
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def router_configs(config: RoutingConfig) -> dict[str, RouterConfig]:
@@ -119,6 +154,8 @@ class RouterSet:
                                          margin=entry.margin)
             if served_router.cascade:
                 _check_cascade(key, served_router, served)
+            if config.decision_cache > 0:
+                served_router.remembered = DecisionCache(config.decision_cache)
             if config.batching is not None:
                 served_router.batcher = MicroBatcher(served_router.decide_batch, max_batch=config.batching.max_batch,
                                                      max_wait_ms=config.batching.max_wait_ms,
