@@ -208,3 +208,23 @@ def test_share_margin_escalates_about_that_share(cascade_dir: Path) -> None:
     assert 0 < sum(g > margin for g in gains) < len(gains)  # a middle share escalates some, not all
     with pytest.raises(TargetError):
         router.cascade_margin(parse_target("quality=0.9"), None)
+
+
+def test_batch_lines_cascade_too(gateway: tuple[openai.OpenAI, Path]) -> None:
+    import io
+
+    from tests.batch.parts import chat_lines, result_rows, wait_for
+
+    client, ledger = gateway
+    source = client.files.create(file=("casc.jsonl", io.BytesIO(chat_lines(3, "tokenomy/always", "casc"))),
+                                 purpose="batch")
+    batch = wait_for(client, client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                                   completion_window="24h").id, timeout_s=60)
+    assert batch.status == "completed", batch
+    rows = result_rows(client, batch.output_file_id)
+    assert sorted(r["custom_id"] for r in rows) == ["casc-0", "casc-1", "casc-2"]
+    for r in rows:
+        assert r["response"]["status_code"] == 200
+        row, calls = _ledger(ledger, r["response"]["request_id"])
+        assert row[0] == "tokenomy/always" and row[1] == FRONTIER and [c[1] for c in calls] == [CHEAP, FRONTIER]
+        assert row[4].endswith(": escalated")
