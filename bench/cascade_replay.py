@@ -16,15 +16,10 @@ Prints a table and, with ``--json``, the figures. Nothing is fitted here; the ro
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import socket
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -33,10 +28,11 @@ from typing import Any
 import numpy as np
 import openai
 import orjson
-import uvicorn
 from aiohttp import web
 
-from tokenomy.api.app import create_app
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' loopback servers
+
+from servers import run_aiohttp, run_gateway
 from tokenomy.config.settings import (
     DeploymentConfig,
     LedgerConfig,
@@ -50,12 +46,6 @@ from tokenomy.routing.calibrate import parse_target
 from tokenomy.routing.outcomes import OutcomeRow, read_outcomes, read_prices
 from tokenomy.routing.router import Router
 from tokenomy.tokens.counter import TokenCounter
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Replay:
@@ -81,46 +71,6 @@ class Replay:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": output_tokens,
                       "total_tokens": prompt_tokens + output_tokens}})
-
-
-@contextlib.contextmanager
-def serving(app: web.Application) -> Iterator[str]:
-    port, loop, started = free_port(), asyncio.new_event_loop(), threading.Event()
-    runner = web.AppRunner(app, access_log=None)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    threading.Thread(target=serve, daemon=True).start()
-    started.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-
-
-@contextlib.contextmanager
-def gateway(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, env={}), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise SystemExit("error: the gateway did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def settings(home: Path, base: str, router: Path, models: list[str], prices: dict[str, Any],
@@ -156,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     offline_gain = router.escalation_gain(router.features([r.prompt for r in rows], [None] * len(rows)),
                                           [r.outcomes[check.cheap].response or "" for r in rows])
     results = []
-    with tempfile.TemporaryDirectory() as home, serving(_app(Replay(rows))) as base, \
-            gateway(settings(Path(home), base, args.router, [check.frontier, check.cheap], prices, targets)) as url:
+    with tempfile.TemporaryDirectory() as home, run_aiohttp(_app(Replay(rows))) as upstream, \
+            run_gateway(settings(Path(home), f"{upstream}/v1", args.router, [check.frontier, check.cheap], prices,
+                                 targets)) as url:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
         for i, target in enumerate(targets):
             started = time.monotonic()
