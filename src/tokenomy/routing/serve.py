@@ -7,12 +7,18 @@ concurrent decisions of one router share one embedding call, ``routing.batching`
 deployment here is chosen, and the request continues exactly as if the client had asked
 for that model, configured fallbacks included. The choice and its reason go into the ledger (``route_reason``)
 and the ``x-tokenomy-route`` / ``x-tokenomy-route-reason`` response headers. A client may move the operating point
-of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``.
+of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``. Each router remembers its latest
+decisions (``routing.decision_cache``), so a repeated prompt is routed without an embedding.
+
+A router with ``policy: cascade`` routes to its cheapest model and hands the caller a :class:`Cascade`: the
+frontier step, taken when the router's check expects the frontier to beat the cheap answer by more than the margin
+(``api.chat_completions.answer_cascade`` runs both steps).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -79,7 +85,7 @@ class ServedRouter:
     async def decide(self, text: str, target: Target | None) -> Decision:
         """The router's decision: remembered for a prompt and target seen before, else computed (micro-batched
         with concurrent ones when a batcher is set)."""
-        key = (text, str(target))
+        key = (hashlib.blake2b(text.encode(), digest_size=16).digest(), str(target))  # bounded keys, long prompts
         if self.remembered is not None and (known := self.remembered.get(key)) is not None:
             return known
         if self.batcher is None:
@@ -95,28 +101,25 @@ class ServedRouter:
 
 
 class DecisionCache:
-    """The latest ``size`` decisions by (prompt text, target), least recently used out first. A router's decision
-    depends on nothing else, so a repeated prompt (a retry, an exact-cache hit, a popular question) skips the
-    embedding."""
+    """The latest ``size`` decisions by (hash of the prompt text, target), least recently used out first. A
+    router's decision depends on nothing else, so a repeated prompt (a retry, an exact-cache hit, a popular
+    question) skips the embedding."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[str, str], Decision] = OrderedDict()
+        self._items: OrderedDict[tuple[bytes, str], Decision] = OrderedDict()
 
-    def get(self, key: tuple[str, str]) -> Decision | None:
+    def get(self, key: tuple[bytes, str]) -> Decision | None:
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
         return found
 
-    def put(self, key: tuple[str, str], decision: Decision) -> None:
+    def put(self, key: tuple[bytes, str], decision: Decision) -> None:
         self._items[key] = decision
         self._items.move_to_end(key)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def router_configs(config: RoutingConfig) -> dict[str, RouterConfig]:
