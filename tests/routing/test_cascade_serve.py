@@ -228,3 +228,20 @@ def test_batch_lines_cascade_too(gateway: tuple[openai.OpenAI, Path]) -> None:
         row, calls = _ledger(ledger, r["response"]["request_id"])
         assert row[0] == "tokenomy/always" and row[1] == FRONTIER and [c[1] for c in calls] == [CHEAP, FRONTIER]
         assert row[4].endswith(": escalated")
+
+
+def test_a_repeated_deterministic_cascade_is_served_from_the_cache(gateway: tuple[openai.OpenAI, Path]) -> None:
+    client, ledger = gateway
+    prompt = _prompts()[5]
+
+    def ask() -> Any:
+        return client.chat.completions.with_raw_response.create(
+            model="tokenomy/always", temperature=0, messages=[{"role": "user", "content": prompt}])
+
+    first, again = ask(), ask()
+    assert first.headers["x-tokenomy-cache"] == "miss" and again.headers["x-tokenomy-cache"] == "hit"
+    assert again.headers["x-tokenomy-cascade"] == "escalated" and again.headers["x-tokenomy-route"] == FRONTIER
+    assert again.parse().choices[0].message.content == first.parse().choices[0].message.content
+    row, calls = _ledger(ledger, again.headers["x-request-id"])
+    assert row[3] == 0 and calls == []  # both steps were cache hits: no upstream call, no cost
+    assert Decimal(again.headers["x-tokenomy-cost-usd"]) == 0
