@@ -4,6 +4,7 @@ front of two fault-upstream deployments named after the fixture's models; driven
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from tokenomy.errors import ConfigError, ModelNotFoundError
 from tokenomy.routing.calibrate import parse_target
 from tokenomy.routing.outcomes import read_outcomes, read_prices
 from tokenomy.routing.router import Decision
-from tokenomy.routing.serve import RouterSet, last_user_text, pick_served
+from tokenomy.routing.serve import RouterSet, ServedRouter, last_user_text, pick_served
 
 FRONTIER, CHEAP = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
 
@@ -245,3 +246,42 @@ async def test_repeated_prompts_are_decided_once(router_dir: Path) -> None:
                           lambda m: True)._routers["tokenomy/auto"].remembered is None
     with pytest.raises(ConfigError, match=r"key 'routing\.decision_cache': Expected `int` >= 0"):
         load_settings(env={}, flags={"routing.decision_cache": -1})
+
+
+def test_share_tracker_charges_the_quantile_of_recent_gains() -> None:
+    from tokenomy.routing.online import ShareTracker
+
+    tracker = ShareTracker(window=1000, min_samples=100)
+    for g in range(99):
+        tracker.observe(float(g))
+    assert tracker.mu(0.3) is None  # too few requests seen: the calibrated charge stands
+    for g in range(99, 1000):
+        tracker.observe(float(g))
+    gains = range(1000)
+    for share in (0.0, 0.05, 0.3, 0.999, 1.0):
+        mu = tracker.mu(share)
+        assert mu is not None and sum(g > mu for g in gains) == round(share * 1000)
+    tracker.observe(5000.0)  # the window slides: the oldest gain (0) leaves
+    assert len(tracker) == 1000 and tracker.mu(0.001) == 999.0
+
+
+def test_share_targets_are_held_on_the_traffic_served(router_dir: Path) -> None:
+    from tokenomy.routing.online import ShareTracker
+
+    served = RouterSet.load(RoutingConfig(auto_router=str(router_dir)), lambda m: True)._routers["tokenomy/auto"]
+    assert served.shares is not None  # on by default (routing.share_window)
+    router = served.router
+    rows = read_outcomes([GSM8K]).rows
+    target = parse_target("share=0.2")
+    prompts = [r.prompt for r in rows]  # the gateway decides without the rows' groups
+    random.Random(7).shuffle(prompts)
+    decisions = router.decide_many(prompts, [target] * len(prompts))
+    held = ServedRouter("t", router, None, shares=ShareTracker(window=100, min_samples=50))
+    chosen = [held._held(d, target) for d in decisions]
+    late = chosen[100:]
+    share = sum(d.model == FRONTIER for d in late) / len(late)
+    assert abs(share - 0.2) < 0.08, share
+    assert all(d.online == 0 for d in chosen[:49]) and all(d.online >= 50 for d in chosen[50:])
+    assert late[0].online == 100 and late[0].lam == 0.0  # the charge of the latest 100 requests' gains
+    quality = ServedRouter("t", router, None, shares=ShareTracker(window=100, min_samples=50))
+    assert all(quality._held(d, parse_target("quality=0.9")).online == 0 for d in decisions)  # λ targets untouched

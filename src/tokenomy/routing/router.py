@@ -44,6 +44,7 @@ class Decision:
     lam: float
     mu: float = 0.0
     frontier: str = ""
+    online: int = 0  # a share target held on live traffic: how many recent requests set ``mu`` (0: calibrated)
 
     def utility(self, model: str) -> float:
         """What the decision maximised, for ``model``: expected score − λ·cost − μ if it is the frontier."""
@@ -125,8 +126,22 @@ class Router:
         costs = self.estimated_costs(list(prompts))
         return [self._decision(expected[i:i + 1], costs[i:i + 1], target) for i, target in enumerate(targets)]
 
-    def _decision(self, expected: np.ndarray, costs: np.ndarray, target: Target | str | None) -> Decision:
-        at = self.operating_point(target)
+    def frontier_gain(self, decision: Decision) -> float:
+        """What a share target ranks calls by: the frontier's expected score minus the best other model's."""
+        return decision.expected_scores[self.frontier] - max(
+            v for m, v in decision.expected_scores.items() if m != self.frontier)
+
+    def at_point(self, decision: Decision, at: OperatingPoint, target: Target | str | None) -> Decision:
+        """``decision`` taken again at operating point ``at`` (its expected scores and costs, no embedding)."""
+        import numpy as np
+
+        expected = np.array([[decision.expected_scores[m] for m in self.models]])
+        costs = np.array([[decision.expected_costs_usd[m] for m in self.models]])
+        return self._decision(expected, costs, target, at)
+
+    def _decision(self, expected: np.ndarray, costs: np.ndarray, target: Target | str | None,
+                  at: OperatingPoint | None = None) -> Decision:
+        at = at or self.operating_point(target)
         model = self.models[int(self.choose(expected, costs, at)[0])]
         scores = {m: float(expected[0, j]) for j, m in enumerate(self.models)}
         prices = {m: float(costs[0, j]) for j, m in enumerate(self.models)}

@@ -30,7 +30,8 @@ import msgspec
 from tokenomy.batch.micro import MicroBatcher
 from tokenomy.config.settings import RouterConfig, RoutingConfig
 from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, TargetError
-from tokenomy.routing.calibrate import Target, parse_target
+from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target
+from tokenomy.routing.online import ShareTracker
 from tokenomy.wire.validation import ValidChat
 
 if TYPE_CHECKING:
@@ -81,20 +82,32 @@ class ServedRouter:
     cascade: bool = False  # policy cascade: the cheapest model first, the frontier when the check says so
     margin: float | None = None  # the cascade's configured escalation margin
     remembered: DecisionCache | None = None  # decisions of prompts seen before (a decision is a pure function)
+    shares: ShareTracker | None = None  # recent frontier gains: share targets held on live traffic
 
     async def decide(self, text: str, target: Target | None) -> Decision:
         """The router's decision: remembered for a prompt and target seen before, else computed (micro-batched
         with concurrent ones when a batcher is set)."""
         key = (hashlib.blake2b(text.encode(), digest_size=16).digest(), str(target))  # bounded keys, long prompts
-        if self.remembered is not None and (known := self.remembered.get(key)) is not None:
-            return known
-        if self.batcher is None:
-            decision = await asyncio.to_thread(self.router.decide, text, target)
-        else:
-            decision = await self.batcher.submit((text, target))
-        if self.remembered is not None:
-            self.remembered.put(key, decision)
-        return decision
+        decision = self.remembered.get(key) if self.remembered is not None else None
+        if decision is None:
+            if self.batcher is None:
+                decision = await asyncio.to_thread(self.router.decide, text, target)
+            else:
+                decision = await self.batcher.submit((text, target))
+            if self.remembered is not None:
+                self.remembered.put(key, decision)
+        return self._held(decision, target)
+
+    def _held(self, decision: Decision, target: Target | str | None) -> Decision:
+        """A share target's decision at the frontier charge that realises the share on recent traffic, once the
+        tracker has seen enough of it (:mod:`tokenomy.routing.online`); other decisions as calibrated."""
+        if self.shares is None:
+            return decision
+        self.shares.observe(self.router.frontier_gain(decision))
+        wanted = parse_target(target) if isinstance(target, str) else target or self.router.default_target
+        if wanted.kind != "share" or (mu := self.shares.mu(wanted.value)) is None:
+            return decision
+        return replace(self.router.at_point(decision, OperatingPoint(0.0, mu), wanted), online=len(self.shares))
 
     async def decide_batch(self, items: list[tuple[str, Target | None]]) -> list[Decision]:
         return await asyncio.to_thread(self.router.decide_many, [t for t, _ in items], [g for _, g in items])
@@ -159,6 +172,8 @@ class RouterSet:
                 _check_cascade(key, served_router, served)
             if config.decision_cache > 0:
                 served_router.remembered = DecisionCache(config.decision_cache)
+            if config.share_window > 0:
+                served_router.shares = ShareTracker(config.share_window)
             if config.batching is not None:
                 served_router.batcher = MicroBatcher(served_router.decide_batch, max_batch=config.batching.max_batch,
                                                      max_wait_ms=config.batching.max_wait_ms,
@@ -244,6 +259,8 @@ def pick_served(decision: Decision, served: Served) -> tuple[str, str]:
 
 
 def _rule(decision: Decision) -> str:
+    if decision.online:
+        return f"frontier call charged {decision.mu:.3g}, held on the latest {decision.online} requests"
     return f"frontier call charged {decision.mu:.3g}" if decision.mu else f"lambda {decision.lam:.4g}/USD"
 
 
