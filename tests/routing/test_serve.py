@@ -248,40 +248,59 @@ async def test_repeated_prompts_are_decided_once(router_dir: Path) -> None:
         load_settings(env={}, flags={"routing.decision_cache": -1})
 
 
-def test_share_tracker_charges_the_quantile_of_recent_gains() -> None:
-    from tokenomy.routing.online import ShareTracker
+def test_the_hold_charges_the_quantile_of_recent_gains_and_solves_budgets() -> None:
+    from tokenomy.routing.online import TrafficHold
 
-    tracker = ShareTracker(window=1000, min_samples=100)
+    hold = TrafficHold(window=1000, two_models=False, min_samples=100)
     for g in range(99):
-        tracker.observe(float(g))
-    assert tracker.mu(0.3) is None  # too few requests seen: the calibrated charge stands
+        hold.observe(float(g), [0.5, 0.5], [1.0, 0.0])
+    assert hold.mu(0.3) is None and hold.lam(1.0) is None  # too few requests seen: the calibrated point stands
     for g in range(99, 1000):
-        tracker.observe(float(g))
+        hold.observe(float(g), [0.5 + g / 2000, 0.4], [0.002 * (1 + g % 3), 0.0001])  # model 0 better and dearer
     gains = range(1000)
     for share in (0.0, 0.05, 0.3, 0.999, 1.0):
-        mu = tracker.mu(share)
+        mu = hold.mu(share)
         assert mu is not None and sum(g > mu for g in gains) == round(share * 1000)
-    tracker.observe(5000.0)  # the window slides: the oldest gain (0) leaves
-    assert len(tracker) == 1000 and tracker.mu(0.001) == 999.0
+    hold.observe(5000.0, [0.9, 0.4], [0.002, 0.0001])  # the window slides: the oldest gain (0) leaves
+    assert len(hold) == 1000 and hold.mu(0.001) == 999.0
+    import numpy as np
+
+    from tokenomy.routing.sweep import choose
+
+    rows = list(hold._rows)
+    expected, costs = np.array([e for e, _ in rows]), np.array([c for _, c in rows])
+    for usd_per_1k in (0.1, 1.0, 2.0, 10.0):
+        lam = hold.lam(usd_per_1k)
+        assert lam is not None
+        spent = costs[np.arange(len(costs)), choose(expected, costs, lam)].mean() * 1000
+        assert spent <= usd_per_1k + 1e-9  # within the budget on the recent requests
+        assert lam == 0.0 or costs[np.arange(len(costs)), choose(expected, costs, lam * 0.95)].mean() * 1000 > \
+            usd_per_1k - 1e-9  # and no cheaper than it needs to be
 
 
-def test_share_targets_are_held_on_the_traffic_served(router_dir: Path) -> None:
-    from tokenomy.routing.online import ShareTracker
+def test_share_and_budget_targets_are_held_on_the_traffic_served(router_dir: Path) -> None:
+    from tokenomy.routing.online import TrafficHold
 
     served = RouterSet.load(RoutingConfig(auto_router=str(router_dir)), lambda m: True)._routers["tokenomy/auto"]
-    assert served.shares is not None  # on by default (routing.share_window)
+    assert served.hold is not None  # on by default (routing.hold_window)
     router = served.router
     rows = read_outcomes([GSM8K]).rows
-    target = parse_target("share=0.2")
     prompts = [r.prompt for r in rows]  # the gateway decides without the rows' groups
     random.Random(7).shuffle(prompts)
+    target = parse_target("share=0.2")
     decisions = router.decide_many(prompts, [target] * len(prompts))
-    held = ServedRouter("t", router, None, shares=ShareTracker(window=100, min_samples=50))
+    held = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
     chosen = [held._held(d, target) for d in decisions]
     late = chosen[100:]
     share = sum(d.model == FRONTIER for d in late) / len(late)
     assert abs(share - 0.2) < 0.08, share
     assert all(d.online == 0 for d in chosen[:49]) and all(d.online >= 50 for d in chosen[50:])
     assert late[0].online == 100 and late[0].lam == 0.0  # the charge of the latest 100 requests' gains
-    quality = ServedRouter("t", router, None, shares=ShareTracker(window=100, min_samples=50))
-    assert all(quality._held(d, parse_target("quality=0.9")).online == 0 for d in decisions)  # λ targets untouched
+    frontier_cost = sum(d.expected_costs_usd[FRONTIER] for d in decisions) / len(decisions)
+    budget = parse_target(f"budget={frontier_cost * 1000 * 0.4}")  # 40 % of an all-frontier bill
+    held = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
+    spent = [held._held(d, budget) for d in decisions][100:]
+    mean = sum(d.expected_costs_usd[d.model] for d in spent) / len(spent) * 1000
+    assert 0.25 * budget.value < mean < 1.15 * budget.value, (mean, budget)
+    quality = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
+    assert all(quality._held(d, parse_target("quality=0.9")).online == 0 for d in decisions)  # not held

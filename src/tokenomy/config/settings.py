@@ -117,9 +117,9 @@ class RoutingConfig(_Strict, frozen=True):
     batching: MicroBatchConfig | None = MicroBatchConfig(max_batch=32, max_wait_ms=0.0)
     # each router remembers its latest decisions by (prompt text, target); 0 turns it off
     decision_cache: Annotated[int, msgspec.Meta(ge=0)] = 4096
-    # share targets are held on the latest share_window requests' expected gains (after 100 of them); 0: the
-    # training calibration only
-    share_window: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    # share and budget targets are held on the latest hold_window requests (after 100 of them); 0: the training
+    # calibration only
+    hold_window: Annotated[int, msgspec.Meta(ge=0)] = 1000
 
 
 class ServerConfig(_Strict, frozen=True):

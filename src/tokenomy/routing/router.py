@@ -44,7 +44,7 @@ class Decision:
     lam: float
     mu: float = 0.0
     frontier: str = ""
-    online: int = 0  # a share target held on live traffic: how many recent requests set ``mu`` (0: calibrated)
+    online: int = 0  # a share or budget target held on live traffic: how many recent requests set it (0: calibrated)
 
     def utility(self, model: str) -> float:
         """What the decision maximised, for ``model``: expected score − λ·cost − μ if it is the frontier."""

@@ -8,7 +8,8 @@ deployment here is chosen, and the request continues exactly as if the client ha
 for that model, configured fallbacks included. The choice and its reason go into the ledger (``route_reason``)
 and the ``x-tokenomy-route`` / ``x-tokenomy-route-reason`` response headers. A client may move the operating point
 of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``. Each router remembers its latest
-decisions (``routing.decision_cache``), so a repeated prompt is routed without an embedding.
+decisions (``routing.decision_cache``), so a repeated prompt is routed without an embedding, and holds share and
+budget targets on the traffic it serves (``routing.hold_window``, :mod:`tokenomy.routing.online`).
 
 A router with ``policy: cascade`` routes to its cheapest model and hands the caller a :class:`Cascade`: the
 frontier step, taken when the router's check expects the frontier to beat the cheap answer by more than the margin
@@ -31,7 +32,7 @@ from tokenomy.batch.micro import MicroBatcher
 from tokenomy.config.settings import RouterConfig, RoutingConfig
 from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, TargetError
 from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target
-from tokenomy.routing.online import ShareTracker
+from tokenomy.routing.online import TrafficHold
 from tokenomy.wire.validation import ValidChat
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class ServedRouter:
     cascade: bool = False  # policy cascade: the cheapest model first, the frontier when the check says so
     margin: float | None = None  # the cascade's configured escalation margin
     remembered: DecisionCache | None = None  # decisions of prompts seen before (a decision is a pure function)
-    shares: ShareTracker | None = None  # recent frontier gains: share targets held on live traffic
+    hold: TrafficHold | None = None  # recent decisions: share and budget targets held on live traffic
 
     async def decide(self, text: str, target: Target | None) -> Decision:
         """The router's decision: remembered for a prompt and target seen before, else computed (micro-batched
@@ -99,15 +100,22 @@ class ServedRouter:
         return self._held(decision, target)
 
     def _held(self, decision: Decision, target: Target | str | None) -> Decision:
-        """A share target's decision at the frontier charge that realises the share on recent traffic, once the
-        tracker has seen enough of it (:mod:`tokenomy.routing.online`); other decisions as calibrated."""
-        if self.shares is None:
+        """A share or budget target's decision at the operating point that meets it on recent traffic, once enough
+        of it has been seen (:mod:`tokenomy.routing.online`); quality targets as calibrated."""
+        hold = self.hold
+        if hold is None:
             return decision
-        self.shares.observe(self.router.frontier_gain(decision))
+        models = self.router.models
+        hold.observe(self.router.frontier_gain(decision), [decision.expected_scores[m] for m in models],
+                     [decision.expected_costs_usd[m] for m in models])
         wanted = parse_target(target) if isinstance(target, str) else target or self.router.default_target
-        if wanted.kind != "share" or (mu := self.shares.mu(wanted.value)) is None:
+        if wanted.kind == "share" and (mu := hold.mu(wanted.value)) is not None:
+            at = OperatingPoint(0.0, mu)
+        elif wanted.kind == "budget" and (lam := hold.lam(wanted.value)) is not None:
+            at = OperatingPoint(lam, 0.0)
+        else:
             return decision
-        return replace(self.router.at_point(decision, OperatingPoint(0.0, mu), wanted), online=len(self.shares))
+        return replace(self.router.at_point(decision, at, wanted), online=len(hold))
 
     async def decide_batch(self, items: list[tuple[str, Target | None]]) -> list[Decision]:
         return await asyncio.to_thread(self.router.decide_many, [t for t, _ in items], [g for _, g in items])
@@ -172,8 +180,8 @@ class RouterSet:
                 _check_cascade(key, served_router, served)
             if config.decision_cache > 0:
                 served_router.remembered = DecisionCache(config.decision_cache)
-            if config.share_window > 0:
-                served_router.shares = ShareTracker(config.share_window)
+            if config.hold_window > 0:
+                served_router.hold = TrafficHold(config.hold_window, two_models=len(router.models) == 2)
             if config.batching is not None:
                 served_router.batcher = MicroBatcher(served_router.decide_batch, max_batch=config.batching.max_batch,
                                                      max_wait_ms=config.batching.max_wait_ms,
@@ -259,9 +267,8 @@ def pick_served(decision: Decision, served: Served) -> tuple[str, str]:
 
 
 def _rule(decision: Decision) -> str:
-    if decision.online:
-        return f"frontier call charged {decision.mu:.3g}, held on the latest {decision.online} requests"
-    return f"frontier call charged {decision.mu:.3g}" if decision.mu else f"lambda {decision.lam:.4g}/USD"
+    rule = f"frontier call charged {decision.mu:.3g}" if decision.mu else f"lambda {decision.lam:.4g}/USD"
+    return f"{rule}, held on the latest {decision.online} requests" if decision.online else rule
 
 
 def last_user_text(body: Mapping[str, Any]) -> str:
