@@ -245,3 +245,22 @@ def test_a_repeated_deterministic_cascade_is_served_from_the_cache(gateway: tupl
     row, calls = _ledger(ledger, again.headers["x-request-id"])
     assert row[3] == 0 and calls == []  # both steps were cache hits: no upstream call, no cost
     assert Decimal(again.headers["x-tokenomy-cost-usd"]) == 0
+
+
+async def test_a_share_targets_escalations_are_held_on_recent_gains(cascade_dir: Path) -> None:
+    from tokenomy.wire.validation import validate_chat
+
+    routers = RouterSet.load(RoutingConfig(routers={"c": RouterConfig(path=str(cascade_dir), policy="cascade")},
+                                           hold_window=40), lambda m: True)
+    rows = [r for r in read_outcomes([GSM8K]).rows if r.outcomes[CHEAP].response]
+    verdicts, margins = [], []
+    for row in rows:
+        chat = validate_chat({"model": "tokenomy/c", "messages": [{"role": "user", "content": row.prompt}]})
+        routed = await routers.route(chat, {"x-tokenomy-route-target": "share=0.25"}, lambda m: True)
+        assert routed is not None and routed.cascade is not None
+        escalate, _, margin = await routed.cascade.escalate(row.outcomes[CHEAP].response or "")
+        verdicts.append(escalate)
+        margins.append(margin)
+    late = verdicts[80:]
+    assert abs(sum(late) / len(late) - 0.25) < 0.1, sum(late) / len(late)
+    assert len(set(margins[:39])) == 1 and len(set(margins[40:])) > 1  # calibrated first, then held

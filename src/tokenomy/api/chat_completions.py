@@ -176,9 +176,9 @@ async def answer_cascade(gateway: Gateway, routed: Routed, trace: RequestTrace, 
         verdict, note = "cheap-failed", f"{routed.model} failed ({exc.code}); escalated"
     else:
         trace.absorb(cheap_step)
-        escalate, gain = await cascade.escalate(completion_text(cheap.completion))
+        escalate, gain, margin = await cascade.escalate(completion_text(cheap.completion))
         verdict = "escalated" if escalate else "kept"
-        note = f"gain {gain:.3f} {'>' if escalate else '<='} {cascade.margin:.3g}: {verdict}"
+        note = f"gain {gain:.3f} {'>' if escalate else '<='} {margin:.3g}: {verdict}"
         if not escalate:
             return _cascaded(cheap, routed.model, trace, record, routed, note, verdict)
     frontier_step = trace.step(cascade.frontier.body)

@@ -53,11 +53,19 @@ class Cascade:
     frontier: ValidChat
     text: str  # the prompt text the check reads
     margin: float
+    share: float | None = None  # the escalation share target the margin came from, if any
 
-    async def escalate(self, answer: str) -> tuple[bool, float]:
-        """Whether the cheap ``answer`` is escalated, and the check's expected gain (in a worker thread)."""
+    async def escalate(self, answer: str) -> tuple[bool, float, float]:
+        """Whether the cheap ``answer`` is escalated, the check's expected gain (in a worker thread) and the margin
+        it was held to: a share target's margin is held on the latest requests' gains, as a router's share targets
+        are (:mod:`tokenomy.routing.online`)."""
         gain = await asyncio.to_thread(self.router.router.gain, self.text, answer)
-        return gain > self.margin, gain
+        margin, hold = self.margin, self.router.hold
+        if hold is not None:
+            hold.observe(gain, [], [])
+            if self.share is not None and (held := hold.mu(self.share)) is not None:
+                margin = held
+        return gain > margin, gain, margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +253,8 @@ def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source
     whole = replace(chat, body={k: v for k, v in chat.body.items() if k not in ("stream", "stream_options")},
                     typed=msgspec.structs.replace(chat.typed, stream=False))  # the check reads whole answers
     return Routed(chat=_as(whole, check.cheap), model=check.cheap, reason=reason,
-                  cascade=Cascade(entry, _as(whole, check.frontier), last_user_text(chat.body), margin))
+                  cascade=Cascade(entry, _as(whole, check.frontier), last_user_text(chat.body), margin,
+                                  target.value if target is not None else None))
 
 
 def _as(chat: ValidChat, model: str) -> ValidChat:
