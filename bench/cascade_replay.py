@@ -5,7 +5,8 @@ RouteLLM GSM8K file records both models' answers), so the gateway's ``policy: ca
 cheap answers the offline evaluation saw. For each target, every test prompt goes through the gateway with the
 official OpenAI SDK; the served model's recorded score is the answer's score, and the cost is the ledger's. The
 same router's check is then run offline on the same prompts and answers (``Router.escalation_gain``): the live
-escalations must be the offline ones, row for row.
+escalations must be the offline ones, row for row (so the gateway runs with ``routing.hold_window: 0``: the margins
+from training, not held on the traffic).
 
     python bench/cascade_replay.py --router /tmp/r_gsm8k --data shared/data/routing/routellm_gsm8k.jsonl \\
         --prices tests/routing/data/routellm.models.json [--target share=0.3 ...] [--concurrency 8]
@@ -82,7 +83,7 @@ def settings(home: Path, base: str, router: Path, models: list[str], prices: dic
     routers = {f"c{i}": RouterConfig(path=str(router), policy="cascade", target=t) for i, t in enumerate(targets)}
     return Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(home),
                     ledger=LedgerConfig(database_url=str(home / "ledger.db")), deployments=deployments,
-                    routing=RoutingConfig(routers=routers))
+                    routing=RoutingConfig(routers=routers, hold_window=0))  # the trained margins, row for row
 
 
 def main(argv: list[str] | None = None) -> int:
