@@ -37,7 +37,7 @@ WINDOW = 1000
 def replay(router: Router, decisions: list[Decision], target: Target, window: int) -> list[Decision]:
     hold = TrafficHold(window, two_models=len(router.models) == 2) if window else None
     served = ServedRouter("bench", router, None, hold=hold)
-    return [served._held(d, target) for d in decisions]
+    return [served.held(d, target) for d in decisions]
 
 
 def main(argv: list[str] | None = None) -> int:

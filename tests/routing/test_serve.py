@@ -290,7 +290,7 @@ def test_share_and_budget_targets_are_held_on_the_traffic_served(router_dir: Pat
     target = parse_target("share=0.2")
     decisions = router.decide_many(prompts, [target] * len(prompts))
     held = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
-    chosen = [held._held(d, target) for d in decisions]
+    chosen = [held.held(d, target) for d in decisions]
     late = chosen[100:]
     share = sum(d.model == FRONTIER for d in late) / len(late)
     assert abs(share - 0.2) < 0.08, share
@@ -299,8 +299,8 @@ def test_share_and_budget_targets_are_held_on_the_traffic_served(router_dir: Pat
     frontier_cost = sum(d.expected_costs_usd[FRONTIER] for d in decisions) / len(decisions)
     budget = parse_target(f"budget={frontier_cost * 1000 * 0.4}")  # 40 % of an all-frontier bill
     held = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
-    spent = [held._held(d, budget) for d in decisions][100:]
+    spent = [held.held(d, budget) for d in decisions][100:]
     mean = sum(d.expected_costs_usd[d.model] for d in spent) / len(spent) * 1000
     assert 0.25 * budget.value < mean < 1.15 * budget.value, (mean, budget)
     quality = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
-    assert all(quality._held(d, parse_target("quality=0.9")).online == 0 for d in decisions)  # not held
+    assert all(quality.held(d, parse_target("quality=0.9")).online == 0 for d in decisions)  # not held

@@ -105,9 +105,9 @@ class ServedRouter:
                 decision = await self.batcher.submit((text, target))
             if self.remembered is not None:
                 self.remembered.put(key, decision)
-        return self._held(decision, target)
+        return self.held(decision, target)
 
-    def _held(self, decision: Decision, target: Target | str | None) -> Decision:
+    def held(self, decision: Decision, target: Target | str | None) -> Decision:
         """A share or budget target's decision at the operating point that meets it on recent traffic, once enough
         of it has been seen (:mod:`tokenomy.routing.online`); quality targets as calibrated."""
         hold = self.hold
