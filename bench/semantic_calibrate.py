@@ -171,6 +171,20 @@ def edits(pairs: list[Pair], limit: int = 1500, seed: int = 0) -> list[Pair]:
     return out[:limit]
 
 
+def fit_sets(embedder: MiniLMEmbedder) -> dict[str, list[Pair]]:
+    """The fit role (the verifier's training data): never used for thresholds or held-out figures."""
+    sets = {"STS-B train": stsb("train", unique=True), "fow-cache rows 1::4": fow(slice(1, None, 4)),
+            "BoolQ part 0": boolq(0, embedder)}
+    sets["edits of the fit questions"] = edits(sets["BoolQ part 0"] + sets["fow-cache rows 1::4"])
+    return sets
+
+
+def calibration_sets(embedder: MiniLMEmbedder) -> dict[str, list[Pair]]:
+    """The calibration role (thresholds per ``max_error``, strictest of the three)."""
+    return {"STS-B dev": stsb("dev", unique=True), "fow-cache rows 3::4": fow(slice(3, None, 4)),
+            "BoolQ part 1": boolq(1, embedder)}
+
+
 def protocol(embedder: MiniLMEmbedder, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
     """Features of each lookup's nearest entry, and whether serving it would be a correct hit."""
     neutral = Calibration(Verifier(0.0, ()), ((0.5, 0.0),), "neutral")
@@ -241,19 +255,15 @@ def main() -> None:
         antonym_pairs.cache_clear()
         antonyms.cache_clear()
     embedder = MiniLMEmbedder.load()
-    fit_sets = {"STS-B train": stsb("train", unique=True), "fow-cache rows 1::4": fow(slice(1, None, 4)),
-                "BoolQ part 0": boolq(0, embedder)}
-    fit_sets["edits of the fit questions"] = edits(fit_sets["BoolQ part 0"] + fit_sets["fow-cache rows 1::4"])
-    cal_sets = {"STS-B dev": stsb("dev", unique=True), "fow-cache rows 3::4": fow(slice(3, None, 4)),
-                "BoolQ part 1": boolq(1, embedder)}
-    fitted = [protocol(embedder, pairs) for pairs in fit_sets.values()]
+    fit, cal = fit_sets(embedder), calibration_sets(embedder)
+    fitted = [protocol(embedder, pairs) for pairs in fit.values()]
     verifier = fit_verifier(np.vstack([x for x, _ in fitted]), np.concatenate([y for _, y in fitted]))
-    calibrated = [protocol(embedder, pairs) for pairs in cal_sets.values()]
+    calibrated = [protocol(embedder, pairs) for pairs in cal.values()]
     draft = Calibration(verifier, (), "draft")
     scores = [np.array([draft.score(row) for row in x]) for x, _ in calibrated]
     table = thresholds(scores, [y for _, y in calibrated], Z)
     describe = lambda sets: ", ".join(f"{name} ({len(p)})" for name, p in sets.items())  # noqa: E731
-    source = (f"verifier: {describe(fit_sets)}; thresholds: the strictest of {describe(cal_sets)}, "
+    source = (f"verifier: {describe(fit)}; thresholds: the strictest of {describe(cal)}, "
               f"Wilson z={Z} each")
     args.out.write_bytes(Calibration(verifier, table, source).to_json() + b"\n")
     print(f"wrote {args.out}: {source}\nthresholds {table}")

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 
-from semantic_calibrate import LEVELS, Z, boolq, edits, fow, stsb
+from semantic_calibrate import LEVELS, Z, boolq, calibration_sets, fit_sets, fow, stsb
 
 from tokenomy.cache.semantic.cache import SemanticCache
 from tokenomy.cache.semantic.evaluate import CONTEXT, Pair, cross_negatives, read_pairs
@@ -73,11 +73,7 @@ def build_sets(work: Path) -> dict[str, dict[str, dict[str, Any]]]:
     if path.exists():
         return pickle.loads(path.read_bytes())
     embedder = MiniLMEmbedder.load()
-    fit = {"STS-B train": stsb("train", unique=True), "fow-cache rows 1::4": fow(slice(1, None, 4)),
-           "BoolQ part 0": boolq(0, embedder)}
-    fit["edits"] = edits(fit["BoolQ part 0"] + fit["fow-cache rows 1::4"])
-    cal = {"STS-B dev": stsb("dev", unique=True), "fow-cache rows 3::4": fow(slice(3, None, 4)),
-           "BoolQ part 1": boolq(1, embedder)}
+    fit, cal = fit_sets(embedder), calibration_sets(embedder)  # the roles semantic_calibrate.py fits and calibrates on
     gpt = read_pairs(GPTCACHE)
     held = {"BoolQ part 2": boolq(2, embedder), "fow-cache even": fow(slice(0, None, 2)),
             "GPTCache 999": gpt, "GPTCache cross": cross_negatives(gpt), "STS-B test": stsb("test"),

@@ -29,6 +29,7 @@ from tokenomy.ledger.trace import CachedAnswer, RequestTrace
 from tokenomy.providers.registry import Deployment
 from tokenomy.providers.sse import DONE, encode_data
 from tokenomy.routing.serve import Routed
+from tokenomy.wire.completion import answer_text
 from tokenomy.wire.validation import ValidChat, parse_json_object, validate_chat
 
 
@@ -176,7 +177,7 @@ async def answer_cascade(gateway: Gateway, routed: Routed, trace: RequestTrace, 
         verdict, note = "cheap-failed", f"{routed.model} failed ({exc.code}); escalated"
     else:
         trace.absorb(cheap_step)
-        escalate, gain, margin = await cascade.escalate(completion_text(cheap.completion))
+        escalate, gain, margin = await cascade.escalate(answer_text(cheap.completion) or "")
         verdict = "escalated" if escalate else "kept"
         note = f"gain {gain:.3f} {'>' if escalate else '<='} {margin:.3g}: {verdict}"
         if not escalate:
@@ -204,13 +205,6 @@ def _cascaded(step: Answer, model: str, trace: RequestTrace, record: Recorder, r
     headers = {**step.headers, **_cost_headers(entry), "x-tokenomy-route": model,
                "x-tokenomy-route-reason": trace.route_reason, "x-tokenomy-cascade": verdict}
     return Answer(step.completion, entry, headers)
-
-
-def completion_text(completion: Mapping[str, Any]) -> str:
-    """The first choice's message text ('' when it has none, e.g. only tool calls)."""
-    choices = completion.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    return content if isinstance(content, str) else ""
 
 
 def _serve_student(gateway: Gateway, chat: ValidChat, trace: RequestTrace, student: ServedStudent) -> Response:

@@ -18,6 +18,8 @@ themselves are what is off.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import deque
 
 MIN_SAMPLES = 100
@@ -29,17 +31,21 @@ class TrafficHold:
 
     def __init__(self, window: int, two_models: bool, min_samples: int = MIN_SAMPLES) -> None:
         self._gains: deque[float] = deque(maxlen=window)
+        self._ranked: list[float] = []  # the same gains, kept sorted as they come and go
         self._rows: deque[tuple[list[float], list[float]]] = deque(maxlen=window)
         self._min = min(min_samples, window)
         self._two = two_models
-        self._sorted: list[float] | None = None
         self._lams: dict[float, float] = {}
         self._since = 0
 
     def observe(self, gain: float, expected: list[float], costs: list[float]) -> None:
+        if not math.isfinite(gain):  # a model without an expected score: nothing to rank it by
+            return
+        if len(self._gains) == self._gains.maxlen:  # the oldest gain leaves the window
+            del self._ranked[bisect.bisect_left(self._ranked, self._gains[0])]
         self._gains.append(gain)
+        bisect.insort(self._ranked, gain)
         self._rows.append((expected, costs))
-        self._sorted = None
         self._since += 1
         if self._since >= REFRESH:
             self._lams.clear()
@@ -53,9 +59,7 @@ class TrafficHold:
         ``min_samples`` requests have been seen."""
         if len(self._gains) < self._min:
             return None
-        if self._sorted is None:
-            self._sorted = sorted(self._gains)
-        ranked = self._sorted
+        ranked = self._ranked
         if share <= 0.0:
             return ranked[-1] + 1.0  # above every recent gain: no frontier call
         keep = round(share * len(ranked))  # calls to send: the ``keep`` largest gains

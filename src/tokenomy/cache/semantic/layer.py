@@ -28,6 +28,7 @@ from typing import Any
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision, request_key
 from tokenomy.cache.semantic.cache import Match, SemanticCache
+from tokenomy.wire.completion import answer_text
 
 log = logging.getLogger("tokenomy.cache.semantic")
 
@@ -65,15 +66,6 @@ def context_key(body: Mapping[str, Any], namespace: str) -> str:
     messages = list(body["messages"])
     messages[-1] = {**messages[-1], "content": None}
     return request_key({**body, "messages": messages}, f"semantic:{namespace}")
-
-
-def _answer_text(completion: Mapping[str, Any]) -> str | None:
-    choices = completion.get("choices")
-    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
-        return None
-    message = choices[0].get("message") or {}
-    content = message.get("content") if isinstance(message, dict) else None
-    return content if isinstance(content, str) and content.strip() else None
 
 
 class SemanticLayer:
@@ -140,7 +132,7 @@ class SemanticLayer:
 
     async def remember(self, probe: Probe | None, decision: CacheDecision, completion: Mapping[str, Any]) -> None:
         """After a fresh answer: store the entry, and label the near miss (if any) by answer agreement."""
-        if probe is None or _answer_text(completion) is None:
+        if probe is None or answer_text(completion) is None:
             return
         try:
             self._cache.insert(probe.context, probe.text, probe.vector, decision.key)
@@ -157,7 +149,7 @@ class SemanticLayer:
             log.exception("semantic cache update failed")
 
     async def _agree(self, cached: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
-        a, b = _answer_text(cached), _answer_text(fresh)
+        a, b = answer_text(cached), answer_text(fresh)
         if a is None or b is None:
             return False
         if " ".join(a.split()).lower() == " ".join(b.split()).lower():
