@@ -19,6 +19,10 @@ def test_train_then_eval_with_decisions_and_plot(tmp_path: Path) -> None:
     assert trained.exit_code == 0, trained.output
     report = json.loads(trained.output)
     assert report["rows"] == 160 and report["cascade"]["trained"] is True
+    merits = report["embedders"]["oof_apgr_cost"]  # --embedder auto (the default) measured both embedders
+    assert sorted(merits) == ["all-minilm-l6-v2", "wordllama-l2-supercat"]
+    assert report["embedder"] == report["embedders"]["chosen"] == json.loads(
+        (out / "manifest.json").read_text())["features"]["embedder"]
     decisions, plot = tmp_path / "d.jsonl", tmp_path / "curve.png"
     evaluated = runner.invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
                                     "--prices", str(ROUTELLM_PRICES), "--decisions", str(decisions),
@@ -31,8 +35,8 @@ def test_train_then_eval_with_decisions_and_plot(tmp_path: Path) -> None:
     router = result["points"]["router"]
     assert router[0]["shares"]["gpt-4-1106-preview"] == 0.0 and router[-1]["shares"]["gpt-4-1106-preview"] == 1.0
     assert "cascade" in result["summary"]
-    cache = out / "embedding-cache" / "all-minilm-l6-v2.npz"  # prompts and answers embedded once, kept
-    assert cache.is_file()
+    cache = out / "embedding-cache" / f"{report['embedder']}.npz"  # prompts and answers embedded once, kept
+    assert cache.is_file() and (out / "embedding-cache" / "all-minilm-l6-v2.npz").is_file()
     stamp = cache.stat().st_mtime_ns
     again = runner.invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
                                 "--prices", str(ROUTELLM_PRICES)])

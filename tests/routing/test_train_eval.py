@@ -141,3 +141,37 @@ def test_answer_flags_and_escalation_by_gain() -> None:
     masks = escalations(np.array([0.1, 0.5, -0.2]), 4)  # largest expected gain escalates first
     assert [m.tolist() for m in masks] == [[False, False, False], [False, True, False], [True, True, False],
                                            [True, True, True]]
+
+
+def test_the_faster_embedder_is_kept_unless_the_slower_routes_better() -> None:
+    from tokenomy.routing.train import SLOWER_EMBEDDER_MARGIN, pick_embedder
+
+    minilm, wordllama = "all-minilm-l6-v2", "wordllama-l2-supercat"
+    assert pick_embedder({minilm: 0.6691, wordllama: 0.6695}) == wordllama
+    assert pick_embedder({minilm: 0.6700, wordllama: 0.6700 - SLOWER_EMBEDDER_MARGIN / 2}) == wordllama
+    assert pick_embedder({minilm: 0.6405, wordllama: 0.6340}) == minilm
+    assert pick_embedder({minilm: 0.60, "some-new-embedder": 0.60}) == minilm  # an unranked name counts as slowest
+    assert pick_embedder({minilm: 0.60, "some-new-embedder": 0.70}) == "some-new-embedder"
+
+
+def test_training_keeps_the_embedder_that_routes_better(tmp_path: Path, counter: Any) -> None:
+    """A rival embedder is measured on the same folds; the router is built on the winner's vectors."""
+    import numpy as np
+
+    from tokenomy.routing.train import pick_embedder
+
+    def blank(texts: list[str]) -> Any:  # no information: every prompt the same vector
+        out = np.zeros((len(texts), 16), dtype=np.float32)
+        out[:, 0] = 1.0
+        return out
+
+    # "all-minilm-l6-v2" names the informative embedder here, the blank one is the fast rival
+    report = train([NIM], tmp_path / "r", embed=hashed_embed, counter=counter,
+                   rivals={"wordllama-l2-supercat": blank})
+    merits = report["embedders"]["oof_apgr_cost"]
+    assert set(merits) == {"all-minilm-l6-v2", "wordllama-l2-supercat"}
+    assert report["embedder"] == report["embedders"]["chosen"] == pick_embedder(merits)
+    state = store.load(tmp_path / "r")
+    assert state.features.embedder == report["embedder"]
+    dims = {"all-minilm-l6-v2": 64, "wordllama-l2-supercat": 16}[report["embedder"]]
+    assert state.quality.bank.shape[1] == dims  # the kept learner was fitted on that embedder's vectors

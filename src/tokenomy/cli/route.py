@@ -8,7 +8,7 @@ docs/routing.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +28,8 @@ def route_group() -> None:
 
 
 @contextmanager
-def _embedding_progress(embedder: Any, quiet: bool) -> Iterator[Embed]:
-    """An embed function that shows a rich progress bar on stderr for long inputs."""
+def _embedding_progress(embedders: Sequence[Any], quiet: bool) -> Iterator[list[Embed]]:
+    """One embed function per embedder, sharing one rich progress bar on stderr for long inputs."""
     import numpy as np
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -37,16 +37,19 @@ def _embedding_progress(embedder: Any, quiet: bool) -> Iterator[Embed]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), disable=quiet, transient=True) as bar:
 
-        def embed(texts: list[str]) -> Any:
-            task = bar.add_task("embedding", total=len(texts), visible=len(texts) > _EMBED_CHUNK)
-            parts = []
-            for start in range(0, len(texts), _EMBED_CHUNK):
-                parts.append(embedder.embed(texts[start : start + _EMBED_CHUNK]).vectors)
-                bar.advance(task, len(parts[-1]))
-            bar.remove_task(task)
-            return np.vstack(parts) if parts else np.zeros((0, embedder.dimensions), dtype=np.float32)
+        def with_bar(embedder: Any) -> Embed:
+            def embed(texts: list[str]) -> Any:
+                task = bar.add_task("embedding", total=len(texts), visible=len(texts) > _EMBED_CHUNK)
+                parts = []
+                for start in range(0, len(texts), _EMBED_CHUNK):
+                    parts.append(embedder.embed(texts[start : start + _EMBED_CHUNK]).vectors)
+                    bar.advance(task, len(parts[-1]))
+                bar.remove_task(task)
+                return np.vstack(parts) if parts else np.zeros((0, embedder.dimensions), dtype=np.float32)
 
-        yield embed
+            return embed
+
+        yield [with_bar(e) for e in embedders]
 
 
 def _cached(embed: Embed, folder: Path | None, embedder: str, progress: Any) -> Embed:
@@ -102,9 +105,10 @@ def _prices(path: Path | None) -> dict[str, Any]:
 @click.option("--target", "target", default="quality=0.95", show_default=True,
               help="Default operating point: share=S (frontier-call share), quality=Q (× the best single model's "
                    "score) or budget=B (USD per 1k requests).")
-@click.option("--embedder", type=click.Choice(["all-minilm-l6-v2", "wordllama-l2-supercat"]),
-              default="all-minilm-l6-v2", show_default=True,
-              help="Prompt embedder: MiniLM (better routing, ~15 ms a decision) or WordLlama (static, ~1 ms).")
+@click.option("--embedder", type=click.Choice(["auto", "all-minilm-l6-v2", "wordllama-l2-supercat"]),
+              default="auto", show_default=True,
+              help="Prompt embedder: auto measures both on the training rows' folds and keeps WordLlama (static, "
+                   "~1-2 ms a decision) unless MiniLM (~15 ms) routes better out of fold.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
 @_with_cache_options
 def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, embedder: str,
@@ -112,7 +116,7 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
     """Train a router on the rows whose split is not test."""
     from rich.console import Console
 
-    from tokenomy.embeddings.choice import load_embedder
+    from tokenomy.embeddings.choice import EMBEDDERS, load_embedder
     from tokenomy.routing.calibrate import parse_target
     from tokenomy.routing.features import FeatureConfig
     from tokenomy.routing.train import train
@@ -121,17 +125,19 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
     parse_target(target)  # a bad target fails before minutes of embedding
     console = Console(stderr=True, quiet=as_json)
     say = lambda text: console.print(f"[dim]{text}[/dim]")  # noqa: E731
-    model = load_embedder(embedder)
-    with _embedding_progress(model, as_json) as embed:
-        cached = _cached(embed, _cache_folder(embedding_cache, no_embedding_cache, out), embedder, say)
-        report = train(list(data), out, embed=cached, counter=TokenCounter(), prices=_prices(prices), target=target,
-                       base=FeatureConfig(embedder=embedder), progress=say)
+    names = list(EMBEDDERS) if embedder == "auto" else [embedder]
+    folder = _cache_folder(embedding_cache, no_embedding_cache, out)
+    with _embedding_progress([load_embedder(name) for name in names], as_json) as bars:
+        embeds = {name: _cached(embed, folder, name, say) for name, embed in zip(names, bars, strict=True)}
+        first = embeds.pop(names[0])
+        report = train(list(data), out, embed=first, counter=TokenCounter(), prices=_prices(prices), target=target,
+                       base=FeatureConfig(embedder=names[0]), rivals=embeds, progress=say)
     if as_json:
         click.echo(json.dumps(report))
         return
     click.echo(f"router written to {out}: {report['rows']} training rows, {len(report['models'])} models, "
-               f"learner {report['method']}, default target {report['default_target']} "
-               f"({report['seconds']['total']} s)")
+               f"embedder {report['embedder']}, learner {report['method']}, "
+               f"default target {report['default_target']} ({report['seconds']['total']} s)")
 
 
 @route_group.command("eval")
@@ -160,7 +166,7 @@ def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions:
 
     console = Console(stderr=True, quiet=as_json)
     router = Router.load(router_dir, threads=2)
-    with _embedding_progress(router.embedder, as_json) as embed:
+    with _embedding_progress([router.embedder], as_json) as (embed,):
         router.batch_embed = _cached(embed, _cache_folder(embedding_cache, no_embedding_cache, router_dir),
                                      router.state.features.embedder, lambda t: console.print(f"[dim]{t}[/dim]"))
         result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions)

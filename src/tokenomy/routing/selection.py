@@ -59,6 +59,7 @@ class Selection:
     method: str
     oof: Any
     table: list[dict[str, Any]]
+    merit: float  # the winner's out-of-fold APGR on the normalised-cost axis
 
 
 Progress = Callable[[str], None]
@@ -103,7 +104,7 @@ def select(features: Features, scores: np.ndarray, est_costs: np.ndarray, costs:
         if best is None or value > best[0] + 1e-9:
             best = (value, name, blend, pred)
     assert best is not None
-    return Selection(hyper=hyper, blend=best[2], method=best[1], oof=best[3], table=table)
+    return Selection(hyper=hyper, blend=best[2], method=best[1], oof=best[3], table=table, merit=best[0])
 
 
 _SETTINGS = {"ridge": ("alpha", "embedding_weight"), "knn": ("k",), "words": ("alpha",)}

@@ -1,15 +1,16 @@
 """``route train``: outcome rows in (split != test), router directory out.
 
 Steps: read and validate rows; price every call; embed the prompts; pick the learner on out-of-fold predictions
-(:mod:`tokenomy.routing.selection`); refit it on every training row; calibrate λ on its out-of-fold predictions;
-fit the cascade check when the cheapest model's answers are in the data; write the directory and the report.
+(:mod:`tokenomy.routing.selection`), once per candidate embedder, and keep the embedder whose best learner
+wins (:func:`pick_embedder`); refit it on every training row; calibrate λ on its out-of-fold predictions; fit the
+cascade check when the cheapest model's answers are in the data; write the directory and the report.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +30,20 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
+# A faster embedder is kept unless a slower one's out-of-fold merit is higher by more than this (APGR units). Any
+# value below 0.0065 makes the same choices on the shared files (docs/routing.md, "Embedder choice"); it is there
+# so that a difference far inside the noise of out-of-fold APGR does not buy a 10x slower decision.
+SLOWER_EMBEDDER_MARGIN = 0.002
+
 
 def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCounter,
           prices: dict[str, ModelPrice] | None = None, target: str = calibrate.DEFAULT_TARGET,
-          base: FeatureConfig | None = None, progress: Progress = lambda _: None) -> dict[str, Any]:
+          base: FeatureConfig | None = None, rivals: Mapping[str, Embed] | None = None,
+          progress: Progress = lambda _: None) -> dict[str, Any]:
     """Train a router on ``paths`` into ``out``; returns the training report (also written to ``out``).
-    ``base`` sets the embedding window (default :class:`FeatureConfig`'s)."""
+    ``base`` sets the embedding window and names ``embed``'s embedder (default :class:`FeatureConfig`'s);
+    ``rivals`` (embedder name → embed function) are measured against it on the same folds, and the router keeps
+    the one :func:`pick_embedder` prefers."""
     import numpy as np
 
     started = time.monotonic()
@@ -56,12 +65,26 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
                            + tokens[:, None] * np.array([cost_model[m] for m in models])[:, 1][None, :], 0.0)
 
     config = fit_config([r.prompt for r in rows], [r.group for r in rows], base or FeatureConfig())
-    progress(f"embedding {len(rows)} training prompts")
+    progress(f"embedding {len(rows)} training prompts ({config.embedder})")
     features = featurize(config, [r.prompt for r in rows], [r.group for r in rows], embed)
     groups = len(config.groups)
     embedded_at = time.monotonic()
 
-    chosen = select(features, scores, est_costs, costs, groups, [r.id for r in rows], models, progress)
+    ids = [r.id for r in rows]
+    candidates = {config.embedder: (features, select(features, scores, est_costs, costs, groups, ids, models,
+                                                     progress), embed)}
+    for name, rival_embed in (rivals or {}).items():
+        progress(f"embedding {len(rows)} training prompts ({name})")
+        vectors = np.asarray(rival_embed([config.window(r.prompt) for r in rows]), dtype=np.float32)
+        rival_features = replace(features, embedding=vectors)
+        candidates[name] = (rival_features, select(rival_features, scores, est_costs, costs, groups, ids, models,
+                                                   progress), rival_embed)
+    measured = {name: chosen.merit for name, (_, chosen, _) in candidates.items()}
+    config = replace(config, embedder=pick_embedder(measured))
+    features, chosen, embed = candidates[config.embedder]
+    if len(measured) > 1:
+        progress(f"embedder {config.embedder} (out-of-fold merit "
+                 + ", ".join(f"{n} {v:.4f}" for n, v in measured.items()) + ")")
     progress(f"refitting {chosen.method} on all training rows")
     model = q.QualityModel.fit(features, scores, groups, chosen.hyper, chosen.blend)
 
@@ -90,12 +113,26 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
         "mean_cost_usd": {m: float(mean_costs[j]) for j, m in enumerate(models)},
         "cost_source": _cost_source(rows, models), "assumed_output_tokens": ASSUMED_OUTPUT_TOKENS,
         "method": chosen.method, "hyper": vars(chosen.hyper), "selection": chosen.table,
+        "embedder": config.embedder, "embedders": _embedder_report(measured),
         "default_target": str(default_target),
         "default_target_oof": _at(table, calibrate.solve(default_target, table, frontier_score)),
         "cascade": cascade_report,
         "seconds": {"embedding": round(embedded_at - started, 1), "total": round(time.monotonic() - started, 1)}}
     store.save(out, store.RouterState(manifest, config, model, table, check), report)
     return report
+
+
+def pick_embedder(merits: Mapping[str, float]) -> str:
+    """The fastest embedder whose out-of-fold merit is within :data:`SLOWER_EMBEDDER_MARGIN` of the best."""
+    from tokenomy.embeddings.choice import SPEED_RANK
+
+    best = max(merits.values())
+    close = [name for name, merit in merits.items() if merit >= best - SLOWER_EMBEDDER_MARGIN]
+    return min(close, key=lambda name: (SPEED_RANK.get(name, len(SPEED_RANK)), -merits[name]))
+
+
+def _embedder_report(merits: Mapping[str, float]) -> dict[str, Any]:
+    return {"oof_apgr_cost": dict(merits), "chosen": pick_embedder(merits), "margin": SLOWER_EMBEDDER_MARGIN}
 
 
 def fit_cost_model(tokens: np.ndarray, costs: np.ndarray, models: Sequence[str]) -> dict[str, list[float]]:
