@@ -304,3 +304,72 @@ def test_share_and_budget_targets_are_held_on_the_traffic_served(router_dir: Pat
     assert 0.25 * budget.value < mean < 1.15 * budget.value, (mean, budget)
     quality = ServedRouter("t", router, None, hold=TrafficHold(window=100, two_models=True, min_samples=50))
     assert all(quality.held(d, parse_target("quality=0.9")).online == 0 for d in decisions)  # not held
+
+
+def test_budget_hold_corrects_estimates_with_the_real_costs_settled() -> None:
+    """Estimates a third of the real cost: held on estimates alone the budget is spent three times over; with the
+    real costs settled the hold meets it in real dollars."""
+    import numpy as np
+
+    from tokenomy.routing.online import MIN_SETTLED, TrafficHold
+    from tokenomy.routing.sweep import choose
+
+    rng = random.Random(3)
+    rows = [([0.5 + rng.random() * 0.4, 0.4], [0.003 * (1 + rng.random()), 0.0003]) for _ in range(400)]
+    real = np.array([c for _, c in rows]) * 3.0
+    expected = np.array([e for e, _ in rows])
+
+    def real_spend(hold: TrafficHold, usd_per_1k: float) -> float:  # serving weighs estimates × the factors
+        lam = hold.lam(usd_per_1k)
+        assert lam is not None
+        weighed = real / 3.0 * np.array(hold.cost_factors(2))[None, :]
+        return float(real[np.arange(len(real)), choose(expected, weighed, lam)].mean() * 1000)
+
+    blind, settled = (TrafficHold(window=400, two_models=True) for _ in range(2))
+    for i, (e, c) in enumerate(rows):
+        blind.observe(1.0, e, c)
+        settled.observe(1.0, e, c)
+        if i < MIN_SETTLED - 1:
+            settled.settle(0, c[0], c[0] * 3.0)
+    assert settled.cost_factors(2) == [1.0, 1.0]  # too few settled requests: the estimates stand
+    for i in range(MIN_SETTLED - 1, 60):
+        settled.settle(0, rows[i][1][0], rows[i][1][0] * 3.0)
+        settled.settle(1, rows[i][1][1], rows[i][1][1] * 3.0)
+    assert settled.cost_factors(2) == pytest.approx([3.0, 3.0])
+    settled.settle(1, float("nan"), 1.0)  # ignored
+    settled.settle(0, 0.0, 1.0)
+    assert settled.cost_factors(2) == pytest.approx([3.0, 3.0])
+    budget = 4.0  # USD per 1k requests: between the all-cheap (0.9) and all-frontier (~13.5) real bills
+    assert real_spend(blind, budget) > 2.0 * budget  # estimates a third of the truth: far over
+    assert budget * 0.8 < real_spend(settled, budget) <= budget * 1.01
+
+
+def test_the_gateway_settles_routed_requests_real_costs(router_dir: Path,
+                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The router estimates costs at list prices; the deployments really cost a tenth of them. Once the ledger's
+    costs are settled, the hold spends a budget in real dollars: several times more frontier calls, within it."""
+    home = tmp_path_factory.mktemp("route-settle")
+    prices = read_prices(ROUTELLM_PRICES)
+    prompts = [r.prompt for r in read_outcomes([GSM8K]).rows][:200]
+    with run_fault_upstream() as (base, _):
+        deployments = [DeploymentConfig(
+            name=name, provider="openai_compatible", model=name, upstream_model="echo", base_url=base,
+            price=PriceOverride(input_usd_per_mtok=Decimal(str(prices[name].input_usd_per_mtok / 10)),
+                                output_usd_per_mtok=Decimal(str(prices[name].output_usd_per_mtok / 10))))
+            for name in (FRONTIER, CHEAP)]
+        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(home),
+                            ledger=LedgerConfig(database_url=str(home / "ledger.db")), deployments=deployments,
+                            routing=RoutingConfig(auto_router=str(router_dir), hold_window=100))
+        with run_gateway(settings) as url:
+            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+            raws = [_route(client, p, target="budget=0.1") for p in prompts]
+        time.sleep(1.5)  # the ledger writer's group commit
+    with sqlite3.connect(home / "ledger.db") as db:
+        cost = dict(db.execute("SELECT id, cost_pusd FROM requests").fetchall())
+    picks = [r.headers["x-tokenomy-route"] for r in raws]
+    late = raws[150:]
+    real_per_1k = sum(cost[r.headers["x-request-id"]] for r in late) / 1e12 / len(late) * 1000
+    early_share = picks[:100].count(FRONTIER) / 100  # calibrated on the training rows' estimated costs
+    late_share = picks[150:].count(FRONTIER) / len(late)
+    assert late_share > 2 * early_share + 0.1, (early_share, late_share)
+    assert 0.06 < real_per_1k < 0.125, (real_per_1k, early_share, late_share)  # the budget, in real dollars

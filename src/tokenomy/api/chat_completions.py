@@ -77,6 +77,8 @@ async def chat_completions(request: Request) -> Response:
     if routed is not None:
         trace.route_reason = routed.reason
         chat = routed.chat
+        if routed.estimated_usd is not None:
+            trace.route_estimate = (routed.model, routed.estimated_usd)
     if routed is not None and routed.cascade is not None:
         served: Response | Answer = await answer_cascade(gateway, routed, trace, request.headers,
                                                          record=gateway.record, principal=principal)

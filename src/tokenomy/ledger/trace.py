@@ -112,6 +112,7 @@ class RequestTrace:
     tags: str | None = None  # the key's metadata tags as JSON, copied into the ledger row (chargeback)
     cache_status: str = "none"
     route_reason: str | None = None
+    route_estimate: tuple[str, float] | None = None  # (model, USD) a router chose it at; settled when recorded
     started_us: int = field(default_factory=now_us)
     calls: list[CallTrace] = field(default_factory=list)
     client_disconnected: bool = False

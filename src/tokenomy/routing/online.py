@@ -10,7 +10,11 @@ them:
 - share: the rule sends a call to the frontier when its expected gain over the best other model is above μ, so μ
   is the (1 − S) quantile of the recent gains;
 - budget: the smallest λ (best quality per dollar) at which the recent requests' estimated costs average at most
-  B / 1,000 (bisection; recomputed every :data:`REFRESH` requests).
+  B / 1,000 (bisection; recomputed every :data:`REFRESH` requests). The gateway settles each routed request's
+  real ledger cost against the estimate it was routed on (:meth:`TrafficHold.settle`); once a model has
+  :data:`MIN_SETTLED` of them, its estimated costs are scaled by real / estimated over its latest settled
+  requests (a model with fewer takes the ratio of every settled request), so a router whose cost model is off on
+  this traffic (longer answers, other prices, cache hits) still meets the budget in dollars actually spent.
 
 Until then the calibrated point stands. Quality targets are not held: on foreign traffic the expected scores
 themselves are what is off.
@@ -24,6 +28,7 @@ from collections import deque
 
 MIN_SAMPLES = 100
 REFRESH = 50  # requests between two budget solves
+MIN_SETTLED = 20  # settled requests of a model before its estimated costs are corrected
 
 
 class TrafficHold:
@@ -37,6 +42,25 @@ class TrafficHold:
         self._two = two_models
         self._lams: dict[float, float] = {}
         self._since = 0
+        self._settled: deque[tuple[int, float, float]] = deque(maxlen=window)  # (model, estimated, real) USD
+
+    def settle(self, model: int, estimated: float, real: float) -> None:
+        """A served request's real cost for ``model`` (column index), next to the estimate it was routed on."""
+        if math.isfinite(estimated) and math.isfinite(real) and estimated > 0.0 and real >= 0.0:
+            self._settled.append((model, estimated, real))
+
+    def cost_factors(self, models: int) -> list[float]:
+        """Per model, real / estimated cost over its latest settled requests once it has :data:`MIN_SETTLED`;
+        a model with fewer (one the router rarely picks) takes the ratio of all settled requests, and 1.0 stands
+        until there are that many."""
+        count, estimated, real = [0] * models, [0.0] * models, [0.0] * models
+        for j, guess, spent in self._settled:
+            if j < models:
+                count[j] += 1
+                estimated[j] += guess
+                real[j] += spent
+        pooled = sum(real) / sum(estimated) if sum(count) >= MIN_SETTLED else 1.0
+        return [real[j] / estimated[j] if count[j] >= MIN_SETTLED else pooled for j in range(models)]
 
     def observe(self, gain: float, expected: list[float], costs: list[float]) -> None:
         if not math.isfinite(gain):  # a model without an expected score: nothing to rank it by
@@ -84,6 +108,7 @@ class TrafficHold:
 
         expected = np.array([e for e, _ in self._rows])
         costs = np.array([c for _, c in self._rows])
+        costs = costs * np.array(self.cost_factors(costs.shape[1]))[None, :]
         rows = np.arange(len(costs))
 
         def spend(lam: float) -> float:

@@ -131,18 +131,24 @@ class Router:
         return decision.expected_scores[self.frontier] - max(
             v for m, v in decision.expected_scores.items() if m != self.frontier)
 
-    def at_point(self, decision: Decision, at: OperatingPoint, target: Target | str | None) -> Decision:
-        """``decision`` taken again at operating point ``at`` (its expected scores and costs, no embedding)."""
+    def at_point(self, decision: Decision, at: OperatingPoint, target: Target | str | None,
+                 cost_factors: Sequence[float] | None = None) -> Decision:
+        """``decision`` taken again at operating point ``at`` (its expected scores and costs, no embedding); with
+        ``cost_factors`` (per model, in :attr:`models` order) the choice weighs each model's estimated cost times
+        its factor, while the decision still reports the estimates."""
         import numpy as np
 
         expected = np.array([[decision.expected_scores[m] for m in self.models]])
         costs = np.array([[decision.expected_costs_usd[m] for m in self.models]])
-        return self._decision(expected, costs, target, at)
+        return self._decision(expected, costs, target, at, cost_factors)
 
     def _decision(self, expected: np.ndarray, costs: np.ndarray, target: Target | str | None,
-                  at: OperatingPoint | None = None) -> Decision:
+                  at: OperatingPoint | None = None, cost_factors: Sequence[float] | None = None) -> Decision:
+        import numpy as np
+
         at = at or self.operating_point(target)
-        model = self.models[int(self.choose(expected, costs, at)[0])]
+        weighed = costs if cost_factors is None else costs * np.asarray(cost_factors)[None, :]
+        model = self.models[int(self.choose(expected, weighed, at)[0])]
         scores = {m: float(expected[0, j]) for j, m in enumerate(self.models)}
         prices = {m: float(costs[0, j]) for j, m in enumerate(self.models)}
         rule = f"frontier call charged {at.mu:.3g}" if at.mu else f"λ={at.lam:.4g}/USD"

@@ -77,6 +77,7 @@ class Routed:
     model: str
     reason: str
     cascade: Cascade | None = None
+    estimated_usd: float | None = None  # the chosen model's estimated cost, settled against the ledger's
 
     def headers(self) -> dict[str, str]:
         return {"x-tokenomy-route": self.model, "x-tokenomy-route-reason": self.reason}
@@ -117,13 +118,14 @@ class ServedRouter:
         hold.observe(self.router.frontier_gain(decision), [decision.expected_scores[m] for m in models],
                      [decision.expected_costs_usd[m] for m in models])
         wanted = parse_target(target) if isinstance(target, str) else target or self.router.default_target
+        factors = None
         if wanted.kind == "share" and (mu := hold.mu(wanted.value)) is not None:
             at = OperatingPoint(0.0, mu)
         elif wanted.kind == "budget" and (lam := hold.lam(wanted.value)) is not None:
-            at = OperatingPoint(lam, 0.0)
+            at, factors = OperatingPoint(lam, 0.0), hold.cost_factors(len(models))  # λ was solved on real costs
         else:
             return decision
-        return replace(self.router.at_point(decision, at, wanted), online=len(hold))
+        return replace(self.router.at_point(decision, at, wanted, factors), online=len(hold))
 
     async def decide_batch(self, items: list[tuple[str, Target | None]]) -> list[Decision]:
         return await asyncio.to_thread(self.router.decide_many, [t for t, _ in items], [g for _, g in items])
@@ -220,7 +222,14 @@ class RouterSet:
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
                   f"({_rule(decision)}){note}")
-        return Routed(chat=_as(chat, model), model=model, reason=reason)
+        return Routed(chat=_as(chat, model), model=model, reason=reason,
+                      estimated_usd=decision.expected_costs_usd[model])
+
+    def settle(self, router: str, model: str, estimated_usd: float, real_usd: float) -> None:
+        """A routed request's real cost: the router's budget hold corrects its cost estimates with it."""
+        entry = self._routers.get(router)
+        if entry is not None and entry.hold is not None and model in entry.router.models:
+            entry.hold.settle(entry.router.models.index(model), estimated_usd, real_usd)
 
 
 def _check_cascade(key: str, entry: ServedRouter, served: Served) -> None:
