@@ -143,13 +143,13 @@ def test_answer_flags_and_escalation_by_gain() -> None:
                                            [True, True, True]]
 
 
-def test_the_faster_embedder_is_kept_unless_the_slower_routes_better() -> None:
-    from tokenomy.routing.train import SLOWER_EMBEDDER_MARGIN, pick_embedder
+def test_the_embedder_that_routes_better_out_of_fold_is_kept_ties_to_the_faster() -> None:
+    from tokenomy.routing.train import pick_embedder
 
     minilm, wordllama = "all-minilm-l6-v2", "wordllama-l2-supercat"
     assert pick_embedder({minilm: 0.6691, wordllama: 0.6695}) == wordllama
-    assert pick_embedder({minilm: 0.6700, wordllama: 0.6700 - SLOWER_EMBEDDER_MARGIN / 2}) == wordllama
-    assert pick_embedder({minilm: 0.6405, wordllama: 0.6340}) == minilm
+    assert pick_embedder({minilm: 1.1589, wordllama: 1.1576}) == minilm
+    assert pick_embedder({minilm: 0.64, wordllama: 0.64}) == wordllama  # a tie: the faster
     assert pick_embedder({minilm: 0.60, "some-new-embedder": 0.60}) == minilm  # an unranked name counts as slowest
     assert pick_embedder({minilm: 0.60, "some-new-embedder": 0.70}) == "some-new-embedder"
 

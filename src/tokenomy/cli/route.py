@@ -107,8 +107,8 @@ def _prices(path: Path | None) -> dict[str, Any]:
                    "score) or budget=B (USD per 1k requests).")
 @click.option("--embedder", type=click.Choice(["auto", "all-minilm-l6-v2", "wordllama-l2-supercat"]),
               default="auto", show_default=True,
-              help="Prompt embedder: auto measures both on the training rows' folds and keeps WordLlama (static, "
-                   "~1-2 ms a decision) unless MiniLM (~15 ms) routes better out of fold.")
+              help="Prompt embedder: auto measures both on the training rows' folds and keeps the one that routes "
+                   "better (a tie to WordLlama: static, ~1-2 ms a decision; MiniLM ~15 ms).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
 @_with_cache_options
 def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, embedder: str,
