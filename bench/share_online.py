@@ -8,6 +8,8 @@ frontier calls (share targets) or the mean estimated cost per 1,000 requests (bu
 cost model, which the budget is held on), over all rows and over the rows after the first window, and the mean
 recorded score of the chosen models and their cost from the data (prices × tokens, as ``route eval`` counts it).
 The interesting case is a router trained on another file (cross-file), where the calibrated point is far off.
+A third replay ("settled") also settles each served row's cost from the data against the estimate it was routed
+on, as the gateway settles the ledger's real cost (``TrafficHold.settle``), so budgets are held in real dollars.
 
     python bench/share_online.py --router DIR --data FILE [--embedding-cache FOLDER] [--target share=0.3 ...]
         [--target budget=2 ...]
@@ -19,6 +21,7 @@ import argparse
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -34,10 +37,18 @@ from tokenomy.tokens.counter import TokenCounter
 WINDOW = 1000
 
 
-def replay(router: Router, decisions: list[Decision], target: Target, window: int) -> list[Decision]:
+def replay(router: Router, decisions: list[Decision], target: Target, window: int,
+           real: Any = None) -> list[Decision]:
+    """``decisions`` served one after another; with ``real`` ((rows, models) USD) each served row's cost is settled."""
     hold = TrafficHold(window, two_models=len(router.models) == 2) if window else None
     served = ServedRouter("bench", router, None, hold=hold)
-    return [served.held(d, target) for d in decisions]
+    chosen = []
+    for i, decision in enumerate(decisions):
+        chosen.append(held := served.held(decision, target))
+        if hold is not None and real is not None:
+            j = router.models.index(held.model)
+            hold.settle(j, held.expected_costs_usd[held.model], float(real[i, j]))
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         target = parse_target(text)
         decisions = router.decide_many([r.prompt for r in rows], [target] * len(rows))
         line: dict[str, object] = {"target": text, "rows": len(rows)}
-        for name, window in (("calibrated", 0), ("online", WINDOW)):
-            chosen = replay(router, decisions, target, window)
+        for name, window, settled in (("calibrated", 0, None), ("online", WINDOW, None),
+                                      ("settled", WINDOW, real)):
+            if name == "settled" and target.kind != "budget":
+                continue  # settling moves cost estimates only: share targets are held on gains
+            chosen = replay(router, decisions, target, window, settled)
             measure = [float(d.model == router.frontier) if target.kind == "share" else
                        d.expected_costs_usd[d.model] * 1000 for d in chosen]
             line[name] = {
@@ -78,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
-    print("| target | calibrated: realised (after the first window) / score / USD per 1k | held: the same |")
-    print("|---|---|---|")
+    print("| target | calibrated: realised (after the first window) / score / USD per 1k | held: the same "
+          "| held, real costs settled: the same |")
+    print("|---|---|---|---|")
     for line in results:
-        c, o = line["calibrated"], line["online"]
-        assert isinstance(c, dict) and isinstance(o, dict)
-        print(f"| {line['target']} | {c['realised']:.3f} ({c['realised_after_window']:.3f}) / {c['mean_score']:.3f} "
-              f"/ {c['usd_per_1k']:.2f} | {o['realised']:.3f} ({o['realised_after_window']:.3f}) / "
-              f"{o['mean_score']:.3f} / {o['usd_per_1k']:.2f} |")
+        cells = []
+        for name in ("calibrated", "online", "settled"):
+            c = line.get(name)
+            assert c is None or isinstance(c, dict)
+            cells.append("–" if c is None else f"{c['realised']:.3f} ({c['realised_after_window']:.3f}) / "
+                         f"{c['mean_score']:.3f} / {c['usd_per_1k']:.2f}")
+        print(f"| {line['target']} | " + " | ".join(cells) + " |")
     return 0
 
 
