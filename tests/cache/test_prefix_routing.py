@@ -96,7 +96,7 @@ def test_busy_replica_is_skipped_for_the_next_in_prefix_order() -> None:
                        _Unused()) for i in range(3)]
     dispatcher = Dispatcher(Catalog(deps), RetryConfig())
     chat = validate_chat({"model": "llama", "messages": [SYSTEM, {"role": "user", "content": "q"}]})
-    preferred = [d.name for d in dispatcher._ordered(chat)]
+    preferred = [d.name for _, d in dispatcher._ordered(chat)]
     assert preferred == rendezvous_order(prefix_hash(chat.body), ["r0", "r1", "r2"])
     dispatcher.inflight[preferred[0]] = 10  # far above the group's mean (10/3 × 2)
-    assert [d.name for d in dispatcher._ordered(chat)] == [*preferred[1:], preferred[0]]
+    assert [d.name for _, d in dispatcher._ordered(chat)] == [*preferred[1:], preferred[0]]

@@ -4,6 +4,7 @@ length) for the learning tests that do not exercise MiniLM itself."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -31,3 +32,24 @@ def counter() -> Any:
     from tokenomy.tokens.counter import TokenCounter
 
     return TokenCounter()
+
+
+@pytest.fixture(scope="session")
+def router_dir(tmp_path_factory: pytest.TempPathFactory, counter: Any) -> Path:
+    """A router trained with MiniLM on the GSM8K fixture (default target share=0.5), without the cheap model's
+    responses: no cascade check to fit (seconds saved)."""
+    from tokenomy.embeddings.minilm import MiniLMEmbedder
+    from tokenomy.routing.outcomes import read_prices
+    from tokenomy.routing.train import train
+
+    embedder = MiniLMEmbedder.load()
+    out = tmp_path_factory.mktemp("gsm8k-router")
+    data = out.parent / "gsm8k_no_responses.jsonl"
+    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()]
+    for row in rows:
+        for outcome in row["outcomes"].values():
+            outcome.pop("response", None)
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    train([data], out, embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
+          prices=read_prices(ROUTELLM_PRICES), target="share=0.5")
+    return out

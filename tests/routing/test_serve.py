@@ -3,7 +3,6 @@ front of two fault-upstream deployments named after the fixture's models; driven
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import time
@@ -35,24 +34,6 @@ from tokenomy.routing.router import Decision
 from tokenomy.routing.serve import RouterSet, ServedRouter, last_user_text, pick_served
 
 FRONTIER, CHEAP = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
-
-
-@pytest.fixture(scope="module")
-def router_dir(tmp_path_factory: pytest.TempPathFactory, counter: Any) -> Path:
-    from tokenomy.embeddings.minilm import MiniLMEmbedder
-    from tokenomy.routing.train import train
-
-    embedder = MiniLMEmbedder.load()
-    out = tmp_path_factory.mktemp("gsm8k-router")
-    data = out.parent / "gsm8k_no_responses.jsonl"  # no cheap answers: no cascade check to fit (seconds saved)
-    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()]
-    for row in rows:
-        for outcome in row["outcomes"].values():
-            outcome.pop("response", None)
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    train([data], out, embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
-          prices=read_prices(ROUTELLM_PRICES), target="share=0.5")
-    return out
 
 
 @pytest.fixture(scope="module")

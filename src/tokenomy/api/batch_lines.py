@@ -1,5 +1,6 @@
 """Batch lines run by tokenomy's own workers: each line is one request through the same path as a live one
-(prompt shaping, learned routers, exact and semantic caches, the deployment chain with retries and fallbacks).
+(prompt shaping, learned routers and their next choices, exact and semantic caches, the deployment chain with retries
+and fallbacks).
 
 The line's ledger entry is not queued like a live request's: it goes back to the runner, which commits it with the
 line's result in one transaction. Its request id is derived from the batch and line, and its calls are numbered
@@ -62,7 +63,8 @@ class GatewayLines:
             if routed is not None and routed.cascade is not None:
                 done = await answer_cascade(gateway, routed, trace, {}, record=keep, principal=principal)
             else:
-                done = await answer(gateway, chat, trace, {}, record=keep, principal=principal)
+                done = await answer(gateway, chat, trace, {}, record=keep, principal=principal,
+                                    then=routed.then if routed is not None else ())
         except TokenomyError as exc:
             return _failed(rid, exc, keep.entries)
         return LineOutcome(status_code=200, body=done.completion, request_id=rid,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -83,7 +83,8 @@ async def chat_completions(request: Request) -> Response:
         served: Response | Answer = await answer_cascade(gateway, routed, trace, request.headers,
                                                          record=gateway.record, principal=principal)
     else:
-        served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal)
+        served = await _serve(gateway, chat, trace, request.headers, gateway.record, principal,
+                              routed.then if routed is not None else ())
     if isinstance(served, Answer):
         await gateway.acknowledge(served.entry)
     if isinstance(served, Answer) and stream:  # a cascade answers whole; the stream replays it
@@ -93,7 +94,8 @@ async def chat_completions(request: Request) -> Response:
         response = json_response(served.completion, headers=served.headers) if isinstance(served, Answer) \
             else served
     if routed is not None and routed.cascade is None:
-        response.headers.update(routed.headers())
+        for name, value in routed.headers().items():  # unless the router's next choice answered (it says so)
+            response.headers.setdefault(name, value)
     if trace.distill is not None:
         response.headers["x-tokenomy-distill"] = f"{trace.distill.task} {trace.distill.mode}"
     return response
@@ -109,19 +111,21 @@ class Answer:
 
 
 async def answer(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Mapping[str, str], *,
-                 record: Recorder, principal: Principal = ANONYMOUS) -> Answer:
+                 record: Recorder, principal: Principal = ANONYMOUS, then: Sequence[str] = ()) -> Answer:
     """Answer a non-streamed request: exact cache, semantic cache, admission (rate limits, budget), then the
-    upstream chain; the ledger entry is made by ``record`` (``gateway.record`` queues it; a batch line keeps it to
-    commit with the line's result). Raises the request's TokenomyError after recording it."""
+    upstream chain (then the chains of ``then``, a router's next choices); the ledger entry is made by ``record``
+    (``gateway.record`` queues it; a batch line keeps it to commit with the line's result). Raises the request's
+    TokenomyError after recording it."""
     served = await _serve(gateway, replace(chat, typed=msgspec.structs.replace(chat.typed, stream=False)), trace,
-                          asked, record, principal)
+                          asked, record, principal, then)
     assert isinstance(served, Answer)
     return served
 
 
 async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: Mapping[str, str],
-                 record: Recorder, principal: Principal = ANONYMOUS) -> Response | Answer:
-    """A Response for a stream; an Answer (the caller renders it) otherwise."""
+                 record: Recorder, principal: Principal = ANONYMOUS, then: Sequence[str] = ()) -> Response | Answer:
+    """A Response for a stream; an Answer (the caller renders it) otherwise. ``then``: a router's next choices,
+    tried when the requested model's whole chain fails; the budget reservation covers their chains too."""
     rid = trace.id
     cache = gateway.cache
     namespace = Admission.namespace(principal, gateway.settings.cache.exact.namespace)  # tenants never share
@@ -133,15 +137,18 @@ async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: 
     ticket: Ticket | None = None
     try:
         if control is not None:  # rate limits and the budget reservation, before any upstream call
-            ticket = await control.admit(principal, chat, rid, gateway.dispatcher.catalog.chain(chat.typed.model))
+            catalog = gateway.dispatcher.catalog
+            chain = [d for model in (chat.typed.model, *then) for d in catalog.chain(model)]
+            ticket = await control.admit(principal, chat, rid, chain)
     except TokenomyError as exc:
         record(trace, exc.status, exc)  # refused (429) or unknown model (404): no upstream call, no cost
         raise
     if chat.stream:
-        return await _stream(gateway, chat, trace, decision, probe, ticket)
+        return await _stream(gateway, chat, trace, decision, probe, ticket, then)
     entry: LedgerEntry | None = None
     try:
-        done = await gateway.dispatcher.complete(chat, trace)
+        done = await gateway.dispatcher.complete(chat, trace, then)
+        route = _fell_back(trace, chat.typed.model, then, done.model)
         if cache is not None and decision is not None:
             await cache.put(decision, done.completion, deployment=done.deployment.name,
                             tier=done.deployment.config.tier)
@@ -157,8 +164,18 @@ async def _serve(gateway: Gateway, chat: ValidChat, trace: RequestTrace, asked: 
             if entry is not None:
                 await control.settle_deployments(entry, explicit_max_output(chat.body) or 0)
     headers = {**_served_headers(rid, done.deployment, trace.cache_status), **_cost_headers(entry),
-               **(ticket.headers if ticket else {})}
+               **(ticket.headers if ticket else {}), **route}
     return Answer(done.completion, entry, headers)
+
+
+def _fell_back(trace: RequestTrace, asked: str, then: Sequence[str], model: str) -> dict[str, str]:
+    """When a router's next choice answered (``model``, not the ``asked`` one): the route reason says so, in the
+    ledger and the headers, and ``x-tokenomy-route`` names it. No headers otherwise."""
+    if model == asked:
+        return {}
+    failed = ", ".join((asked, *then[:then.index(model)]))
+    trace.route_reason = f"{trace.route_reason}; {failed} failed, served by {model} (router's next choice)"
+    return {"x-tokenomy-route": model, "x-tokenomy-route-reason": trace.route_reason}
 
 
 async def answer_cascade(gateway: Gateway, routed: Routed, trace: RequestTrace, asked: Mapping[str, str], *,
@@ -273,14 +290,15 @@ async def _replay(chunks: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
 
 
 async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None,
-                  probe: Probe | None, ticket: Ticket | None) -> Response:
+                  probe: Probe | None, ticket: Ticket | None, then: Sequence[str]) -> Response:
     try:
-        served = await gateway.dispatcher.stream(chat, trace)
+        served = await gateway.dispatcher.stream(chat, trace, then)  # falls back only before the first chunk
     except BaseException as exc:
         entry = gateway.record(trace, exc.status, exc) if isinstance(exc, TokenomyError) else None
         if gateway.control is not None:
             await gateway.control.settle(ticket, entry)
         raise
+    route = _fell_back(trace, chat.typed.model, then, served.model)
     ended: list[LedgerEntry] = []
 
     def done(disconnected: bool) -> None:
@@ -305,7 +323,7 @@ async def _stream(gateway: Gateway, chat: ValidChat, trace: RequestTrace, decisi
     body = relay(served, include_usage=chat.include_usage, drain_s=gateway.settings.ledger.drain_on_disconnect_s,
                  on_done=done, on_complete=store, before_done=acknowledged if gateway.durable_ack else None)
     headers = {**_served_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
-               "x-accel-buffering": "no", **(ticket.headers if ticket else {})}
+               "x-accel-buffering": "no", **(ticket.headers if ticket else {}), **route}
     control = gateway.control
     if control is None:
         return SSEResponse(body, headers)

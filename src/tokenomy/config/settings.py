@@ -93,12 +93,16 @@ class RouterConfig(_Strict, frozen=True):
     default operating point. ``policy: cascade`` asks the router's cheapest model first and escalates to its
     frontier model when the router's cascade check expects the frontier to beat that answer by more than
     ``margin`` (score units; default 0), or, with a ``share=S`` target, on the share S of requests the check
-    ranks most likely to gain (calibrated on the training rows)."""
+    ranks most likely to gain (calibrated on the training rows). ``fallback: next`` (the default): when every
+    deployment of the chosen model's chain has failed, the router's other served models answer in the order of
+    its objective for that request; ``none``: the chosen model's chain only (a cascade falls back between its
+    own two steps and ignores it)."""
 
     path: str
     target: str | None = None
     policy: Literal["route", "cascade"] = "route"
     margin: float | None = None
+    fallback: Literal["next", "none"] = "next"
 
 
 class RoutingConfig(_Strict, frozen=True):
@@ -383,8 +387,25 @@ def _describe(exc: msgspec.ValidationError, tree: dict[str, Any]) -> str:
     if " - at `$" not in text:
         return text
     message, _, path = text.partition(" - at `$")
-    key = path.rstrip("`").lstrip(".")
+    key = _named(tree, path.rstrip("`").lstrip("."), message)
     return f"key '{key}': {message} (got {_lookup(tree, key)!r})"
+
+
+def _named(tree: dict[str, Any], key: str, message: str) -> str:
+    """``key`` with each ``[...]`` (msgspec's mark for some entry of a mapping, e.g. ``routing.routers``) replaced
+    by the entry's name: the only entry that has the rest of the key, else the only one holding the value the
+    message quotes; left as it is when that does not decide."""
+    head, mark, rest = key.partition("[...]")
+    node = _lookup(tree, head) if mark else None
+    if not isinstance(node, dict):
+        return key
+    named = [_named(tree, f"{head}.{name}{rest}", message) for name in node]
+    present = [k for k in named if _lookup(tree, k) is not None]
+    quoted = [k for k in present if repr(_lookup(tree, k)) in message]
+    for found in (present, quoted):
+        if len(found) == 1:
+            return found[0]
+    return key
 
 
 def _lookup(tree: Any, key: str) -> Any:

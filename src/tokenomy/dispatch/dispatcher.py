@@ -6,6 +6,9 @@ retries, or refuses our credentials, cools down for ``cooldown_s`` and the next 
 deployments are skipped while any other remains. A request the upstream judged invalid is returned at once. When
 every attempt fails the client gets one error that lists them all.
 
+A routed request may name more models (``then``: a learned router's next choices, best first): their chains follow
+the requested model's, without trying a deployment twice, and the answer says whose chain served it (``model``).
+
 A stream is "primed": its first chunk is awaited here, so a stream that fails before its first byte is retried like
 any call; after that the stream belongs to the client and a break ends it with an error event (see api/streaming).
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +54,7 @@ class Served:
 
     deployment: Deployment
     completion: Completion
+    model: str  # the model whose chain served it: the requested one, or one of ``then``
     attempts: list[Attempt] = field(default_factory=list)
 
 
@@ -62,6 +66,7 @@ class ServedStream:
     first: Chunk
     rest: ChunkStream
     call: CallTrace
+    model: str  # as for ``Served``
     attempts: list[Attempt] = field(default_factory=list)
 
 
@@ -84,9 +89,9 @@ class Dispatcher:
         self.inflight: Counter[str] = Counter()  # upstream calls now open, per deployment (a /metrics gauge)
         self.gate: DeploymentGate | None = None  # deployments' own rate limits (team control)
 
-    async def complete(self, chat: ValidChat, trace: RequestTrace) -> Served:
+    async def complete(self, chat: ValidChat, trace: RequestTrace, then: Sequence[str] = ()) -> Served:
         attempts: list[Attempt] = []
-        for dep in self._ordered(chat):
+        for model, dep in self._ordered(chat, then):
             if await self._at_limit(dep, chat, attempts):
                 continue
             body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
@@ -94,12 +99,13 @@ class Dispatcher:
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
             result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
             if result is not None:
-                return Served(deployment=dep, completion=result, attempts=attempts)
+                return Served(deployment=dep, completion=result, model=model, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
 
-    async def stream(self, chat: ValidChat, trace: RequestTrace) -> ServedStream:
+    async def stream(self, chat: ValidChat, trace: RequestTrace, then: Sequence[str] = ()) -> ServedStream:
+        """Falls through (to the next deployment or model) only until the first chunk has come."""
         attempts: list[Attempt] = []
-        for dep in self._ordered(chat):
+        for model, dep in self._ordered(chat, then):
             if await self._at_limit(dep, chat, attempts):
                 continue
             # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
@@ -111,7 +117,8 @@ class Dispatcher:
             result = await self._on_deployment(dep, call, attempts, trace, _open_once)
             if result is not None:
                 first, rest, call_trace = result
-                return ServedStream(deployment=dep, first=first, rest=rest, call=call_trace, attempts=attempts)
+                return ServedStream(deployment=dep, first=first, rest=rest, call=call_trace, model=model,
+                                    attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
 
     async def _at_limit(self, dep: Deployment, chat: ValidChat, attempts: list[Attempt]) -> bool:
@@ -122,9 +129,17 @@ class Dispatcher:
             "skipped: the deployment is at its own rate limit", deployment=dep.name, retry_after_s=wait_s)))
         return True
 
-    def _ordered(self, chat: ValidChat) -> list[Deployment]:
-        chain = self._sticky(self.catalog.chain(chat.typed.model), chat)
-        healthy = [d for d in chain if not self._cooldowns.is_cooling(d.name)]
+    def _ordered(self, chat: ValidChat, then: Sequence[str] = ()) -> list[tuple[str, Deployment]]:
+        """(model, deployment) to try in order: the requested model's chain, then each of ``then``'s, without
+        repeating a deployment; cooling deployments are left out while any other remains."""
+        seen: set[str] = set()
+        chain: list[tuple[str, Deployment]] = []
+        for model in (chat.typed.model, *then):
+            for dep in self._sticky(self.catalog.chain(model), chat):
+                if dep.name not in seen:
+                    seen.add(dep.name)
+                    chain.append((model, dep))
+        healthy = [(m, d) for m, d in chain if not self._cooldowns.is_cooling(d.name)]
         return healthy or chain
 
     def _sticky(self, chain: list[Deployment], chat: ValidChat) -> list[Deployment]:

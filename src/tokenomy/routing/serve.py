@@ -4,12 +4,14 @@ Each configured router (``routing.routers``, plus ``routing.auto_router`` / ``TO
 loaded once, in a worker thread, when the app starts. A chat request for ``tokenomy/<name>`` is routed before
 anything else happens to it: the last user turn is scored by the router (``Router.decide_many``, in a worker thread;
 concurrent decisions of one router share one embedding call, ``routing.batching``), the best model that has a
-deployment here is chosen, and the request continues exactly as if the client had asked
-for that model, configured fallbacks included. The choice and its reason go into the ledger (``route_reason``)
-and the ``x-tokenomy-route`` / ``x-tokenomy-route-reason`` response headers. A client may move the operating point
-of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``. Each router remembers its latest
-decisions (``routing.decision_cache``), so a repeated prompt is routed without an embedding, and holds share and
-budget targets on the traffic it serves (``routing.hold_window``, :mod:`tokenomy.routing.online`).
+deployment here is chosen, and the request continues as if the client had asked for that model, configured
+fallbacks included; when that whole chain fails, the router's other served models follow in the order of its
+objective (``Routed.then``; ``fallback: none`` turns it off). The choice and its reason go into the ledger
+(``route_reason``) and the ``x-tokenomy-route`` / ``x-tokenomy-route-reason`` response headers. A client may move
+the operating point of one request with ``x-tokenomy-route-target: share=S | quality=Q | budget=B``. Each router
+remembers its latest decisions (``routing.decision_cache``), so a repeated prompt is routed without an embedding,
+and holds share and budget targets on the traffic it serves (``routing.hold_window``,
+:mod:`tokenomy.routing.online`).
 
 A router with ``policy: cascade`` routes to its cheapest model and hands the caller a :class:`Cascade`: the
 frontier step, taken when the router's check expects the frontier to beat the cheap answer by more than the margin
@@ -70,13 +72,15 @@ class Cascade:
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """A routed request: the request as the chosen model's, and what to tell the ledger and the client; a
-    cascade's first step carries its second in ``cascade``."""
+    """A routed request: the request as the chosen model's, and what to tell the ledger and the client; ``then``
+    are the router's next choices, best first, should the chosen model's whole chain fail; a cascade's first
+    step carries its second in ``cascade``."""
 
     chat: ValidChat
     model: str
     reason: str
     cascade: Cascade | None = None
+    then: tuple[str, ...] = ()
     estimated_usd: float | None = None  # the chosen model's estimated cost, settled against the ledger's
 
     def headers(self) -> dict[str, str]:
@@ -93,6 +97,7 @@ class ServedRouter:
     margin: float | None = None  # the cascade's configured escalation margin
     remembered: DecisionCache | None = None  # decisions of prompts seen before (a decision is a pure function)
     hold: TrafficHold | None = None  # recent decisions: share and budget targets held on live traffic
+    fallback: bool = True  # fallback: next — the chosen model's chain failing, the next choices answer
 
     async def decide(self, text: str, target: Target | None) -> Decision:
         """The router's decision: remembered for a prompt and target seen before, else computed (micro-batched
@@ -185,7 +190,7 @@ class RouterSet:
                 raise ConfigError(f"key '{key}': none of the router's models ({', '.join(router.models)}) has a "
                                   "deployment here; name deployments or models after them")
             served_router = ServedRouter(name, router, target, cascade=entry.policy == "cascade",
-                                         margin=entry.margin)
+                                         margin=entry.margin, fallback=entry.fallback == "next")
             if served_router.cascade:
                 _check_cascade(key, served_router, served)
             if config.decision_cache > 0:
@@ -222,7 +227,8 @@ class RouterSet:
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
                   f"({_rule(decision)}){note}")
-        return Routed(chat=_as(chat, model), model=model, reason=reason,
+        then = tuple(m for m in ranked_served(decision, served) if m != model) if entry.fallback else ()
+        return Routed(chat=_as(chat, model), model=model, reason=reason, then=then,
                       estimated_usd=decision.expected_costs_usd[model])
 
     def settle(self, router: str, model: str, estimated_usd: float, real_usd: float) -> None:
@@ -276,12 +282,18 @@ def pick_served(decision: Decision, served: Served) -> tuple[str, str]:
     a frontier call (the router's own objective; ties to the cheaper). Returns the model and a note for the reason."""
     if served(decision.model):
         return decision.model, ""
-    utility = {m: decision.utility(m) for m in decision.expected_scores if served(m)}
-    if not utility:
+    ranked = ranked_served(decision, served)
+    if not ranked:
         raise ModelNotFoundError(f"none of the router's models ({', '.join(decision.expected_scores)}) has a "
                                  "deployment here", param="model")
-    best = max(utility, key=lambda m: (utility[m], -decision.expected_costs_usd[m]))
-    return best, f"; router chose {decision.model}, which has no deployment here"
+    return ranked[0], f"; router chose {decision.model}, which has no deployment here"
+
+
+def ranked_served(decision: Decision, served: Served) -> list[str]:
+    """The router's served models, best first by its own objective for this decision (``Decision.utility``),
+    ties to the cheaper."""
+    utility = {m: decision.utility(m) for m in decision.expected_scores if served(m)}
+    return sorted(utility, key=lambda m: (-utility[m], decision.expected_costs_usd[m]))
 
 
 def _rule(decision: Decision) -> str:
