@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
+
 def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCounter,
           prices: dict[str, ModelPrice] | None = None, target: str = calibrate.DEFAULT_TARGET,
           base: FeatureConfig | None = None, rivals: Mapping[str, Embed] | None = None,
