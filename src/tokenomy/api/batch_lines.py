@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.api.chat_completions import answer, answer_cascade
+from tokenomy.api.chat_completions import answer, answer_cascade, routed_chat
 from tokenomy.api.embeddings import embed_body
 from tokenomy.api.state import Gateway
 from tokenomy.batch.executor import LineOutcome
@@ -58,8 +58,7 @@ class GatewayLines:
             routed = await gateway.routers.route(chat, {}, gateway.dispatcher.catalog.serves) \
                 if gateway.routers is not None else None
             if routed is not None:
-                trace.route_reason = routed.reason
-                chat = routed.chat
+                chat = routed_chat(trace, routed)
             if routed is not None and routed.cascade is not None:
                 done = await answer_cascade(gateway, routed, trace, {}, record=keep, principal=principal)
             else:

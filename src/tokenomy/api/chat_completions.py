@@ -75,10 +75,7 @@ async def chat_completions(request: Request) -> Response:
         if gateway.routers is not None else None
     stream, include_usage = chat.stream, chat.include_usage
     if routed is not None:
-        trace.route_reason = routed.reason
-        chat = routed.chat
-        if routed.estimated_usd is not None:
-            trace.route_estimate = (routed.model, routed.estimated_usd)
+        chat = routed_chat(trace, routed)
     if routed is not None and routed.cascade is not None:
         served: Response | Answer = await answer_cascade(gateway, routed, trace, request.headers,
                                                          record=gateway.record, principal=principal)
@@ -99,6 +96,15 @@ async def chat_completions(request: Request) -> Response:
     if trace.distill is not None:
         response.headers["x-tokenomy-distill"] = f"{trace.distill.task} {trace.distill.mode}"
     return response
+
+
+def routed_chat(trace: RequestTrace, routed: Routed) -> ValidChat:
+    """The routed request, with the route's reason and its cost estimate (settled when it is recorded) on
+    ``trace``."""
+    trace.route_reason = routed.reason
+    if routed.estimated_usd is not None:
+        trace.route_estimate = (routed.model, routed.estimated_usd)
+    return routed.chat
 
 
 @dataclass(slots=True)

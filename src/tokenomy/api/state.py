@@ -59,9 +59,15 @@ class Gateway:
         return self.embedder
 
     def account(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
-        """A finished request's ledger entry, counted in the metrics; the caller stores it."""
+        """A finished request's ledger entry, counted in the metrics (and a routed request's real cost settled
+        with its router); the caller stores it."""
         entry = self.accountant.entry(trace, status, error)
         self.metrics.observe(entry)
+        cost = entry.request.cost_usd
+        if trace.route_estimate is not None and self.routers is not None and status == 200 and cost is not None:
+            model, estimate = trace.route_estimate  # a cache hit (no call) was that model's answer, at no cost
+            if not trace.calls or trace.calls[-1].deployment.model == model:  # not a fallback's cost
+                self.routers.settle(trace.requested_model, model, estimate, float(cost))  # budgets in real USD
         return entry
 
     async def acknowledge(self, entry: LedgerEntry) -> None:
@@ -76,11 +82,6 @@ class Gateway:
             self.students.observe(trace)
         entry = self.account(trace, status, error)
         self.ledger.submit(entry)
-        cost = entry.request.cost_usd
-        if trace.route_estimate is not None and self.routers is not None and status == 200 and cost is not None:
-            model, estimate = trace.route_estimate  # a cache hit (no call) was that model's answer, at no cost
-            if not trace.calls or trace.calls[-1].deployment.model == model:  # not a fallback's cost
-                self.routers.settle(trace.requested_model, model, estimate, float(cost))
         if self.bodies is not None:
             self.bodies.record(trace, status)
         return entry
