@@ -6,7 +6,8 @@
 - ``batch-input`` / ``batch-output``: the OpenAI Batch API's files (``custom_id``/``method``/``url``/``body``, and
   ``custom_id``/``response``/``error``); priced at batch rates. Input files carry no usage (tokens counted offline,
   output unknown); output files carry no prompt text. Give one or the other per batch, not both.
-- ``ledger``: tokenomy's own SQLite ledger (its ``requests`` table); no prompt text, costs as recorded.
+- ``ledger``: tokenomy's own ledger (its ``requests`` table), a SQLite file here or a PostgreSQL database given by
+  URL (``pg_ledger``); no prompt text, costs as recorded.
 
 A line that is not a JSON object, names no model, or has a malformed usage object is counted in ``BadLines`` and
 skipped. Memory is bounded: lines are read and dropped one at a time.
@@ -198,8 +199,17 @@ def _timestamp(value: Any) -> float:
     raise _BadLine(f"bad timestamp {value!r}")
 
 
-_LEDGER_SQL = ("SELECT COALESCE(served_model, requested_model), started_us, stream, input_tokens, cached_read_tokens,"
-               " cache_write_tokens, output_tokens, reasoning_tokens, cost_pusd FROM requests ORDER BY started_us")
+LEDGER_SQL = ("SELECT COALESCE(served_model, requested_model), started_us, stream, input_tokens, cached_read_tokens,"
+              " cache_write_tokens, output_tokens, reasoning_tokens, cost_pusd FROM requests ORDER BY started_us")
+
+
+def ledger_record(row: tuple[Any, ...]) -> LogRecord:
+    """One ``LEDGER_SQL`` row (SQLite or PostgreSQL) as a record: tokens and the recorded cost, no prompt text."""
+    model, started, stream, inp, cached, written, out, reasoning, pusd = row
+    usage = TokenUsage(input_tokens=inp, cached_read_tokens=cached, cache_write_5m_tokens=written,
+                       output_tokens=out, reasoning_tokens=min(reasoning, out))
+    return LogRecord(model=model, timestamp=started / 1e6, body=None, usage=usage,
+                     cost_usd=None if pusd is None else Decimal(pusd) / PICO, stream=bool(stream))
 
 
 def _ledger(path: Path) -> Iterator[LogRecord]:
@@ -208,11 +218,8 @@ def _ledger(path: Path) -> Iterator[LogRecord]:
     except sqlite3.Error as exc:
         raise AuditError(f"cannot open ledger {path}: {exc}") from exc
     try:
-        for model, started, stream, inp, cached, written, out, reasoning, pusd in db.execute(_LEDGER_SQL):
-            usage = TokenUsage(input_tokens=inp, cached_read_tokens=cached, cache_write_5m_tokens=written,
-                               output_tokens=out, reasoning_tokens=min(reasoning, out))
-            yield LogRecord(model=model, timestamp=started / 1e6, body=None, usage=usage,
-                            cost_usd=None if pusd is None else Decimal(pusd) / PICO, stream=bool(stream))
+        for row in db.execute(LEDGER_SQL):
+            yield ledger_record(row)
     except sqlite3.Error as exc:
         raise AuditError(f"{path}: not a tokenomy ledger ({exc})") from exc
     finally:

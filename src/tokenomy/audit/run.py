@@ -1,8 +1,9 @@
-"""Run an audit over log files: detect each file's format, stream its records through one ``Audit``."""
+"""Run an audit over log files (and PostgreSQL ledgers given by URL): detect each file's format, stream its records
+through one ``Audit``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,8 +11,9 @@ from pathlib import Path
 
 from tokenomy.audit.analyse import Audit
 from tokenomy.audit.paraphrase import ParaphraseResult, ParaphraseSample
+from tokenomy.audit.pg_ledger import is_ledger_url, read_pg_ledger, shown_url
 from tokenomy.audit.readers import detect_format, read_log
-from tokenomy.audit.records import BadLines
+from tokenomy.audit.records import BadLines, LogRecord
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.errors import AuditError
@@ -22,7 +24,7 @@ from tokenomy.pricing.catalogue import Catalogue
 @dataclass
 class AuditRun:
     audit: Audit
-    formats: dict[str, str] = field(default_factory=dict)  # file name -> detected format
+    formats: dict[str, str] = field(default_factory=dict)  # file name (a ledger URL, password masked) -> format
     bad: BadLines = field(default_factory=BadLines)
     paraphrases: ParaphraseResult | None = None
     semantic_note: str = "not requested"
@@ -37,11 +39,14 @@ def cheapest_mid_tier(catalogue: Catalogue, at: datetime) -> str | None:
     return min(prices, key=lambda p: 3 * p.input + p.output).model
 
 
-def run_audit(paths: Sequence[Path], catalogue: Catalogue, assumptions: Assumptions,
-              on_file: Callable[[Path, int], Callable[[int], None] | None] | None = None,
-              router: RouterTargets | None = None, semantic: bool = False) -> AuditRun:
-    """``on_file(path, size)`` may return a progress callback (bytes read) for that file; ``router`` replaces the
-    routing heuristic; ``semantic`` measures paraphrases on a sample (needs WordLlama: the ``route`` extra)."""
+OnFile = Callable[[Path, int], Callable[[int], None] | None]
+
+
+def run_audit(paths: Sequence[Path | str], catalogue: Catalogue, assumptions: Assumptions,
+              on_file: OnFile | None = None, router: RouterTargets | None = None, semantic: bool = False) -> AuditRun:
+    """``paths``: log files, or PostgreSQL ledger URLs (``str``); ``on_file(path, size)`` may return a progress
+    callback (bytes read) for a file; ``router`` replaces the routing heuristic; ``semantic`` measures paraphrases on
+    a sample (needs WordLlama: the ``route`` extra)."""
     if assumptions.small_model is None:
         assumptions = replace(assumptions, small_model=cheapest_mid_tier(catalogue, datetime.now(UTC)))
     if not 0 <= assumptions.batchable_share <= 1:
@@ -49,18 +54,28 @@ def run_audit(paths: Sequence[Path], catalogue: Catalogue, assumptions: Assumpti
     sample = ParaphraseSample(assumptions.exact_ttl_s) if semantic else None
     run = AuditRun(Audit(catalogue, assumptions, router=router, paraphrases=sample))
     for path in paths:
-        if not path.is_file():
-            raise AuditError(f"{path}: no such file")
-        fmt = detect_format(path)
-        run.formats[path.name] = fmt
-        progress = on_file(path, path.stat().st_size) if on_file else None
-        for record in read_log(path, fmt, run.bad, progress):
+        for record in _records(path, run, on_file):
             run.audit.add(record)
     if run.audit.total.requests == 0:
         raise AuditError("no request could be read from the logs" + _first_bad(run.bad))
     if sample is not None:
         _measure_paraphrases(run, sample)
     return run
+
+
+def _records(source: Path | str, run: AuditRun, on_file: OnFile | None) -> Iterator[LogRecord]:
+    """One source's records: a PostgreSQL ledger by URL (no progress bar: its size is not known up front), else a
+    file in its detected format."""
+    if isinstance(source, str) and is_ledger_url(source):
+        run.formats[shown_url(source)] = "ledger"
+        return read_pg_ledger(source)
+    path = Path(source)
+    if not path.is_file():
+        raise AuditError(f"{path}: no such file")
+    fmt = detect_format(path)
+    run.formats[path.name] = fmt
+    progress = on_file(path, path.stat().st_size) if on_file else None
+    return read_log(path, fmt, run.bad, progress)
 
 
 def _measure_paraphrases(run: AuditRun, sample: ParaphraseSample) -> None:

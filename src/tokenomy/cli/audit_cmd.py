@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from tokenomy.audit.demo import write_demo
 from tokenomy.audit.html import render_html
+from tokenomy.audit.pg_ledger import is_ledger_url
 from tokenomy.audit.report import audit_document, render
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
@@ -27,8 +29,22 @@ from tokenomy.errors import AuditError
 from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
 
 
+class LogSource(click.ParamType[Path | str]):
+    """A LOG argument: a file path (as ``click.Path(dir_okay=False)``), or a PostgreSQL ledger URL kept as the
+    string it is (a ``Path`` would fold its ``//``)."""
+
+    name = "log"
+    _path = click.Path(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        if isinstance(value, str) and is_ledger_url(value):
+            return value
+        converted: Path = self._path.convert(value, param, ctx)
+        return converted
+
+
 @click.command("audit")
-@click.argument("logs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("logs", nargs=-1, type=LogSource())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (`tokenomy plan --from-audit` reads it).")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as one self-contained HTML page with charts to this file.")
@@ -45,11 +61,12 @@ from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
               help="With --router: route at quality=Q [default: the router's own target]. The heuristic ignores it.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML config file (for the price override file).")
-def audit(logs: tuple[Path, ...], as_json: bool, html_out: Path | None, demo: bool, batchable_share: float,
+def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, demo: bool, batchable_share: float,
           ttl_h: float, small_model: str | None, semantic: bool, router_dir: Path | None, target_quality: float | None,
           config_path: Path | None) -> None:
-    """Audit request logs (OpenAI-format JSONL, OpenAI Batch files, tokenomy's ledger .db): spend by model, day and
-    hour, and the monthly savings of exact caching, routing, prompt caching and batch, alone and combined."""
+    """Audit request logs (OpenAI-format JSONL, OpenAI Batch files, tokenomy's ledger: a .db file or a
+    postgresql:// URL): spend by model, day and hour, and the monthly savings of exact caching, routing, prompt
+    caching and batch, alone and combined."""
     if demo == bool(logs):
         raise AuditError("give LOG files or --demo (not both)")
     if ttl_h <= 0:
