@@ -71,7 +71,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         gateway.durable_ack = _durable_ack(settings.ledger.ack, opener.postgres)
         gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
         dispatcher.gate = gateway.control
-        gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder)
+        gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder, environment)
         if gateway.semantic is not None:
             await gateway.semantic.start()
         if embedding_deployments := build_embedding_deployments(settings, environment):

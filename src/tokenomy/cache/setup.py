@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.cache import SemanticCache
-from tokenomy.cache.semantic.layer import Embedder, SemanticLayer
+from tokenomy.cache.semantic.layer import Embedder, EntryLog, SemanticLayer
 from tokenomy.cache.semantic.verifier import load_calibration
 from tokenomy.cache.stores import MemoryStore, RedisStore, ResponseStore, SQLiteStore
 from tokenomy.config.settings import Settings, data_home
@@ -30,7 +30,8 @@ def build_exact_cache(settings: Settings, env: Mapping[str, str]) -> ExactCache 
     return ExactCache(store, ttl_s=cfg.ttl_s, mode=cfg.mode)
 
 
-def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder: Embedder) -> SemanticLayer | None:
+def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder: Embedder,
+                         env: Mapping[str, str] | None = None) -> SemanticLayer | None:
     """The semantic cache rides on the exact cache (it stores answers there), so it needs one."""
     cfg = settings.cache.semantic
     if not cfg.enabled:
@@ -43,12 +44,26 @@ def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder:
     calibration = load_calibration(Path(cfg.calibration) if cfg.calibration else None)
     cache = SemanticCache(calibration, max_error=cfg.max_error, online=cfg.online,
                           max_entries=cfg.max_entries)
-    shared = None
-    if cfg.store == "redis":
+    return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine,
+                         entries=_entry_log(settings, cache, env))
+
+
+def _entry_log(settings: Settings, cache: SemanticCache, env: Mapping[str, str] | None) -> EntryLog | None:
+    """Where entries outlive the process: ``auto`` keeps them in cache.db when the answers are there too."""
+    cfg, exact_store = settings.cache.semantic, settings.cache.exact.store
+    store = cfg.store if cfg.store != "auto" else "sqlite" if exact_store == "sqlite" else "memory"
+    if store == "redis":
         if not settings.redis_url:
             raise ConfigError("key 'cache.semantic.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')")
         from tokenomy.cache.semantic.shared import SharedEntries
 
-        shared = SharedEntries(settings.redis_url, f"{settings.control.redis_prefix}semantic:entries", cache,
-                               max_entries=cfg.max_entries)
-    return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine, shared=shared)
+        return SharedEntries(settings.redis_url, f"{settings.control.redis_prefix}semantic:entries", cache,
+                             max_entries=cfg.max_entries)
+    if store == "sqlite":
+        if exact_store != "sqlite":
+            raise ConfigError("key 'cache.semantic.store': 'sqlite' keeps entries beside their answers in cache.db, "
+                              f"so it needs cache.exact.store 'sqlite' (got '{exact_store}')")
+        from tokenomy.cache.semantic.persisted import SQLiteEntries
+
+        return SQLiteEntries(data_home(settings, env) / "cache.db", cache, max_entries=cfg.max_entries)
+    return None

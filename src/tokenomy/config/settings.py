@@ -188,7 +188,9 @@ class SemanticCacheConfig(_Strict, frozen=True):
     max_entries: int = 100_000
     agreement_cosine: float = 0.95
     calibration: str | None = None  # a file from bench/semantic_calibrate.py; None: the shipped one
-    store: Literal["memory", "redis"] = "memory"  # redis: entries shared by every replica (docs/scale.md)
+    # auto: sqlite when cache.exact.store is sqlite (entries survive a restart, beside their answers in cache.db),
+    # else memory; redis: entries shared by every replica (docs/scale.md)
+    store: Literal["auto", "memory", "sqlite", "redis"] = "auto"
 
 
 class CacheConfig(_Strict, frozen=True):

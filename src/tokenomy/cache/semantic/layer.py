@@ -10,6 +10,9 @@ remembering (and learning from) the answer after it.
   compared with the entry's cached answer. Equal text, or answer embeddings at least ``agreement_cosine`` apart,
   means serving it would have been right. No user action is needed; deterministic requests make this label sound.
 
+- Entries outlive the process through an ``EntryLog``: ``SharedEntries`` (a Redis stream every replica follows)
+  or ``SQLiteEntries`` (a table beside the exact cache's answers in ``cache.db``). Each loads what it holds on
+  ``start`` and is told of every entry added here and every entry removed by a user's report.
 - Users can report a served semantic hit (``POST /v1/feedback`` with its ``x-request-id``): the label moves the
   online threshold and a wrong entry is dropped. The last ``remember_served`` hits are kept for this.
 
@@ -23,7 +26,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision, request_key
@@ -33,6 +36,18 @@ from tokenomy.wire.completion import answer_text
 log = logging.getLogger("tokenomy.cache.semantic")
 
 Embedder = Callable[[], Awaitable[Any]]  # returns the gateway's AsyncEmbedder (MiniLM, shared with /v1/embeddings)
+
+
+class EntryLog(Protocol):
+    """Where entries are kept beyond this process's index (see ``setup.build_semantic_layer``)."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def publish_add(self, context: str, text: str, vector: Any, answer_key: str) -> None: ...
+
+    async def publish_remove(self, context: str, text: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -70,9 +85,9 @@ def context_key(body: Mapping[str, Any], namespace: str) -> str:
 
 class SemanticLayer:
     def __init__(self, cache: SemanticCache, exact: ExactCache, embedder: Embedder, *,
-                 agreement_cosine: float, remember_served: int = 10_000, shared: Any = None) -> None:
+                 agreement_cosine: float, remember_served: int = 10_000, entries: EntryLog | None = None) -> None:
         self._cache, self._exact, self._embedder = cache, exact, embedder
-        self.shared = shared  # SharedEntries: every replica's entries, through Redis
+        self.entries = entries
         self._agreement = agreement_cosine
         self._served: OrderedDict[str, Match] = OrderedDict()
         self._publishing: set[asyncio.Task[None]] = set()
@@ -90,20 +105,23 @@ class SemanticLayer:
         if match is None:
             return False
         self._cache.feedback(match, correct)
-        if self.shared is not None and match.served and not correct:
+        if self.entries is not None and match.served and not correct:
             task = asyncio.get_running_loop().create_task(
-                self.shared.publish_remove(match.entry.context, match.entry.text))
+                self.entries.publish_remove(match.entry.context, match.entry.text))
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)
         return True
 
     async def start(self) -> None:
-        if self.shared is not None:
-            await self.shared.start()
+        if self.entries is not None:
+            await self.entries.start()
 
     async def aclose(self) -> None:
-        if self.shared is not None:
-            await self.shared.aclose()
+        for failed in await asyncio.gather(*self._publishing, return_exceptions=True):  # removals still queued
+            if isinstance(failed, Exception):
+                log.error("semantic cache removal not published: %s", failed)
+        if self.entries is not None:
+            await self.entries.aclose()
 
     @property
     def cache(self) -> SemanticCache:
@@ -136,8 +154,8 @@ class SemanticLayer:
             return
         try:
             self._cache.insert(probe.context, probe.text, probe.vector, decision.key)
-            if self.shared is not None:
-                await self.shared.publish_add(probe.context, probe.text, probe.vector, decision.key)
+            if self.entries is not None:
+                await self.entries.publish_add(probe.context, probe.text, probe.vector, decision.key)
             match = probe.match
             if match is None or match.served:
                 return
