@@ -207,3 +207,29 @@ async def test_a_failing_file_is_skipped_not_raised(tmp_path: Path) -> None:
     await saved.publish_add("ctx", "question", _vectors(1)[0], "k")
     await saved.aclose()
     assert saved.loaded == 0 and saved.written == 0 and saved.outage.lines == 1
+
+
+async def test_a_large_table_loads_in_the_background_without_undoing_live_changes(tmp_path: Path) -> None:
+    """Past ``load_before_serving`` the start returns at once and the load runs in chunks; an entry removed or
+    re-added by live traffic meanwhile is not brought back or overwritten by its saved copy."""
+    path, vectors = tmp_path / "cache.db", _vectors(7)
+    saved = SQLiteEntries(path, _cache(10), max_entries=10)
+    await saved.start()
+    for i in range(7):
+        await saved.publish_add("ctx", f"question {i}", vectors[i], f"k{i}")
+    await saved.aclose()
+    cache = _cache(10)
+    background = SQLiteEntries(path, cache, max_entries=10, load_before_serving=2)
+    await background.start()
+    assert background.loading is not None and background.loaded == 0  # not loaded before serving
+    cache.remove_text("ctx", "question 1")  # what the layer does on feedback "wrong", then publishes it
+    await background.publish_remove("ctx", "question 1")
+    cache.insert("ctx", "question 2", vectors[2], "k2-live")
+    await background.publish_add("ctx", "question 2", vectors[2], "k2-live")
+    await background.loading
+    await background.aclose()
+    assert background.loaded == 5 and len(cache) == 6
+    assert cache.lookup("ctx", "question 2", vectors[2]).entry.answer_key == "k2-live"  # type: ignore[union-attr]
+    removed = cache.lookup("ctx", "question 1", vectors[1])
+    assert removed is None or removed.entry.text != "question 1"
+    assert _saved(tmp_path) == ["question 0", "question 2", "question 3", "question 4", "question 5", "question 6"]

@@ -11,11 +11,18 @@ its age).
 Writes never touch a request's path: ``publish_*`` only queue the change, and one task writes what has queued, in a
 transaction, on a worker thread (like ``SQLiteStore``). A failing write is skipped with one log line per outage; a
 full queue (the disk far behind) drops the change. On close the queue is written out.
+
+Loading: a table of up to :data:`LOAD_BEFORE_SERVING` entries is loaded before the gateway serves (a few seconds at
+most). A larger one loads in the background, in chunks of :data:`LOAD_CHUNK` so that lookups interleave with it
+(building the ANN graph is the slow part: ~27 s for 100,000 entries of one context on 2 cores); until it is done
+those requests see fewer entries. An entry added or removed by live traffic while it loads is not overwritten or
+brought back by the saved copy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -37,14 +44,19 @@ PRUNE = ("DELETE FROM semantic_entries WHERE NOT EXISTS (SELECT 1 FROM responses
          "WHERE r.key = semantic_entries.answer_key AND r.expires >= ?)")
 TRIM = ("DELETE FROM semantic_entries WHERE rowid IN "
         "(SELECT rowid FROM semantic_entries ORDER BY added_at, rowid LIMIT ?)")
+LOAD_BEFORE_SERVING = 10_000
+LOAD_CHUNK = 32
 Change = tuple[str, str, str, str, bytes, float]  # op ("add" | "remove"), context, text, answer key, vector, time
 
 
 class SQLiteEntries:
     def __init__(self, path: Path, cache: SemanticCache, *, max_entries: int, dimensions: int = 384,
-                 queue_limit: int = 10_000) -> None:
+                 queue_limit: int = 10_000, load_before_serving: int = LOAD_BEFORE_SERVING) -> None:
         self._path, self._cache = path, cache
         self._max_entries, self._dimensions, self._queue_limit = max_entries, dimensions, queue_limit
+        self._load_before_serving = load_before_serving
+        self._touched: set[tuple[str, str]] | None = None  # (context, text) changed live while a load runs
+        self.loading: asyncio.Task[None] | None = None  # a background load, while it runs
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._count: int | None = None  # rows in the table; None: count again
@@ -57,15 +69,35 @@ class SQLiteEntries:
         self.written = 0
 
     async def start(self) -> None:
-        """Load the saved entries into the index, then write changes as they come."""
+        """Load the saved entries into the index (a large table in the background), then write changes as they
+        come."""
         try:
-            self.loaded = await asyncio.to_thread(self._load)
+            rows = await asyncio.to_thread(self._saved)
         except (OSError, sqlite3.Error) as exc:
             self.outage.failed(" ".join(str(exc).split()), "starting with no saved entries")
+            rows = []
+        if len(rows) <= self._load_before_serving:
+            self.loaded = await asyncio.to_thread(self._insert, rows)
+        else:
+            log.info("loading %d saved semantic cache entries in the background", len(rows))
+            self._touched = set()
+            self.loading = asyncio.create_task(self._load_in_background(rows), name="semantic-entries-load")
         self._task = asyncio.create_task(self._write_loop(), name="semantic-entries-sqlite")
 
+    async def _load_in_background(self, rows: list[tuple[str, str, str, bytes]]) -> None:
+        try:
+            for start in range(0, len(rows), LOAD_CHUNK):
+                self.loaded += await asyncio.to_thread(self._insert, rows[start : start + LOAD_CHUNK])
+            log.info("loaded %d saved semantic cache entries", self.loaded)
+        finally:
+            self._touched = None
+
     async def aclose(self) -> None:
-        """Write what is queued, then close the file."""
+        """Stop a load still running, write what is queued, then close the file."""
+        if self.loading is not None and not self.loading.done():
+            self.loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.loading
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -82,6 +114,9 @@ class SQLiteEntries:
         self._queue(("remove", context, normalise(text), "", b"", 0.0))
 
     def _queue(self, change: Change) -> None:
+        touched = self._touched
+        if touched is not None:  # a load is running: its saved copy of this entry is stale now
+            touched.add((change[1], change[2]))
         if len(self._pending) >= self._queue_limit:
             self.outage.failed(f"{len(self._pending)} changes waiting to be written", "the newest are not saved")
             return
@@ -113,9 +148,8 @@ class SQLiteEntries:
             self._conn = conn
         return self._conn
 
-    def _load(self) -> int:
-        import numpy as np
-
+    def _saved(self) -> list[tuple[str, str, str, bytes]]:
+        """The saved entries to load, oldest first (entries whose answer is gone pruned, the table trimmed)."""
         with self._lock:
             db = self._db()
             if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'responses'").fetchone():
@@ -123,9 +157,18 @@ class SQLiteEntries:
             self._trim(db)
             rows = db.execute("SELECT context, text, answer_key, vector FROM semantic_entries "
                               "ORDER BY added_at, rowid").fetchall()
-        rows = [row for row in rows if len(row[3]) == 4 * self._dimensions]  # a damaged vector is skipped
+        return [row for row in rows if len(row[3]) == 4 * self._dimensions]  # a damaged vector is skipped
+
+    def _insert(self, rows: list[tuple[str, str, str, bytes]]) -> int:
+        """Put ``rows`` into the index, a run of one context at a time, in age order (the cache evicts oldest
+        first); entries changed live since the load began are left as they are."""
+        import numpy as np
+
+        touched = self._touched
+        if touched:
+            rows = [row for row in rows if (row[0], row[1]) not in touched]
         loaded, start = 0, 0
-        for end in range(1, len(rows) + 1):  # runs of one context, in age order: the cache evicts oldest first
+        for end in range(1, len(rows) + 1):
             if end == len(rows) or rows[end][0] != rows[start][0]:
                 run = rows[start:end]
                 vectors = np.frombuffer(b"".join(r[3] for r in run), dtype="<f4").reshape(len(run), -1)
