@@ -89,6 +89,8 @@ class SQLiteEntries:
             for start in range(0, len(rows), LOAD_CHUNK):
                 self.loaded += await asyncio.to_thread(self._insert, rows[start : start + LOAD_CHUNK])
             log.info("loaded %d saved semantic cache entries", self.loaded)
+        except Exception:  # never a failed request: serve with what is in
+            log.exception("loading the saved semantic cache entries stopped after %d", self.loaded)
         finally:
             self._touched = None
 
