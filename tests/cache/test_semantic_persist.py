@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openai
@@ -233,3 +234,31 @@ async def test_a_large_table_loads_in_the_background_without_undoing_live_change
     removed = cache.lookup("ctx", "question 1", vectors[1])
     assert removed is None or removed.entry.text != "question 1"
     assert _saved(tmp_path) == ["question 0", "question 2", "question 3", "question 4", "question 5", "question 6"]
+
+
+async def test_a_removal_made_while_its_chunk_goes_in_is_not_undone(tmp_path: Path) -> None:
+    """The race the filter alone misses: feedback removes an entry after its chunk was filtered but before the
+    chunk is in the index (the layer's removal finds nothing yet); the loader removes it again afterwards."""
+    path, vectors = tmp_path / "cache.db", _vectors(3)
+    saved = SQLiteEntries(path, _cache(10), max_entries=10)
+    await saved.start()
+    for i in range(3):
+        await saved.publish_add("ctx", f"question {i}", vectors[i], f"k{i}")
+    await saved.aclose()
+    background: SQLiteEntries | None = None
+
+    class RacingCache(SemanticCache):
+        def insert_many(self, context: str, texts: list[str], vectors: Any, answer_keys: list[str]) -> int:
+            if background is not None and background._touched is not None and "question 1" in texts:
+                background._touched[("ctx", "question 1")] = "remove"  # published while the chunk goes in
+            return super().insert_many(context, texts, vectors, answer_keys)
+
+    cache = RacingCache(load_calibration(), max_error=0.1, max_entries=10)
+    background = SQLiteEntries(path, cache, max_entries=10, load_before_serving=1)
+    await background.start()
+    assert background.loading is not None
+    await background.loading
+    await background.aclose()
+    assert len(cache) == 2
+    removed = cache.lookup("ctx", "question 1", vectors[1])
+    assert removed is None or removed.entry.text != "question 1"

@@ -55,7 +55,7 @@ class SQLiteEntries:
         self._path, self._cache = path, cache
         self._max_entries, self._dimensions, self._queue_limit = max_entries, dimensions, queue_limit
         self._load_before_serving = load_before_serving
-        self._touched: set[tuple[str, str]] | None = None  # (context, text) changed live while a load runs
+        self._touched: dict[tuple[str, str], str] | None = None  # (context, text) → last live op while loading
         self.loading: asyncio.Task[None] | None = None  # a background load, while it runs
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -80,7 +80,7 @@ class SQLiteEntries:
             self.loaded = await asyncio.to_thread(self._insert, rows)
         else:
             log.info("loading %d saved semantic cache entries in the background", len(rows))
-            self._touched = set()
+            self._touched = {}
             self.loading = asyncio.create_task(self._load_in_background(rows), name="semantic-entries-load")
         self._task = asyncio.create_task(self._write_loop(), name="semantic-entries-sqlite")
 
@@ -118,7 +118,7 @@ class SQLiteEntries:
     def _queue(self, change: Change) -> None:
         touched = self._touched
         if touched is not None:  # a load is running: its saved copy of this entry is stale now
-            touched.add((change[1], change[2]))
+            touched[(change[1], change[2])] = change[0]
         if len(self._pending) >= self._queue_limit:
             self.outage.failed(f"{len(self._pending)} changes waiting to be written", "the newest are not saved")
             return
@@ -176,6 +176,10 @@ class SQLiteEntries:
                 vectors = np.frombuffer(b"".join(r[3] for r in run), dtype="<f4").reshape(len(run), -1)
                 loaded += self._cache.insert_many(run[0][0], [r[1] for r in run], vectors, [r[2] for r in run])
                 start = end
+        if touched:  # removed live while this chunk went in (after the filter above): removed again
+            for context, text, _, _ in rows:
+                if touched.get((context, text)) == "remove":
+                    self._cache.remove_text(context, text)
         return loaded
 
     def _write(self, batch: list[Change]) -> None:
