@@ -16,17 +16,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tokenomy.audit.readers import LEDGER_SQL, ledger_record
 from tokenomy.audit.records import LogRecord
 from tokenomy.errors import AuditError
-from tokenomy.ledger.database import PostgresDatabase, is_postgres, masked_url, reason
+from tokenomy.ledger.database import PostgresDatabase, masked_url, reason
 
 BATCH_ROWS = 10_000
 CURSOR_NAME = "tokenomy_audit"
 # SQLSTATEs of a database that is not a tokenomy ledger: no such table (42P01) or column (42703)
 _NOT_A_LEDGER = ("42P01", "42703")
-
-
-def is_ledger_url(source: str) -> bool:
-    """Whether a LOG argument names a PostgreSQL ledger rather than a file."""
-    return is_postgres(source)
 
 
 def shown_url(url: str) -> str:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from tokenomy.audit.analyse import Audit
 from tokenomy.audit.paraphrase import ParaphraseResult, ParaphraseSample
-from tokenomy.audit.pg_ledger import is_ledger_url, read_pg_ledger, shown_url
+from tokenomy.audit.pg_ledger import read_pg_ledger, shown_url
 from tokenomy.audit.readers import detect_format, read_log
 from tokenomy.audit.records import BadLines, LogRecord
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.errors import AuditError
+from tokenomy.ledger.database import is_postgres
 from tokenomy.plan.apis import MID_TIER
 from tokenomy.pricing.catalogue import Catalogue
 
@@ -66,7 +67,7 @@ def run_audit(paths: Sequence[Path | str], catalogue: Catalogue, assumptions: As
 def _records(source: Path | str, run: AuditRun, on_file: OnFile | None) -> Iterator[LogRecord]:
     """One source's records: a PostgreSQL ledger by URL (no progress bar: its size is not known up front), else a
     file in its detected format."""
-    if isinstance(source, str) and is_ledger_url(source):
+    if isinstance(source, str) and is_postgres(source):
         run.formats[shown_url(source)] = "ledger"
         return read_pg_ledger(source)
     path = Path(source)

@@ -19,13 +19,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from tokenomy.audit.demo import write_demo
 from tokenomy.audit.html import render_html
-from tokenomy.audit.pg_ledger import is_ledger_url
 from tokenomy.audit.report import audit_document, render
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.config.settings import data_home, load_settings
 from tokenomy.errors import AuditError
+from tokenomy.ledger.database import is_postgres
 from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
 
 
@@ -37,7 +37,7 @@ class LogSource(click.ParamType[Path | str]):
     _path = click.Path(dir_okay=False, path_type=Path)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
-        if isinstance(value, str) and is_ledger_url(value):
+        if isinstance(value, str) and is_postgres(value):
             return value
         converted: Path = self._path.convert(value, param, ctx)
         return converted
