@@ -210,15 +210,21 @@ async def test_a_failing_file_is_skipped_not_raised(tmp_path: Path) -> None:
     assert saved.loaded == 0 and saved.written == 0 and saved.outage.lines == 1
 
 
+async def _saved_questions(path: Path, n: int) -> np.ndarray:
+    """A table of ``n`` entries "question i" → "ki" in one context, saved by a first start; their vectors."""
+    vectors = _vectors(n)
+    saved = SQLiteEntries(path, _cache(10), max_entries=10)
+    await saved.start()
+    for i in range(n):
+        await saved.publish_add("ctx", f"question {i}", vectors[i], f"k{i}")
+    await saved.aclose()
+    return vectors
+
+
 async def test_a_large_table_loads_in_the_background_without_undoing_live_changes(tmp_path: Path) -> None:
     """Past ``load_before_serving`` the start returns at once and the load runs in chunks; an entry removed or
     re-added by live traffic meanwhile is not brought back or overwritten by its saved copy."""
-    path, vectors = tmp_path / "cache.db", _vectors(7)
-    saved = SQLiteEntries(path, _cache(10), max_entries=10)
-    await saved.start()
-    for i in range(7):
-        await saved.publish_add("ctx", f"question {i}", vectors[i], f"k{i}")
-    await saved.aclose()
+    path, vectors = tmp_path / "cache.db", await _saved_questions(tmp_path / "cache.db", 7)
     cache = _cache(10)
     background = SQLiteEntries(path, cache, max_entries=10, load_before_serving=2)
     await background.start()
@@ -239,12 +245,7 @@ async def test_a_large_table_loads_in_the_background_without_undoing_live_change
 async def test_a_removal_made_while_its_chunk_goes_in_is_not_undone(tmp_path: Path) -> None:
     """The race the filter alone misses: feedback removes an entry after its chunk was filtered but before the
     chunk is in the index (the layer's removal finds nothing yet); the loader removes it again afterwards."""
-    path, vectors = tmp_path / "cache.db", _vectors(3)
-    saved = SQLiteEntries(path, _cache(10), max_entries=10)
-    await saved.start()
-    for i in range(3):
-        await saved.publish_add("ctx", f"question {i}", vectors[i], f"k{i}")
-    await saved.aclose()
+    path, vectors = tmp_path / "cache.db", await _saved_questions(tmp_path / "cache.db", 3)
     background: SQLiteEntries | None = None
 
     class RacingCache(SemanticCache):
