@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tokenomy.ledger.database import PostgresDatabase
+from tokenomy.db.engine import PostgresDatabase
 from tokenomy.ledger.migrate import upgrade
 from tokenomy.ledger.queries import Window, _report, reading, spend_report
 

@@ -16,6 +16,7 @@ class TokenomyError(Exception):
     status: int = 500
     type: str = "server_error"
     code: str | None = None
+    request_id: str | None = None  # the ledger request id of a request the gateway core refused or failed
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -228,6 +229,16 @@ class UpstreamError(TokenomyError):
         self.deployment = deployment
         self.upstream_status = upstream_status
         self.retry_after_s = retry_after_s
+
+
+class StreamBrokenError(UpstreamError):
+    """An upstream stream broke after its first chunk had gone to the client: the door ends the stream with its
+    API's error event (the status is already sent)."""
+
+    def __init__(self, cause: UpstreamError) -> None:
+        super().__init__(f"upstream stream broke: {cause.message}", deployment=cause.deployment,
+                         upstream_status=cause.upstream_status)
+        self.type, self.code = cause.type, cause.code
 
 
 class UpstreamConnectionError(UpstreamError):

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from tokenomy.batch.micro import MicroBatcher
+from tokenomy.microbatch import MicroBatcher
 
 
 async def test_concurrent_items_share_batches_and_keep_their_order() -> None:

@@ -65,7 +65,7 @@ def test_max_replicas_is_sized_from_the_workload(tmp_path: Path) -> None:
 
 
 def test_the_metric_name_is_the_one_tokenomy_exports() -> None:
-    from tokenomy.api.metrics import Metrics
+    from tokenomy.ledger.metrics import Metrics
 
     metrics = Metrics()
     metrics.watch({}, lambda: {"self-hosted-small": 3}, lambda: 0)

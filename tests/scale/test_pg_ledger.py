@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from tests.scale.parts import fresh_database
 
-from tokenomy.ledger.database import PostgresDatabase
+from tokenomy.db.engine import PostgresDatabase
 from tokenomy.ledger.migrate import open_store, upgrade
 from tokenomy.ledger.queries import GROUPS, Window, reading, spend_report
 from tokenomy.ledger.records import CallRow, LedgerEntry, RequestRow

@@ -15,13 +15,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokenomy.api.auth import principal_of
-from tokenomy.api.responses import json_response, read_body, request_id
-from tokenomy.api.state import Gateway
+from tokenomy.api.responses import json_response, principal_of, read_body, request_id
 from tokenomy.control.admission import Admission, budget_scopes
 from tokenomy.control.auth import Principal
 from tokenomy.control.keys import VISIBLE, KeyRecord, parse_expiry
 from tokenomy.errors import AuthenticationError, InvalidRequestError, TokenomyError
+from tokenomy.gateway.core import Gateway
 from tokenomy.ledger.breakdowns import as_usd
 from tokenomy.ledger.queries import GROUPS, Window, spend_report
 from tokenomy.ledger.window import window_from

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,7 +15,6 @@ from starlette.routing import Route
 
 from tokenomy.api import admin, ui
 from tokenomy.api.auth import AuthMiddleware
-from tokenomy.api.batch_lines import GatewayLines
 from tokenomy.api.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from tokenomy.api.chat_completions import chat_completions
 from tokenomy.api.embeddings import embeddings
@@ -26,25 +22,11 @@ from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
 from tokenomy.api.health import healthz, readyz
-from tokenomy.api.metrics import Metrics, metrics_endpoint
+from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.openapi import openapi_endpoint
-from tokenomy.api.state import Gateway
-from tokenomy.batch.setup import build_batches
-from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
-from tokenomy.config.settings import Settings, database_url
-from tokenomy.control.setup import build_admission
-from tokenomy.dispatch.catalog import Catalog
-from tokenomy.dispatch.dispatcher import Dispatcher
-from tokenomy.dispatch.embeddings import EmbeddingsDispatcher, TokenCount
-from tokenomy.distill.bodies import build_body_store
-from tokenomy.distill.serve import StudentSet
-from tokenomy.ledger.database import DatabaseOpener
-from tokenomy.ledger.setup import build_accountant, open_writer
-from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
-from tokenomy.routing.serve import RouterSet, router_configs
-
-log = logging.getLogger("tokenomy")
+from tokenomy.config.settings import Settings
+from tokenomy.gateway.build import running_gateway
 
 
 def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Starlette:
@@ -53,44 +35,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        students = await asyncio.to_thread(StudentSet.load, settings, environment)
-        deployments = build_deployments(settings, environment) + (students.deployments() if students else [])
-        catalog = Catalog(deployments, settings.fallbacks)
-        await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
-        dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
-        opener = DatabaseOpener(database_url(settings, environment))
-        writer = await asyncio.to_thread(open_writer, settings, environment, opener)
-        await writer.start()
-        metrics = Metrics()
-        metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
-        accountant = build_accountant(settings, environment)
-        cache = build_exact_cache(settings, environment)
-        gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer,
-                          metrics=metrics, cache=cache)
-        gateway.ledger_source = opener.report_source()
-        gateway.durable_ack = _durable_ack(settings.ledger.ack, opener.postgres)
-        gateway.control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
-        dispatcher.gate = gateway.control
-        gateway.semantic = build_semantic_layer(settings, cache, gateway.load_embedder, environment)
-        if gateway.semantic is not None:
-            await gateway.semantic.start()
-        if embedding_deployments := build_embedding_deployments(settings, environment):
-            gateway.upstream_embeddings = EmbeddingsDispatcher(embedding_deployments, _token_count())
-        gateway.bodies = build_body_store(settings, environment)
-        gateway.students = students
-        if router_configs(settings.routing):
-            gateway.routers = await asyncio.to_thread(RouterSet.load, settings.routing, catalog.serves)
-        if settings.batch.enabled:
-            gateway.batches = await asyncio.to_thread(build_batches, settings, environment, GatewayLines(gateway),
-                                                      catalog, accountant, opener)
-            await gateway.batches.runner.start()
-        app.state.gateway = gateway
-        log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
-        try:
+        async with running_gateway(settings, environment) as gateway:
+            app.state.gateway = gateway
             yield
-        finally:
-            await _close(gateway, deployments)
-            await asyncio.to_thread(opener.close)
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -115,22 +62,6 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
                                      allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
-
-
-async def _close(gateway: Gateway, deployments: list[Deployment]) -> None:
-    """Stop everything the lifespan opened: batch work first (its lines stay pending), then the ledger writer."""
-    if gateway.batches is not None:
-        await gateway.batches.runner.stop()
-    await gateway.ledger.stop()
-    await _aclose(gateway.upstream_embeddings, gateway.control, gateway.semantic, gateway.cache)
-    if gateway.students is not None:
-        gateway.students.close()
-    if gateway.bodies is not None:
-        gateway.bodies.close()
-    for dep in deployments:
-        close = getattr(dep.provider, "aclose", None)
-        if close is not None:
-            await close()
 
 
 def _control_routes() -> list[Route]:
@@ -160,30 +91,6 @@ def _by_method(path: str, **handlers: Callable[[Request], Awaitable[Response]]) 
         return await handlers[request.method if request.method != "HEAD" else "GET"](request)
 
     return Route(path, endpoint, methods=list(handlers))
-
-
-async def _aclose(*parts: Any) -> None:
-    """Close what was built, in order (None: not configured)."""
-    for part in parts:
-        if part is not None:
-            await part.aclose()
-
-
-def _durable_ack(ack: str, postgres: bool) -> bool:
-    """``ledger.ack``: auto is durable on PostgreSQL (replicas), queued on the embedded SQLite file."""
-    return ack == "durable" or (ack == "auto" and postgres)
-
-
-def _token_count() -> TokenCount:
-    """Offline token counts (cl100k) that apportion a coalesced embeddings call's usage among its requests."""
-    from tokenomy.tokens.counter import TokenCounter
-
-    counter = TokenCounter()
-    return lambda text: counter.count_text(text, "text-embedding-3-small")
-
-
-def _queue_depths(deployments: list[Deployment]) -> dict[str, int]:
-    return {d.name: int(getattr(d.provider, "queue_depth", 0)) for d in deployments}
 
 
 def app_from_environment() -> Starlette:

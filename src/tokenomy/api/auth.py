@@ -9,15 +9,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenomy.api.responses import error_response, request_id
-from tokenomy.control.auth import ANONYMOUS, Principal
 from tokenomy.errors import TokenomyError
 
 _GUARDED = ("/v1/", "/chat/completions")
-
-
-def principal_of(request: Request) -> Principal:
-    found = request.scope.get("state", {}).get("principal")
-    return found if isinstance(found, Principal) else ANONYMOUS
 
 
 class AuthMiddleware:
@@ -27,10 +21,9 @@ class AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and str(scope.get("path", "")).startswith(_GUARDED):
             gateway = getattr(scope["app"].state, "gateway", None)
-            control = getattr(gateway, "control", None)
-            if control is not None:
+            if gateway is not None:
                 try:
-                    principal = control.authenticate(Headers(scope=scope))
+                    principal = await gateway.authenticate(Headers(scope=scope))
                 except TokenomyError as exc:
                     await error_response(exc, request_id(Request(scope)))(scope, receive, send)
                     return

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenomy.api.responses import json_response, read_body
-from tokenomy.api.state import Gateway
 from tokenomy.errors import InvalidRequestError, RouteNotFoundError
+from tokenomy.gateway.core import Gateway
 from tokenomy.wire.validation import parse_json_object
 
 
@@ -24,7 +24,7 @@ async def feedback(request: Request) -> Response:
         raise InvalidRequestError("'request_id' must be the x-request-id of a response", param="request_id")
     if not isinstance(correct, bool):
         raise InvalidRequestError("'correct' must be true or false", param="correct")
-    if gateway.semantic is None or not gateway.semantic.report(rid, correct):
+    if not gateway.semantic.report(rid, correct):
         raise RouteNotFoundError(f"no semantic-cache answer with request id '{rid}' is remembered here",
                                  param="request_id", code="feedback_not_found")
     return json_response({"object": "feedback", "request_id": rid, "applied": True})

@@ -15,22 +15,19 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tokenomy.api.auth import principal_of
-from tokenomy.api.responses import json_response, request_id
-from tokenomy.api.state import Gateway
+from tokenomy.api.responses import json_response, principal_of, request_id
 from tokenomy.batch.files import CHUNK
 from tokenomy.batch.objects import FileRecord, new_id
 from tokenomy.batch.service import BatchService
 from tokenomy.batch.validate import parse_lines, raise_problems
 from tokenomy.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
+from tokenomy.gateway.core import Gateway
 
 PURPOSES = ("batch",)
 
 
 def _service(request: Request) -> BatchService:
     gateway: Gateway = request.app.state.gateway
-    if gateway.batches is None:
-        raise NotFoundError("batches are turned off on this gateway (batch.enabled: false)")
     return gateway.batches
 
 

@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from tokenomy import __version__
 from tokenomy.api.responses import json_response, request_id
-from tokenomy.api.state import Gateway
-from tokenomy.ledger.database import Database, SQLiteDatabase, reason
+from tokenomy.db.engine import Database, SQLiteDatabase, reason
+from tokenomy.gateway.core import Gateway
 
 PROBE_TIMEOUT_S = 2.0
 

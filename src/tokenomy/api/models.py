@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenomy.api.responses import json_response, request_id
-from tokenomy.api.state import Gateway
 from tokenomy.dispatch.catalog import ModelEntry
 from tokenomy.errors import ModelNotFoundError
+from tokenomy.gateway.core import Gateway
 
 
 def _entry(entry: ModelEntry) -> dict[str, Any]:
@@ -19,12 +19,11 @@ def _entry(entry: ModelEntry) -> dict[str, Any]:
 
 def _all(gateway: Gateway) -> list[dict[str, Any]]:
     entries = [_entry(e) for e in gateway.dispatcher.catalog.models()]
-    if gateway.routers is not None:  # learned routers: virtual models that pick a served model per request
-        entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "router"}
-                       for name in gateway.routers.names())
-    if gateway.upstream_embeddings is not None:
-        entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "embedding"}
-                       for name in gateway.upstream_embeddings.models())
+    # learned routers: virtual models that pick a served model per request
+    entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "router"}
+                   for name in gateway.routers.names())
+    entries.extend({"id": name, "object": "model", "created": 0, "owned_by": "tokenomy", "tier": "embedding"}
+                   for name in gateway.upstream_embeddings.models())
     if gateway.settings.embeddings.enabled:
         entries.append({"id": gateway.settings.embeddings.model, "object": "model", "created": 0,
                         "owned_by": "tokenomy", "tier": "embedding"})

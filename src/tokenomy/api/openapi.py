@@ -12,8 +12,8 @@ from starlette.responses import Response
 from tokenomy import __version__
 from tokenomy.api.openapi_batch import batch_paths, batch_schemas
 from tokenomy.api.responses import json_response
-from tokenomy.api.state import Gateway
 from tokenomy.control.keys import VISIBLE
+from tokenomy.gateway.core import Gateway
 
 _ERROR_STATUSES = {"400": "invalid request", "401": "missing or invalid API key", "403": "not allowed for this key",
                    "404": "not found", "405": "method not allowed", "413": "request body too large",
@@ -192,7 +192,7 @@ def openapi_document(gateway: Gateway) -> dict[str, Any]:
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
         "security": [{"bearer": []}, {"apiKey": []}],
-        "paths": {**_paths(gateway.settings.embeddings.enabled), **(batch_paths() if gateway.batches else {})},
+        "paths": {**_paths(gateway.settings.embeddings.enabled), **(batch_paths() if gateway.batch_service else {})},
     }
 
 

@@ -1,10 +1,9 @@
-"""Response construction shared by the endpoints: JSON bodies via orjson, the x-tokenomy-* and x-request-id headers,
-and the request id itself."""
+"""What every door shares: the gateway and the caller of a request, JSON bodies via orjson, error bodies with their
+headers, and a body read under its size limit."""
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from typing import Any
 
@@ -12,17 +11,41 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokenomy.control.auth import ANONYMOUS, Principal
 from tokenomy.errors import RequestTooLargeError, TokenomyError
+from tokenomy.gateway.core import Gateway, new_request_id
+from tokenomy.gateway.requests import Caller
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller the auth middleware resolved (anonymous on an open gateway)."""
+    found = request.scope.get("state", {}).get("principal")
+    return found if isinstance(found, Principal) else ANONYMOUS
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def client_request_id(request: Request) -> str | None:
+    """The client's own id for a request (``x-client-request-id``, else ``x-request-id``) when it is a sane token:
+    recorded in the ledger beside the server's id and echoed back, never used as a key."""
+    given = request.headers.get("x-client-request-id") or request.headers.get("x-request-id")
+    return given if given and _SAFE_ID.fullmatch(given) else None
+
+
+def caller_of(request: Request) -> Caller:
+    return Caller(principal=principal_of(request), client_request_id=client_request_id(request),
+                  options=request.headers)
 
 
 def request_id(request: Request) -> str:
-    """The caller's ``x-request-id`` when it is a sane token, else a new one."""
-    given = request.headers.get("x-request-id")
-    if given and _SAFE_ID.fullmatch(given):
-        return given
-    return "req_" + os.urandom(12).hex()
+    """The id of a response that is no ledger request (files, batches, admin, errors before the core): new."""
+    found = getattr(request.state, "request_id", None)
+    return found if isinstance(found, str) else new_request_id()
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -30,7 +53,7 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
 
 
 def error_response(exc: TokenomyError, request_id_value: str) -> Response:
-    headers = {"x-request-id": request_id_value}
+    headers = {"x-request-id": exc.request_id or request_id_value}
     retry_after = getattr(exc, "retry_after_s", None)
     if exc.status == 429 and retry_after:
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))

@@ -26,9 +26,9 @@ from starlette.responses import RedirectResponse, Response
 
 from tokenomy.api.admin import budget_status, window_of
 from tokenomy.api.responses import json_response, read_body
-from tokenomy.api.state import Gateway
 from tokenomy.control.auth import Principal
 from tokenomy.errors import AuthenticationError, RouteNotFoundError
+from tokenomy.gateway.core import Gateway
 from tokenomy.ledger.breakdowns import daily, recent
 from tokenomy.ledger.queries import spend_report
 from tokenomy.pricing.cost import TokenUsage

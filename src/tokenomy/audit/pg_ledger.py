@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tokenomy.audit.readers import LEDGER_SQL, ledger_record
 from tokenomy.audit.records import LogRecord
+from tokenomy.db.engine import PostgresDatabase, masked_url, reason
 from tokenomy.errors import AuditError
-from tokenomy.ledger.database import PostgresDatabase, masked_url, reason
 
 BATCH_ROWS = 10_000
 CURSOR_NAME = "tokenomy_audit"

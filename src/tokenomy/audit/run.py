@@ -16,8 +16,8 @@ from tokenomy.audit.readers import detect_format, read_log
 from tokenomy.audit.records import BadLines, LogRecord
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.strategies import Assumptions
+from tokenomy.db.engine import is_postgres
 from tokenomy.errors import AuditError
-from tokenomy.ledger.database import is_postgres
 from tokenomy.plan.apis import MID_TIER
 from tokenomy.pricing.catalogue import Catalogue
 

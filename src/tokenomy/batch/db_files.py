@@ -14,8 +14,8 @@ from typing import Any, BinaryIO
 
 from tokenomy.batch.files import _ID, CHUNK
 from tokenomy.batch.store import BatchStoreError
+from tokenomy.db.engine import Database, reason
 from tokenomy.errors import NotFoundError
-from tokenomy.ledger.database import Database, reason
 
 
 class _ChunkReader(io.RawIOBase):

@@ -34,7 +34,7 @@ from tokenomy.batch.objects import BatchRecord, BatchStatus, LineState
 from tokenomy.batch.runner import BatchRunner, Job
 from tokenomy.batch.store import BatchStore
 from tokenomy.config.settings import BatchConfig
-from tokenomy.ledger.database import Database
+from tokenomy.db.engine import Database
 
 log = logging.getLogger("tokenomy.batch.jobs")
 

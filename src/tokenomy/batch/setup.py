@@ -11,9 +11,9 @@ from tokenomy.batch.runner import BatchRunner
 from tokenomy.batch.service import BatchService
 from tokenomy.batch.store import SQLBatchStore
 from tokenomy.config.settings import Settings, data_home
+from tokenomy.db.engine import DatabaseOpener
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.ledger.accounting import Accountant
-from tokenomy.ledger.database import DatabaseOpener
 
 
 def build_batches(settings: Settings, env: Mapping[str, str], executor: LineExecutor, catalog: Catalog,

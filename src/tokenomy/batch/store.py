@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import orjson
 
 from tokenomy.batch.objects import TIMESTAMPS, BatchRecord, BatchStatus, FileRecord, LineCounts, LineState, LineUsage
+from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
 from tokenomy.errors import TokenomyError
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.store import insert_entries
 
 

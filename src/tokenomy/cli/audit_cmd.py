@@ -24,8 +24,8 @@ from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.config.settings import data_home, load_settings
+from tokenomy.db.engine import is_postgres
 from tokenomy.errors import AuditError
-from tokenomy.ledger.database import is_postgres
 from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
 
 

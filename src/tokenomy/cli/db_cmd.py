@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tokenomy.config.settings import database_url, load_settings
-from tokenomy.ledger.database import masked_url
+from tokenomy.db.engine import masked_url
 from tokenomy.ledger.migrate import upgrade
 
 

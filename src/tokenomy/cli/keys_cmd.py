@@ -17,8 +17,8 @@ import orjson
 
 from tokenomy.config.settings import database_url, load_settings
 from tokenomy.control.keys import KeyStore, parse_expiry
+from tokenomy.db.engine import open_database
 from tokenomy.errors import AuthenticationError, InvalidRequestError, TokenomyError
-from tokenomy.ledger.database import open_database
 from tokenomy.ledger.migrate import upgrade
 
 

@@ -81,7 +81,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
 def check_workers(settings: Settings, workers: int) -> None:
     """Several processes are replicas on one box: they need the stores replicas share."""
     from tokenomy.config.settings import database_url
-    from tokenomy.ledger.database import is_postgres
+    from tokenomy.db.engine import is_postgres
 
     missing = []
     if not is_postgres(database_url(settings)):

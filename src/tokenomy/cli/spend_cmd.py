@@ -8,7 +8,7 @@ import click
 import orjson
 
 from tokenomy.config.settings import database_url, load_settings
-from tokenomy.ledger.database import ledger_source
+from tokenomy.db.engine import ledger_source
 from tokenomy.ledger.queries import GROUPS, spend_report
 from tokenomy.ledger.window import window_from
 

@@ -9,13 +9,14 @@ dispatcher calls before trying each deployment of a chain: one at its limit is s
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from tokenomy.config.settings import ControlConfig
+from tokenomy.config.settings import ControlConfig, DeploymentConfig
 from tokenomy.control.auth import KeyCache, Principal
 from tokenomy.control.budgets import BudgetGuard, Reservation, Scope
-from tokenomy.control.estimate import Estimate, estimate, explicit_max_output, input_tokens
+from tokenomy.control.estimate import Estimate, embeddings_estimate, estimate, explicit_max_output, input_tokens
 from tokenomy.control.ratelimit import Limit, RateLimiter, RateLimitStoreError
 from tokenomy.control.redis_budgets import BudgetRedisError
 from tokenomy.errors import RateLimitError, TokenomyError
@@ -79,8 +80,8 @@ class Admission:
             if found:
                 self._deployment_limits[d.name] = found
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        return self.keys.authenticate(headers)
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        return await self.keys.authenticate(headers)
 
     @staticmethod
     def namespace(principal: Principal, base: str) -> str:
@@ -91,19 +92,21 @@ class Admission:
             return f"{base}:key:{principal.key_id}"
         return base
 
-    async def admit(self, principal: Principal, chat: ValidChat, rid: str,
-                    chain: Sequence[Deployment]) -> Ticket | None:
+    async def admit(self, principal: Principal, rid: str, guess: Callable[[], Estimate]) -> Ticket | None:
+        """Take the request's share of the caller's rate limits and reserve its worst case against the caller's
+        budgets (``guess`` is only computed when there is a limit or a budget). Raises RateLimitError or
+        InsufficientQuotaError (429) before any upstream call; None when nothing applies to this caller."""
         scopes = budget_scopes(principal)
         limits = rate_limits(principal)
         if not scopes and not limits:
             return None
-        guess = estimate(chat.body, chain, self._pricer, self._counter, self.config.default_max_output_tokens)
-        ticket = Ticket(principal, guess, limits)
+        ticket = Ticket(principal, guess(), limits)
         try:
             if limits:
-                ticket.headers = await self.limiter.admit(limits, guess.input_tokens + guess.asked_output_tokens)
+                ticket.headers = await self.limiter.admit(
+                    limits, ticket.estimate.input_tokens + ticket.estimate.asked_output_tokens)
             if scopes:
-                ticket.reservation = await self.budgets.reserve(rid, scopes, guess.worst_case_pusd)
+                ticket.reservation = await self.budgets.reserve(rid, scopes, ticket.estimate.worst_case_pusd)
         except (RateLimitStoreError, BudgetRedisError) as exc:
             if self.config.on_redis_down == "closed":
                 self.outage.failed(exc.message, "refusing requests under a budget or a rate limit (fail closed)")
@@ -113,6 +116,18 @@ class Admission:
             return ticket
         self.outage.recovered()
         return ticket
+
+    async def admit_chat(self, principal: Principal, chat: ValidChat, rid: str,
+                         chain: Sequence[DeploymentConfig]) -> Ticket | None:
+        """A chat request, its worst case priced at the dearest deployment of ``chain`` it may reach."""
+        return await self.admit(principal, rid, lambda: estimate(
+            chat.body, chain, self._pricer, self._counter, self.config.default_max_output_tokens))
+
+    async def admit_embeddings(self, principal: Principal, body: Mapping[str, Any], rid: str,
+                               chain: Sequence[DeploymentConfig]) -> Ticket | None:
+        """An embeddings request: its input tokens (counted offline) at the dearest deployment of ``chain``."""
+        return await self.admit(principal, rid, lambda: embeddings_estimate(body, chain, self._pricer,
+                                                                            self._counter))
 
     async def settle(self, ticket: Ticket | None, entry: LedgerEntry | None) -> None:
         """Settle to the ledger entry's exact cost (none: the request never produced one; release it all)."""

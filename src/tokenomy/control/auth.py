@@ -2,7 +2,9 @@
 
 Credentials come from ``Authorization: Bearer <key>`` or, for Anthropic-style clients, ``x-api-key``. Keys are held
 in memory by digest and re-read from the store every ``key_refresh_s``, so a key revoked on one replica is refused
-on every replica within that time; expiry is checked on every request. Comparisons are constant-time. Error
+on every replica within that time; a key not held yet (just made by ``tokenomy keys create`` or another replica)
+is looked up in the store on its first use, so it works on the very next request; expiry is checked on every
+request. Comparisons are constant-time. Error
 messages never contain the key that was sent.
 """
 
@@ -24,6 +26,8 @@ from tokenomy.outage import OutageLog
 
 log = logging.getLogger("tokenomy.control")
 
+MISSES = 10_000  # unknown key digests remembered between refreshes
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -44,11 +48,24 @@ class Principal:
         return orjson.dumps(self.key.tags, option=orjson.OPT_SORT_KEYS).decode() if self.key and self.key.tags \
             else None
 
+    @property
+    def unrestricted(self) -> bool:
+        """True when the caller may use every model (no key, the master key, or a key without a model list)."""
+        return self.key is None or self.key.models is None
+
     def check_model(self, model: str) -> None:
+        """The model name asked for must be on the key's list (PermissionDeniedError, 403)."""
         allowed = self.key.models if self.key else None
         if allowed is not None and model not in allowed:
             raise PermissionDeniedError(f"this key may not use model '{model}'; it may use: {', '.join(allowed)}",
                                         param="model")
+
+    def may_call(self, model: str, tier: str | None) -> bool:
+        """Whether a deployment of ``model`` on ``tier`` may answer this caller: the model, or its tier, is on the
+        key's list. Checked on every deployment a request reaches (fallbacks, a router's choices), not only on the
+        name asked for."""
+        allowed = self.key.models if self.key else None
+        return allowed is None or model in allowed or (tier is not None and tier in allowed)
 
 
 ANONYMOUS = Principal("anonymous")
@@ -72,6 +89,7 @@ class KeyCache:
         self._master = master_key.encode() if master_key else None
         self._refresh_s = refresh_s
         self._by_hash: dict[str, KeyRecord] = {}
+        self._unknown: set[str] = set()  # digests the store did not know at the last ask (cleared on refresh)
         self.teams: dict[str, TeamRecord] = {}
         self._task: asyncio.Task[None] | None = None
         self.outage = OutageLog("key store", log)
@@ -88,6 +106,7 @@ class KeyCache:
         keys, teams = await asyncio.to_thread(lambda: (self.store.list_keys(), self.store.teams()))
         self._by_hash = {k.key_hash: k for k in keys}
         self.teams = {t.name: t for t in teams}
+        self._unknown = set()
 
     async def start(self) -> None:
         await self.reload()
@@ -113,13 +132,15 @@ class KeyCache:
     def is_master(self, token: str | None) -> bool:
         return self._master is not None and token is not None and hmac.compare_digest(token.encode(), self._master)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         token = credential(headers)
         if self.is_master(token):
             return MASTER
         if token is not None and token.startswith(KEY_PREFIX):
             digest = hash_key(token)
             record = self._by_hash.get(digest)
+            if record is None:
+                record = await self._ask_store(digest)
             if record is None or not hmac.compare_digest(record.key_hash, digest):
                 raise AuthenticationError("invalid API key (a tokenomy virtual key that does not exist)")
             why = record.refusal(now_us())
@@ -131,18 +152,44 @@ class KeyCache:
                                       if token is None else "invalid API key")
         return ANONYMOUS
 
-    def principal_for(self, key_id: str | None) -> Principal:
+    async def _ask_store(self, digest: str) -> KeyRecord | None:
+        """A key not loaded yet (made a moment ago, by the CLI or another replica): asked of the store once; a digest
+        the store does not know is remembered as unknown until the next refresh (at most ``MISSES`` of them), so a
+        flood of made-up keys costs one store read each at most once per refresh."""
+        if digest in self._unknown:
+            return None
+        try:
+            record, teams = await asyncio.to_thread(self.store.by_hash, digest)
+        except TokenomyError as exc:
+            self.outage.failed(exc.message, "a key not loaded yet cannot be checked")
+            return None
+        if record is None:
+            if len(self._unknown) < MISSES:
+                self._unknown.add(digest)
+            return None
+        self._by_hash[digest] = record
+        self.teams = {t.name: t for t in teams}
+        return record
+
+    async def principal_for(self, key_id: str | None) -> Principal:
         """The principal of a stored key id (work queued under a key, e.g. a batch line), checked as a request
-        would be: AuthenticationError when the key is gone, revoked or expired."""
+        would be: AuthenticationError when the key is gone, revoked or expired. A key this replica has not loaded
+        yet is read from the store first."""
         if key_id is None:
             return ANONYMOUS if self._master is None else MASTER
-        record = next((k for k in self._by_hash.values() if k.id == key_id), None)
+        record = self._by_id(key_id)
+        if record is None:
+            await self.reload()
+            record = self._by_id(key_id)
         if record is None:
             raise AuthenticationError(f"the key {key_id} that submitted this work no longer exists")
         why = record.refusal(now_us())
         if why is not None:
             raise AuthenticationError(f"the key that submitted this work ({KEY_PREFIX}…{record.last4}) is {why}")
         return Principal("key", record, self.teams.get(record.team) if record.team else None)
+
+    def _by_id(self, key_id: str) -> KeyRecord | None:
+        return next((k for k in self._by_hash.values() if k.id == key_id), None)
 
     def require_master(self, headers: Mapping[str, str]) -> None:
         if self._master is None:

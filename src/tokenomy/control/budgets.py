@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from tokenomy.control.periods import period_id
+from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
 from tokenomy.errors import InsufficientQuotaError
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 

@@ -6,15 +6,15 @@ unpriced)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tokenomy.config.settings import DeploymentConfig
 from tokenomy.ledger.accounting import Pricer, TokenCounter
 from tokenomy.ledger.records import to_pusd
 from tokenomy.pricing.cost import TokenUsage
-from tokenomy.providers.registry import Deployment
 
 MAX_RESERVATION_PUSD = 2**62  # an absurd max_tokens still fits the stores' 64-bit integers (and is refused)
 
@@ -41,19 +41,34 @@ def input_tokens(body: dict[str, Any], model: str, counter: TokenCounter | None)
                                   tools if isinstance(tools, list) else None)
 
 
-def estimate(body: dict[str, Any], chain: Sequence[Deployment], pricer: Pricer, counter: TokenCounter | None,
+def estimate(body: dict[str, Any], chain: Sequence[DeploymentConfig], pricer: Pricer, counter: TokenCounter | None,
              default_max_output: int) -> Estimate:
     asked_n = body.get("n")
     n = asked_n if isinstance(asked_n, int) and asked_n > 0 else 1
-    prompt = input_tokens(body, chain[0].config.sent_model if chain else "", counter)
+    prompt = input_tokens(body, chain[0].sent_model if chain else "", counter)
     asked = explicit_max_output(body)
     worst = 0
     most_output = 0
     at = datetime.now(tz=UTC)
     for dep in chain:
-        output = (asked or dep.config.max_output_tokens or default_max_output) * n
+        output = (asked or dep.max_output_tokens or default_max_output) * n
         most_output = max(most_output, output)
-        cost = pricer.deployment_cost(dep.config, TokenUsage(input_tokens=prompt, output_tokens=output), at)
+        cost = pricer.deployment_cost(dep, TokenUsage(input_tokens=prompt, output_tokens=output), at)
         worst = max(worst, to_pusd(cost) or 0)
     return Estimate(input_tokens=prompt, max_output_tokens=most_output, asked_output_tokens=(asked or 0) * n,
+                    worst_case_pusd=min(worst, MAX_RESERVATION_PUSD))
+
+
+def embeddings_estimate(body: Mapping[str, Any], chain: Sequence[DeploymentConfig], pricer: Pricer,
+                        counter: TokenCounter | None) -> Estimate:
+    """An embeddings request's cost: its input texts' counted tokens, at the dearest price in ``chain``."""
+    inputs = body.get("input")
+    texts = [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else []
+    model = chain[0].sent_model if chain else ""
+    tokens = sum(counter.count_text(t, model) for t in texts if isinstance(t, str)) if counter is not None else 0
+    tokens += sum(len(t) for t in texts if isinstance(t, list))  # token-id input: one token per id
+    at = datetime.now(tz=UTC)
+    worst = max((to_pusd(pricer.deployment_cost(dep, TokenUsage(input_tokens=tokens), at)) or 0 for dep in chain),
+                default=0)
+    return Estimate(input_tokens=tokens, max_output_tokens=0, asked_output_tokens=0,
                     worst_case_pusd=min(worst, MAX_RESERVATION_PUSD))

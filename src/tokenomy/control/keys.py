@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from tokenomy.control.periods import PERIODS
+from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
 from tokenomy.errors import InvalidRequestError, KeyNotFoundError
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, reason
 from tokenomy.ledger.records import from_pusd, to_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -168,6 +168,14 @@ class KeyStore:
     def list_keys(self) -> list[KeyRecord]:
         with self._db() as db:
             return [_key_record(r) for r in db.execute("SELECT * FROM api_keys ORDER BY created_us, id")]
+
+    def by_hash(self, key_hash: str) -> tuple[KeyRecord | None, list[TeamRecord]]:
+        """One key by its digest (None when no key has it), and every team: what a replica asks the store when a
+        key it has not loaded yet is presented."""
+        with self._db() as db:
+            rows = list(db.execute("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash,)))
+            teams = [_team_record(r) for r in db.execute("SELECT * FROM teams ORDER BY name")]
+        return (_key_record(rows[0]) if rows else None), teams
 
     def teams(self) -> list[TeamRecord]:
         with self._db() as db:

@@ -13,9 +13,9 @@ from tokenomy.control.budgets import BudgetGuard, BudgetStore, SQLBudgetStore
 from tokenomy.control.keys import KeyStore
 from tokenomy.control.periods import period_start_us
 from tokenomy.control.ratelimit import RateLimiter
+from tokenomy.db.engine import Database
 from tokenomy.ledger.accounting import Pricer, TokenCounter
 from tokenomy.ledger.breakdowns import spent_since
-from tokenomy.ledger.database import Database
 from tokenomy.providers.registry import Deployment
 
 

@@ -45,6 +45,11 @@ class Catalog:
     def _direct(self, name: str) -> list[Deployment]:
         return self._by_model.get(name) or self._by_tier.get(name, [])
 
+    def tier_of(self, name: str) -> str | None:
+        """The tier of a model name's deployments (a tier name is its own tier); None when nothing serves it."""
+        direct = self._direct(name)
+        return direct[0].config.tier if direct else None
+
     def serves(self, name: str) -> bool:
         """Does a model name or tier have at least one deployment here?"""
         return bool(self._direct(name))

@@ -89,9 +89,11 @@ class Dispatcher:
         self.inflight: Counter[str] = Counter()  # upstream calls now open, per deployment (a /metrics gauge)
         self.gate: DeploymentGate | None = None  # deployments' own rate limits (team control)
 
-    async def complete(self, chat: ValidChat, trace: RequestTrace, then: Sequence[str] = ()) -> Served:
+    async def complete(self, chat: ValidChat, trace: RequestTrace, then: Sequence[str] = (), *,
+                       allow: frozenset[str] | None = None) -> Served:
+        """``allow``: the only deployments (by name) the caller may use; None: any."""
         attempts: list[Attempt] = []
-        for model, dep in self._ordered(chat, then):
+        for model, dep in self._ordered(chat, then, allow):
             if await self._at_limit(dep, chat, attempts):
                 continue
             body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
@@ -102,10 +104,11 @@ class Dispatcher:
                 return Served(deployment=dep, completion=result, model=model, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
 
-    async def stream(self, chat: ValidChat, trace: RequestTrace, then: Sequence[str] = ()) -> ServedStream:
+    async def stream(self, chat: ValidChat, trace: RequestTrace, then: Sequence[str] = (), *,
+                     allow: frozenset[str] | None = None) -> ServedStream:
         """Falls through (to the next deployment or model) only until the first chunk has come."""
         attempts: list[Attempt] = []
-        for model, dep in self._ordered(chat, then):
+        for model, dep in self._ordered(chat, then, allow):
             if await self._at_limit(dep, chat, attempts):
                 continue
             # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
@@ -129,14 +132,16 @@ class Dispatcher:
             "skipped: the deployment is at its own rate limit", deployment=dep.name, retry_after_s=wait_s)))
         return True
 
-    def _ordered(self, chat: ValidChat, then: Sequence[str] = ()) -> list[tuple[str, Deployment]]:
+    def _ordered(self, chat: ValidChat, then: Sequence[str] = (),
+                 allow: frozenset[str] | None = None) -> list[tuple[str, Deployment]]:
         """(model, deployment) to try in order: the requested model's chain, then each of ``then``'s, without
-        repeating a deployment; cooling deployments are left out while any other remains."""
+        repeating a deployment nor reaching one outside ``allow``; cooling deployments are left out while any other
+        remains."""
         seen: set[str] = set()
         chain: list[tuple[str, Deployment]] = []
         for model in (chat.typed.model, *then):
             for dep in self._sticky(self.catalog.chain(model), chat):
-                if dep.name not in seen:
+                if dep.name not in seen and (allow is None or dep.name in allow):
                     seen.add(dep.name)
                     chain.append((model, dep))
         healthy = [(m, d) for m, d in chain if not self._cooldowns.is_cooling(d.name)]

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tokenomy.batch.micro import MicroBatcher
+from tokenomy.config.settings import DeploymentConfig
 from tokenomy.errors import AllUpstreamsFailedError, Attempt, ModelNotFoundError, UpstreamError
 from tokenomy.ledger.trace import RequestTrace
+from tokenomy.microbatch import MicroBatcher
 from tokenomy.providers.registry import EmbeddingDeployment
 
 TokenCount = Callable[[str], int]
@@ -44,14 +45,20 @@ class EmbeddingsDispatcher:
     def serves(self, model: str) -> bool:
         return model in self._by_model
 
+    def chain(self, model: str) -> list[DeploymentConfig]:
+        """The deployments of ``model``, in the order they are tried."""
+        return [dep.config for dep in self._by_model.get(model, ())]
+
     async def aclose(self) -> None:
         for deps in self._by_model.values():
             for dep in deps:
                 await dep.provider.aclose()
 
-    async def embed(self, body: dict[str, Any], trace: RequestTrace) -> dict[str, Any]:
+    async def embed(self, body: dict[str, Any], trace: RequestTrace,
+                    allow: frozenset[str] | None = None) -> dict[str, Any]:
+        """``allow``: the only deployments the caller may use (None: any)."""
         model = str(body.get("model"))
-        chain = self._by_model.get(model)
+        chain = [d for d in self._by_model.get(model, ()) if allow is None or d.name in allow]
         if not chain:
             raise ModelNotFoundError(f"embedding model '{model}' is not served here", param="model")
         attempts: list[Attempt] = []

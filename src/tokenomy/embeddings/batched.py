@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from tokenomy.batch.micro import MicroBatcher
 from tokenomy.embeddings.minilm import EmbeddingResult
+from tokenomy.microbatch import MicroBatcher
 
 
 class AsyncEmbedder(Protocol):
@@ -57,3 +57,25 @@ class BatchedEmbedder:
         counts = result.token_counts or (0,) * len(distinct)
         found = {text: (result.vectors[i], counts[i]) for i, text in enumerate(distinct)}
         return [found[text] for text in texts]
+
+
+class LazyEmbedder:
+    """The local embedding model, loaded on first use (``/v1/embeddings``, the semantic cache) in a worker thread and
+    then shared; micro-batched across callers unless ``batching`` is None."""
+
+    def __init__(self, batching: Any) -> None:
+        self._batching = batching
+        self._lock = asyncio.Lock()
+        self._embedder: AsyncEmbedder | None = None
+
+    async def __call__(self) -> AsyncEmbedder:
+        async with self._lock:
+            if self._embedder is None:
+                from tokenomy.embeddings.minilm import MiniLMEmbedder
+
+                model = await asyncio.to_thread(MiniLMEmbedder.load)
+                batching = self._batching
+                self._embedder = DirectEmbedder(model) if batching is None else BatchedEmbedder(
+                    model, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
+                    max_inflight=batching.max_inflight)
+        return self._embedder

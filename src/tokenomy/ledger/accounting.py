@@ -40,6 +40,8 @@ class TokenCounter(Protocol):
 
     def count_completion(self, text: str, tool_calls: list[dict[str, Any]] | None, model: str) -> int: ...
 
+    def count_text(self, text: str, model: str) -> int: ...
+
 
 class Accountant:
     def __init__(self, pricer: Pricer, counter: TokenCounter | None, reference_model: str | None) -> None:
@@ -68,7 +70,7 @@ class Accountant:
             served_tokens = self._cached_tokens(trace.cached.usage)
             cost = Decimal(0)
         counterfactual = self._pricer.model_cost(trace.requested_model, served_tokens, at)
-        if counterfactual is None and self._reference:
+        if counterfactual is None and self._reference and not trace.endpoint.endswith("embeddings"):
             counterfactual = self._pricer.model_cost(self._reference, served_tokens, at)
         sources = {row.usage_source for row in calls if row.outcome != "error"}
         request = RequestRow(
@@ -81,7 +83,7 @@ class Accountant:
             tags=trace.tags,
             **_served_fields(trace, served),
             error_type=error.type if error else None, error_code=error.code if error else None,
-            route_reason=trace.route_reason)
+            route_reason=trace.route_reason, client_request_id=trace.client_request_id)
         if trace.distill is not None:
             mark = trace.distill
             request.distill_task, request.distill_mode = mark.task, mark.mode

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.ledger.database import SQLiteDatabase
+from tokenomy.db.engine import SQLiteDatabase
 from tokenomy.ledger.queries import Source, Window, _money, group_expr, reading, window_filter
 from tokenomy.ledger.records import from_pusd, to_pusd
 

@@ -11,7 +11,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from tokenomy.ledger.database import (
+from tokenomy.db.engine import (
     Database,
     PostgresDatabase,
     is_postgres,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenomy.ledger.database import Tx
+from tokenomy.db.engine import Tx
 from tokenomy.ledger.queries import Window, assemble, calls_owner, owner_filter
 
 HOUR_US = 3_600_000_000

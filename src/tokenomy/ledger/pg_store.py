@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tokenomy.ledger.database import PostgresDatabase, reason
+from tokenomy.db.engine import PostgresDatabase, reason
 from tokenomy.ledger.store import LedgerStoreError
 
 _RETRIES = 3  # deadlocks between replicas upserting the same rollup rows are retried, then reported

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.ledger.database import Database, SQLiteDatabase, Tx, _sqlite_row, _SQLiteTx, reason
+from tokenomy.db.engine import Database, SQLiteDatabase, Tx, _sqlite_row, _SQLiteTx, reason
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 

@@ -88,6 +88,7 @@ class RequestRow:
     distill_mode: str | None = None
     distill_confidence: float | None = None
     distill_agreed: bool | None = None
+    client_request_id: str | None = None  # the client's own id for the request (recorded, never a key)
 
     @property
     def saving_usd(self) -> Decimal | None:
@@ -113,6 +114,7 @@ class RequestRow:
             "distill_task": self.distill_task, "distill_mode": self.distill_mode,
             "distill_confidence": self.distill_confidence,
             "distill_agreed": None if self.distill_agreed is None else int(self.distill_agreed),
+            "client_request_id": self.client_request_id,
         }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tokenomy.config.settings import Settings, data_home, database_url
+from tokenomy.db.engine import DatabaseOpener
 from tokenomy.ledger.accounting import Accountant, TokenCounter
-from tokenomy.ledger.database import DatabaseOpener
 from tokenomy.ledger.migrate import open_store
 from tokenomy.ledger.pricer import CataloguePricer
 from tokenomy.ledger.spill import SpillFile

@@ -40,7 +40,9 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
 def insert_entries(conn: Any, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ledger entries (``LedgerEntry.as_json()`` dicts) inside the caller's transaction (a sqlite3
     connection or a ``database.Tx`` of either engine); ids already present are left alone, so writing an entry
-    twice is harmless."""
+    twice is harmless. Entries written by an older version (a spill file, a batch line's kept entry) may lack a
+    column added since: it is written as NULL."""
+    rows = _uniform(rows)
     if getattr(conn, "dialect", "sqlite") == "postgresql":
         from tokenomy.ledger.pg_store import copy_entries
 
@@ -52,6 +54,18 @@ def insert_entries(conn: Any, rows: Sequence[dict[str, Any]]) -> None:
         conn.executemany(_insert_sql("requests", tuple(requests[0])), requests)
     if calls:
         conn.executemany(_insert_sql("calls", tuple(calls[0])), calls)
+
+
+def _uniform(rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """The entries with the same request columns and the same call columns throughout (missing ones as None)."""
+    requests = [r["request"] for r in rows]
+    calls = [c for r in rows for c in r["calls"]]
+    request_keys = set().union(*requests) if requests else set()
+    call_keys = set().union(*calls) if calls else set()
+    if all(len(r) == len(request_keys) for r in requests) and all(len(c) == len(call_keys) for c in calls):
+        return rows
+    return [{"request": {k: r["request"].get(k) for k in sorted(request_keys)},
+             "calls": [{k: c.get(k) for k in sorted(call_keys)} for c in r["calls"]]} for r in rows]
 
 
 class SQLiteLedgerStore:

@@ -110,6 +110,7 @@ class RequestTrace:
     key_id: str | None = None
     tenant: str | None = None  # the key's team
     tags: str | None = None  # the key's metadata tags as JSON, copied into the ledger row (chargeback)
+    client_request_id: str | None = None  # the client's own id (x-client-request-id / x-request-id), recorded only
     cache_status: str = "none"
     route_reason: str | None = None
     route_estimate: tuple[str, float] | None = None  # (model, USD) a router chose it at; settled when recorded
@@ -124,7 +125,7 @@ class RequestTrace:
         each step is admitted and settled on its own cost, while the ledger gets one row for the request."""
         return RequestTrace(id=self.id, endpoint=self.endpoint, requested_model=self.requested_model, stream=False,
                             body=body, key_id=self.key_id, tenant=self.tenant, tags=self.tags,
-                            started_us=self.started_us)
+                            client_request_id=self.client_request_id, started_us=self.started_us)
 
     def absorb(self, step: RequestTrace) -> None:
         """Take a finished step's calls (numbered after this trace's own) and its cache outcome."""

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tokenomy.batch.micro import MicroBatcher
 from tokenomy.config.settings import RouterConfig, RoutingConfig
 from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, TargetError
+from tokenomy.microbatch import MicroBatcher
 from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target
 from tokenomy.routing.online import TrafficHold
 from tokenomy.wire.validation import ValidChat
@@ -209,6 +209,11 @@ class RouterSet:
 
     def handles(self, model: str) -> bool:
         return model in self._routers
+
+    def models_of(self, name: str) -> list[str] | None:
+        """The models the router ``name`` (its virtual model name) chooses among; None when it is no router."""
+        entry = self._routers.get(name)
+        return None if entry is None else list(entry.router.models)
 
     async def route(self, chat: ValidChat, headers: Mapping[str, str], served: Served) -> Routed | None:
         """None when ``chat`` does not ask for a router; else the routed request. Raises

@@ -1,0 +1,136 @@
+"""The gateway core: built once when a server starts (``gateway.build``), never changed after, and knowing no HTTP.
+
+Every door (``/v1/chat/completions``, ``/v1/embeddings``, a batch line run by our workers, a batch handed to a
+provider) calls one entry point here, and each entry point runs the one ordered path:
+
+    authenticate → resolve (model, router, student) → admit (allowed models, budget reservation, RPM/TPM)
+    → caches → dispatch with fallback → settle → ledger → metrics
+
+A door parses its request and renders the plain result it gets back (``gateway.results``). A switched-off feature
+is a do-nothing part (``gateway.parts``), so the path never asks whether a feature is on. Ledger ids belong to the
+server: a request id is made here (a batch line's is derived from its batch and line, so a rerun writes the same
+rows once); a client's own request id is recorded beside it, never used as a key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.batch.service import BatchService
+from tokenomy.config.settings import Settings
+from tokenomy.control.admission import Admission
+from tokenomy.control.auth import Principal
+from tokenomy.db.engine import Database
+from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
+from tokenomy.embeddings.batched import LazyEmbedder
+from tokenomy.errors import NotFoundError, TokenomyError
+from tokenomy.gateway.parts import BodyStorage, ResponseCache, Routers, SemanticCache, Students
+from tokenomy.ledger.accounting import Accountant
+from tokenomy.ledger.metrics import Metrics
+from tokenomy.ledger.records import LedgerEntry
+from tokenomy.ledger.trace import RequestTrace
+from tokenomy.ledger.writer import LedgerWriter
+
+if TYPE_CHECKING:
+    from tokenomy.gateway.requests import Caller
+    from tokenomy.gateway.results import Answer, EmbeddingsAnswer, StreamAnswer
+
+
+def new_request_id() -> str:
+    """A ledger request id: the server's own, unique (a client's id is recorded beside it)."""
+    return "req_" + os.urandom(12).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    settings: Settings
+    dispatcher: Dispatcher
+    accountant: Accountant
+    ledger: LedgerWriter
+    metrics: Metrics
+    control: Admission  # keys, budgets, rate limits (an open gateway has no keys: everyone is anonymous)
+    cache: ResponseCache
+    semantic: SemanticCache
+    routers: Routers
+    students: Students
+    bodies: BodyStorage
+    embedder: LazyEmbedder  # the local embedding model, loaded on first use
+    upstream_embeddings: EmbeddingsDispatcher  # ``kind: embeddings`` deployments (none: serves no model)
+    ledger_source: Path | Database  # what /admin, /ui and /v1/spend read
+    durable_ack: bool = False  # responses wait for their ledger row to be durable (ledger.ack)
+    batch_service: BatchService | None = None  # /v1/files and /v1/batches (batch.enabled)
+
+    # --- the doors' entry points ----------------------------------------------------------------------------------
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """Who is asking (the master key, a virtual key, or anonymous on an open gateway); raises 401."""
+        return await self.control.authenticate(headers)
+
+    async def chat(self, body: dict[str, Any], caller: Caller) -> Answer | StreamAnswer:
+        """A chat completion request (the parsed JSON body), whole or streamed as the body asks."""
+        from tokenomy.gateway.chat import serve_chat
+        from tokenomy.gateway.recorders import LiveRecorder
+
+        rid = new_request_id()
+        try:
+            return await serve_chat(self, body, caller, rid, LiveRecorder(self))
+        except TokenomyError as exc:
+            exc.request_id = rid  # the door's error response names the ledger row
+            raise
+
+    async def embeddings(self, body: dict[str, Any], caller: Caller) -> EmbeddingsAnswer:
+        from tokenomy.gateway.embeddings import serve_embeddings
+        from tokenomy.gateway.recorders import LiveRecorder
+
+        rid = new_request_id()
+        try:
+            return await serve_embeddings(self, body, caller, rid, LiveRecorder(self))
+        except TokenomyError as exc:
+            exc.request_id = rid
+            raise
+
+    @property
+    def batches(self) -> BatchService:
+        """The batch service; NotFoundError (404) when batches are switched off."""
+        if self.batch_service is None:
+            raise NotFoundError("batches are turned off on this gateway (batch.enabled: false)")
+        return self.batch_service
+
+    # --- accounting -----------------------------------------------------------------------------------------------
+
+    def account(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        """A finished request's ledger entry, counted in the metrics (and a routed request's real cost settled
+        with its router); the caller stores it."""
+        entry = self.accountant.entry(trace, status, error)
+        self.metrics.observe(entry)
+        cost = entry.request.cost_usd
+        if trace.route_estimate is not None and status == 200 and cost is not None:
+            model, estimate = trace.route_estimate  # a cache hit (no call) was that model's answer, at no cost
+            if not trace.calls or trace.calls[-1].deployment.model == model:  # not a fallback's cost
+                self.routers.settle(trace.requested_model, model, estimate, float(cost))  # budgets in real USD
+        return entry
+
+    def finish(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        """Account for a finished request: a promoted student's answer is compared with the teacher's first, then
+        the ledger entry is made and counted, and the bodies are stored when that is on. The caller keeps the
+        entry (``record`` queues it)."""
+        self.students.observe(trace)
+        entry = self.account(trace, status, error)
+        self.bodies.record(trace, status)
+        return entry
+
+    def record(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        """A finished live request: its entry (``finish``) queued to the ledger writer, never dropped."""
+        entry = self.finish(trace, status, error)
+        self.ledger.submit(entry)
+        return entry
+
+    async def acknowledge(self, entry: LedgerEntry) -> None:
+        """With ``ledger.ack`` durable: wait until the entry survives this process (the writer's group commit)."""
+        if self.durable_ack:
+            await self.ledger.acknowledged(entry.request.id)

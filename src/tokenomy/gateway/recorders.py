@@ -1,0 +1,72 @@
+"""Where a finished request's ledger entry goes. A live request's is queued to the ledger writer (and, with
+``ledger.ack`` durable, its answer waits for it); a batch line's is kept for the runner to commit with the line's
+result; a cascade step's only settles that step's reservation (the request's own entry holds every call)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from tokenomy.errors import TokenomyError
+from tokenomy.ledger.records import LedgerEntry
+from tokenomy.ledger.trace import RequestTrace
+
+if TYPE_CHECKING:
+    from tokenomy.gateway.core import Gateway
+
+
+class Recorder(Protocol):
+    durable: bool  # whether ``acknowledge`` waits for the entry to be durable
+
+    def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry: ...
+
+    async def acknowledge(self, entry: LedgerEntry) -> None: ...
+
+
+class LiveRecorder:
+    """A live request: the entry is queued to the ledger writer (never dropped)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self.durable = gateway.durable_ack
+
+    def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        return self._gateway.record(trace, status, error)
+
+    async def acknowledge(self, entry: LedgerEntry) -> None:
+        await self._gateway.acknowledge(entry)
+
+
+class KeptRecorder:
+    """A batch line: the entry is kept (``entries``) for the runner to commit with the line's result, its call ids
+    numbered after the line's request id, so every run of the line writes the same ids."""
+
+    durable = False
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self.entries: list[LedgerEntry] = []
+
+    def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        for call in trace.calls:
+            call.id = f"{trace.id}-{call.attempt}"
+        entry = self._gateway.finish(trace, status, error)
+        self.entries.append(entry)
+        return entry
+
+    async def acknowledge(self, entry: LedgerEntry) -> None:
+        return None
+
+
+class StepRecorder:
+    """One step of a cascade: its entry settles the step's own reservation and is not recorded."""
+
+    durable = False
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry:
+        return self._gateway.accountant.entry(trace, status, error)
+
+    async def acknowledge(self, entry: LedgerEntry) -> None:
+        return None

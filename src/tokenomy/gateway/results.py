@@ -1,0 +1,69 @@
+"""What the gateway core hands back to a door: plain data, no HTTP. A door renders it (JSON, SSE, another API's
+shapes); the ``headers`` are the response's metadata (``x-request-id``, ``x-tokenomy-*``), which every door passes
+on as response headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from tokenomy.ledger.records import LedgerEntry
+from tokenomy.providers.registry import Deployment
+
+Chunks = AsyncGenerator[dict[str, Any], None]
+
+
+@dataclass(slots=True)
+class Answer:
+    """A whole (non-streamed) answer: the completion, its ledger entry and the response metadata."""
+
+    completion: dict[str, Any]
+    entry: LedgerEntry
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class StreamAnswer:
+    """A streamed answer: its chunks in OpenAI's ``chat.completion.chunk`` shape, and the response metadata.
+
+    Iterating ``chunks`` to its end means the stream ended well (and is accounted). A stream that breaks after its
+    first chunk raises ``StreamBrokenError`` once it is accounted; a door renders that as its API's error event. A
+    door that stops early (the client left) must ``aclose()`` the chunks: the rest is then drained for its usage or
+    stopped, and accounted as abandoned.
+    """
+
+    chunks: Chunks
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class EmbeddingsAnswer:
+    """An embeddings response body and the response metadata."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def served_headers(rid: str, model: str, tier: str, deployment: str, cache: str) -> dict[str, str]:
+    return {"x-request-id": rid, "x-tokenomy-model": model, "x-tokenomy-tier": tier,
+            "x-tokenomy-deployment": deployment, "x-tokenomy-cache": cache}
+
+
+def deployment_headers(rid: str, dep: Deployment, cache: str) -> dict[str, str]:
+    return served_headers(rid, dep.config.sent_model, dep.config.tier, dep.name, cache)
+
+
+def cost_headers(entry: LedgerEntry) -> dict[str, str]:
+    return {"x-tokenomy-cost-usd": _money(entry.request.cost_usd),
+            "x-tokenomy-saving-usd": _money(entry.request.saving_usd)}
+
+
+def _money(value: Decimal | None) -> str:
+    return "unknown" if value is None else format(value.normalize(), "f")
+
+
+async def replay(chunks: list[dict[str, Any]]) -> Chunks:
+    for chunk in chunks:
+        yield chunk

@@ -1,0 +1,166 @@
+"""A streamed answer: open the upstream stream (falling back only before its first chunk), pass its chunks on, and
+account for it however it ends.
+
+Usage is always requested upstream; it is passed on only if the client asked (``stream_options.include_usage``).
+A stream that breaks after its first chunk raises ``StreamBrokenError`` to the door (which ends its response with
+its API's error event) once the break is accounted.
+
+A door whose client went away closes the chunks. The rest of an HTTP upstream's stream is then drained (up to
+``ledger.drain_on_disconnect_s``) without passing it on, so the ledger gets the upstream's own usage figures for what
+it generated and billed; the in-process local tier is stopped at once instead (nothing is billed, and its compute is
+better spent on the next request), its tokens counted from what was generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.cache.key import CacheDecision
+from tokenomy.cache.semantic.layer import Probe
+from tokenomy.cache.stream_shape import StreamAssembler
+from tokenomy.control.admission import Admission, Ticket
+from tokenomy.control.estimate import explicit_max_output
+from tokenomy.dispatch.dispatcher import ServedStream
+from tokenomy.errors import StreamBrokenError, TokenomyError, UpstreamError
+from tokenomy.gateway.chat import fell_back
+from tokenomy.gateway.recorders import Recorder
+from tokenomy.gateway.results import Chunks, StreamAnswer, deployment_headers
+from tokenomy.ledger.records import LedgerEntry
+from tokenomy.ledger.trace import RequestTrace
+from tokenomy.wire.validation import ValidChat
+
+if TYPE_CHECKING:
+    from tokenomy.gateway.core import Gateway
+
+log = logging.getLogger("tokenomy.gateway")
+
+
+async def open_stream(gw: Gateway, chat: ValidChat, trace: RequestTrace, decision: CacheDecision | None,
+                      probe: Probe | None, ticket: Ticket | None, then: Sequence[str], allow: frozenset[str] | None,
+                      record: Recorder) -> StreamAnswer:
+    control = gw.control
+    try:
+        served = await gw.dispatcher.stream(chat, trace, then, allow=allow)  # falls back only before the first chunk
+    except BaseException as exc:
+        entry = record(trace, exc.status, exc) if isinstance(exc, TokenomyError) else None
+        await control.settle(ticket, entry)
+        raise
+    route = fell_back(trace, chat.typed.model, then, served.model)
+    ended: list[LedgerEntry] = []
+
+    def done(disconnected: bool) -> None:
+        trace.client_disconnected = disconnected
+        error = served.call.error
+        ended.append(record(trace, 200 if error is None else error.status, error))
+
+    store = None
+    if decision is not None:
+        dep = served.deployment
+
+        async def store(assembled: StreamAssembler) -> None:
+            completion = assembled.completion()
+            await gw.cache.put(decision, completion, deployment=dep.name, tier=dep.config.tier)
+            await gw.semantic.remember(probe, decision, completion)
+
+    async def acknowledged() -> None:
+        await record.acknowledge(ended[0])
+
+    chunks = relay(served, include_usage=chat.include_usage, drain_s=gw.settings.ledger.drain_on_disconnect_s,
+                   on_done=done, on_complete=store, before_done=acknowledged if record.durable else None)
+    headers = {**deployment_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
+               "x-accel-buffering": "no", **(ticket.headers if ticket else {}), **route}
+    if trace.client_request_id:
+        headers["x-client-request-id"] = trace.client_request_id
+    return StreamAnswer(_settled(chunks, control, ticket, ended, explicit_max_output(chat.body) or 0), headers)
+
+
+async def _settled(chunks: Chunks, control: Admission, ticket: Ticket | None, ended: list[LedgerEntry],
+                   asked_output: int) -> Chunks:
+    """The stream's chunks; when it is over (done, broken or abandoned) its reservation settles on what it cost."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await chunks.aclose()  # runs the relay's accounting (``done``) if it has not run yet
+        entry = ended[0] if ended else None
+        await control.settle(ticket, entry)
+        if entry is not None:
+            await control.settle_deployments(entry, asked_output)
+
+
+async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on_done: Callable[[bool], None],
+                on_complete: Callable[[StreamAssembler], Awaitable[None]] | None = None,
+                before_done: Callable[[], Awaitable[None]] | None = None) -> Chunks:
+    """The client's chunks. ``on_done(client_disconnected)`` is called once, when the upstream side is over;
+    ``on_complete`` gets the whole answer of a stream that ended well (the exact cache stores it); with
+    ``before_done``, a stream that ended well is accounted before its last chunk is released (the ledger's durable
+    acknowledgement)."""
+    call = served.call
+    assembler = StreamAssembler() if on_complete is not None else None
+    accounted = False
+    broken: UpstreamError | None = None
+    try:
+        if assembler is not None:
+            assembler.feed(served.first)
+        first = served.first if include_usage else _without_usage(served.first)
+        if first is not None:
+            yield first
+        async for chunk in served.rest:
+            call.chunk(chunk)
+            if assembler is not None:
+                assembler.feed(chunk)
+            out = chunk if include_usage else _without_usage(chunk)
+            if out is not None:
+                yield out
+        call.end_stream("ok")
+        if on_complete is not None and assembler is not None:
+            await on_complete(assembler)
+        if before_done is not None:
+            accounted = True
+            on_done(False)
+            await before_done()
+    except UpstreamError as exc:
+        call.end_stream("error", exc)
+        log.warning("stream from %s broke: %s", served.deployment.name, exc.message)
+        broken = exc
+    finally:
+        disconnected = call.outcome == "open"
+        if disconnected:
+            local = served.deployment.config.provider == "local"
+            await _drain(served, 0.0 if local else drain_s)
+        await served.rest.aclose()
+        if not accounted:
+            on_done(disconnected)
+    if broken is not None:
+        raise StreamBrokenError(broken)
+
+
+async def _drain(served: ServedStream, drain_s: float) -> None:
+    """Read (and drop) the rest of the upstream stream for its usage, for at most ``drain_s`` seconds."""
+    call = served.call
+
+    async def consume() -> None:
+        async for chunk in served.rest:
+            call.chunk(chunk)
+
+    if drain_s > 0:
+        try:
+            await asyncio.wait_for(consume(), timeout=drain_s)
+        except (TimeoutError, UpstreamError) as exc:
+            log.info("drain of %s after client disconnect stopped: %s", served.deployment.name, exc)
+    with contextlib.suppress(Exception):
+        await served.rest.aclose()
+    call.end_stream("disconnected")
+
+
+def _without_usage(chunk: dict[str, Any]) -> dict[str, Any] | None:
+    """The chunk as a client that did not ask for usage sees it: no usage field, no usage-only chunk."""
+    if "usage" not in chunk:
+        return chunk
+    if not chunk.get("choices"):
+        return None
+    return {k: v for k, v in chunk.items() if k != "usage"}
