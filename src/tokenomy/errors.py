@@ -148,6 +148,12 @@ class PermissionDeniedError(TokenomyError):
     code = "permission_denied"
 
 
+class ModelNotAllowedError(PermissionDeniedError):
+    """The key may not use the model it asked for, or any deployment that would answer it."""
+
+    code = "model_not_allowed"
+
+
 class KeyNotFoundError(TokenomyError):
     """No virtual key (or team) has this id, name or value."""
 

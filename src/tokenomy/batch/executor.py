@@ -3,12 +3,14 @@ at a provider (``RemoteBatches``, pass-through). The gateway provides both; the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from tokenomy.batch.objects import BatchRecord, LineUsage
 from tokenomy.batch.store import PendingLine
+from tokenomy.config.settings import DeploymentConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,26 @@ class RemoteStep(StrEnum):
     EXPIRED = "expired"  # the provider's window ended: finish as expired
     CANCELLED = "cancelled"  # cancelled there (or never sent): finish as cancelled
     FAILED = "failed"  # the batch failed (the step already said why)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedLines:
+    """A provider batch at submission: the lines to send, the lines refused (each with its outcome: the error and
+    its ledger entry), and the budget reservation to keep in the batch's state until its results settle it."""
+
+    send: list[PendingLine]
+    refused: list[tuple[PendingLine, LineOutcome]]
+    held: dict[str, Any] | None = None
+
+
+class LineAdmission(Protocol):
+    """The gateway's rules for a provider batch's lines: the key that submitted it (still valid), its models, its
+    rate limits and its budget, as for any request."""
+
+    async def admit(self, batch: BatchRecord, lines: Sequence[PendingLine],
+                    deployment: DeploymentConfig) -> AdmittedLines: ...
+
+    async def settle(self, batch: BatchRecord, held: Mapping[str, Any], cost_pusd: int) -> None: ...
 
 
 class RemoteBatches(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tokenomy.batch.executor import LineExecutor
+from tokenomy.batch.executor import LineAdmission, LineExecutor
 from tokenomy.batch.files import Blobs, FileBlobs
 from tokenomy.batch.passthrough import PassThrough
 from tokenomy.batch.runner import BatchRunner
@@ -16,15 +16,15 @@ from tokenomy.dispatch.catalog import Catalog
 from tokenomy.ledger.accounting import Accountant
 
 
-def build_batches(settings: Settings, env: Mapping[str, str], executor: LineExecutor, catalog: Catalog,
-                  accountant: Accountant, opener: DatabaseOpener) -> BatchService:
+def build_batches(settings: Settings, env: Mapping[str, str], executor: LineExecutor, admission: LineAdmission,
+                  catalog: Catalog, accountant: Accountant, opener: DatabaseOpener) -> BatchService:
     """The batch service over the (already migrated) ledger database: own workers through ``executor``,
-    pass-through batches to the providers of ``catalog``'s deployments. On SQLite one process runs its batches
-    (contents under files/); on PostgreSQL contents live in the database and every replica's job worker runs
-    lines (``jobs``)."""
+    pass-through batches to the providers of ``catalog``'s deployments (their lines admitted by ``admission``). On
+    SQLite one process runs its batches (contents under files/); on PostgreSQL contents live in the database and
+    every replica's job worker runs lines (``jobs``)."""
     database = opener()
     store = SQLBatchStore(database)
-    remote = PassThrough(store, catalog, accountant, env)
+    remote = PassThrough(store, catalog, accountant, env, admission)
     blobs: Blobs
     runner: BatchRunner
     if opener.postgres:

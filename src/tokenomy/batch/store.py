@@ -73,6 +73,12 @@ _JSON_COLUMNS = frozenset({"metadata", "errors", "remote"})
 _FILE_COLUMNS = ("id", "purpose", "filename", "bytes", "lines", "created_at", "expires_at", "status", "key_id")
 
 
+def _file_record(row: Sequence[Any]) -> FileRecord:
+    """A ``files`` row (``_FILE_COLUMNS`` order) as a record, by column name: the table's column order and the
+    record's field order differ."""
+    return FileRecord(**dict(zip(_FILE_COLUMNS, row, strict=True)))
+
+
 class SQLBatchStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -108,7 +114,7 @@ class SQLBatchStore:
 
     def get_file(self, file_id: str) -> FileRecord | None:
         rows = self._read(f"SELECT {', '.join(_FILE_COLUMNS)} FROM files WHERE id = ? AND deleted = 0", (file_id,))
-        return FileRecord(*rows[0]) if rows else None
+        return _file_record(rows[0]) if rows else None
 
     def list_files(self, purpose: str | None, after: str | None, limit: int, order: str,
                    owner: str | None = None) -> list[FileRecord]:
@@ -126,7 +132,7 @@ class SQLBatchStore:
             args.append(after)
         sql = (f"SELECT {', '.join(_FILE_COLUMNS)} FROM files WHERE {' AND '.join(where)} "
                f"ORDER BY created_at {direction}, id {direction} LIMIT ?")
-        return [FileRecord(*row) for row in self._read(sql, [*args, limit])]
+        return [_file_record(row) for row in self._read(sql, [*args, limit])]
 
     def delete_file(self, file_id: str) -> bool:
         return bool(self._write(lambda conn: conn.execute(

@@ -19,15 +19,24 @@ def build_exact_cache(settings: Settings, env: Mapping[str, str]) -> ExactCache 
     if cfg.mode == "off":
         return None
     store: ResponseStore
-    if cfg.store == "memory":
+    kind = exact_store(settings)
+    if kind == "memory":
         store = MemoryStore(cfg.max_bytes)
-    elif cfg.store == "sqlite":
+    elif kind == "sqlite":
         store = SQLiteStore(data_home(settings, env) / "cache.db", cfg.max_bytes)
     else:
         if not settings.redis_url:
             raise ConfigError("key 'cache.exact.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')")
         store = RedisStore(settings.redis_url, f"{settings.control.redis_prefix}exact:")
     return ExactCache(store, ttl_s=cfg.ttl_s, mode=cfg.mode)
+
+
+def exact_store(settings: Settings) -> str:
+    """``cache.exact.store`` resolved: ``auto`` is redis when a Redis URL is set, else sqlite."""
+    store = settings.cache.exact.store
+    if store == "auto":
+        return "redis" if settings.redis_url else "sqlite"
+    return store
 
 
 def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder: Embedder,
@@ -50,8 +59,8 @@ def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder:
 
 def _entry_log(settings: Settings, cache: SemanticCache, env: Mapping[str, str] | None) -> EntryLog | None:
     """Where entries outlive the process: ``auto`` keeps them in cache.db when the answers are there too."""
-    cfg, exact_store = settings.cache.semantic, settings.cache.exact.store
-    store = cfg.store if cfg.store != "auto" else "sqlite" if exact_store == "sqlite" else "memory"
+    cfg, answers = settings.cache.semantic, exact_store(settings)
+    store = cfg.store if cfg.store != "auto" else answers if answers in ("redis", "sqlite") else "memory"
     if store == "redis":
         if not settings.redis_url:
             raise ConfigError("key 'cache.semantic.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')")
@@ -60,9 +69,9 @@ def _entry_log(settings: Settings, cache: SemanticCache, env: Mapping[str, str] 
         return SharedEntries(settings.redis_url, f"{settings.control.redis_prefix}semantic:entries", cache,
                              max_entries=cfg.max_entries)
     if store == "sqlite":
-        if exact_store != "sqlite":
+        if answers != "sqlite":
             raise ConfigError("key 'cache.semantic.store': 'sqlite' keeps entries beside their answers in cache.db, "
-                              f"so it needs cache.exact.store 'sqlite' (got '{exact_store}')")
+                              f"so it needs cache.exact.store 'sqlite' (got '{answers}')")
         from tokenomy.cache.semantic.persisted import SQLiteEntries
 
         return SQLiteEntries(data_home(settings, env) / "cache.db", cache, max_entries=cfg.max_entries)

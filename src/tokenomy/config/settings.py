@@ -170,7 +170,8 @@ class ExactCacheConfig(_Strict, frozen=True):
     """The exact response cache. ``mode``: ``deterministic`` (temperature 0 or a seed), ``all``, or ``off``."""
 
     mode: Literal["deterministic", "all", "off"] = "deterministic"
-    store: Literal["sqlite", "memory", "redis"] = "sqlite"
+    # auto: redis when a Redis URL is set (TOKENOMY_REDIS_URL: every replica shares the answers), else sqlite
+    store: Literal["auto", "sqlite", "memory", "redis"] = "auto"
     ttl_s: float = 86_400.0
     max_bytes: int = 256 * 1024 * 1024
     namespace: str = "default"
@@ -188,8 +189,8 @@ class SemanticCacheConfig(_Strict, frozen=True):
     max_entries: int = 100_000
     agreement_cosine: float = 0.95
     calibration: str | None = None  # a file from bench/semantic_calibrate.py; None: the shipped one
-    # auto: sqlite when cache.exact.store is sqlite (entries survive a restart, beside their answers in cache.db),
-    # else memory; redis: entries shared by every replica (docs/scale.md)
+    # auto: the exact cache's store when it is redis (entries shared by every replica, docs/scale.md) or sqlite
+    # (entries survive a restart, beside their answers in cache.db), else memory
     store: Literal["auto", "memory", "sqlite", "redis"] = "auto"
 
 

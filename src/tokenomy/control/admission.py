@@ -19,7 +19,7 @@ from tokenomy.control.budgets import BudgetGuard, Reservation, Scope
 from tokenomy.control.estimate import Estimate, embeddings_estimate, estimate, explicit_max_output, input_tokens
 from tokenomy.control.ratelimit import Limit, RateLimiter, RateLimitStoreError
 from tokenomy.control.redis_budgets import BudgetRedisError
-from tokenomy.errors import RateLimitError, TokenomyError
+from tokenomy.errors import InsufficientQuotaError, RateLimitError, TokenomyError
 from tokenomy.ledger.accounting import Pricer, TokenCounter
 from tokenomy.ledger.records import LedgerEntry, to_pusd
 from tokenomy.outage import OutageLog
@@ -39,6 +39,28 @@ class Ticket:
     reservation: Reservation | None = None
     headers: dict[str, str] = field(default_factory=dict)
     settled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LinesTicket:
+    """What ``admit_lines`` admitted: the first ``admitted`` lines; the others get ``refusal``."""
+
+    admitted: int
+    refusal: TokenomyError | None
+    reservation: Reservation | None
+
+
+def _fit(limit: Limit, guesses: Sequence[Estimate], left: int) -> int:
+    """How many of ``guesses`` (in order) fit in what a rate limit has left."""
+    if limit.kind == "requests":
+        return min(len(guesses), max(0, left))
+    count, used = 0, 0
+    for guess in guesses:
+        used += guess.input_tokens + guess.asked_output_tokens
+        if used > left:
+            break
+        count += 1
+    return count
 
 
 def budget_scopes(principal: Principal) -> list[Scope]:
@@ -128,6 +150,50 @@ class Admission:
         """An embeddings request: its input tokens (counted offline) at the dearest deployment of ``chain``."""
         return await self.admit(principal, rid, lambda: embeddings_estimate(body, chain, self._pricer,
                                                                             self._counter))
+
+    async def admit_lines(self, principal: Principal, rid: str, guesses: Sequence[Estimate],
+                          ttl_s: float) -> LinesTicket:
+        """A provider batch's lines, in order, at submission: as many as the caller's rate limits have left in their
+        window and its budgets can cover now (one reservation for them all, held up to ``ttl_s``: the provider's
+        window). Nothing waits: the lines that do not fit are refused with the reason."""
+        count = len(guesses)
+        refusal: TokenomyError | None = None
+        limits, scopes = rate_limits(principal), budget_scopes(principal)
+        reservation = None
+        try:
+            for limit in limits:
+                left, reset_s = await self.limiter.remaining(limit)
+                fit = _fit(limit, guesses[:count], left)
+                if fit < count:
+                    count = fit
+                    refusal = RateLimitError(f"{limit.scope} has {left} {limit.kind} left of its {limit.per_minute} "
+                                             "per minute for this batch's lines", retry_after_s=reset_s,
+                                             code=f"{limit.kind}_rate_limited")
+            if scopes and count:
+                fitted, reservation = await self.budgets.reserve_prefix(
+                    rid, scopes, [g.worst_case_pusd for g in guesses[:count]], ttl_s)
+                if fitted < count:
+                    count = fitted
+                    owners = " and ".join(scope.name for scope in scopes)
+                    refusal = InsufficientQuotaError(f"the budget of {owners} cannot cover this line's worst case "
+                                                     f"after the batch's first {fitted} lines")
+            for limit in limits:
+                used = count if limit.kind == "requests" else sum(g.input_tokens + g.asked_output_tokens
+                                                                  for g in guesses[:count])
+                await self.limiter.charge(limit, used)
+        except (RateLimitStoreError, BudgetRedisError) as exc:
+            if self.config.on_redis_down == "closed":
+                self.outage.failed(exc.message, "refusing requests under a budget or a rate limit (fail closed)")
+                raise
+            self.outage.failed(exc.message, "serving without budget and rate-limit checks (fail open)")
+        return LinesTicket(count, refusal, reservation)
+
+    async def settle_lines(self, reservation: Reservation, cost_pusd: int) -> None:
+        """A provider batch's results are in: its reservation settles to what its lines cost."""
+        try:
+            await self.budgets.settle(reservation, cost_pusd)
+        except BudgetRedisError as exc:
+            self.outage.failed(exc.message, "a batch settlement was not counted (the ledger has the cost)")
 
     async def settle(self, ticket: Ticket | None, entry: LedgerEntry | None) -> None:
         """Settle to the ledger entry's exact cost (none: the request never produced one; release it all)."""

@@ -21,7 +21,7 @@ from typing import Literal
 import orjson
 
 from tokenomy.control.keys import KEY_PREFIX, KeyRecord, KeyStore, TeamRecord, hash_key, now_us
-from tokenomy.errors import AuthenticationError, PermissionDeniedError, TokenomyError
+from tokenomy.errors import AuthenticationError, ModelNotAllowedError, TokenomyError
 from tokenomy.outage import OutageLog
 
 log = logging.getLogger("tokenomy.control")
@@ -54,10 +54,10 @@ class Principal:
         return self.key is None or self.key.models is None
 
     def check_model(self, model: str) -> None:
-        """The model name asked for must be on the key's list (PermissionDeniedError, 403)."""
+        """The model name asked for must be on the key's list (ModelNotAllowedError, 403)."""
         allowed = self.key.models if self.key else None
         if allowed is not None and model not in allowed:
-            raise PermissionDeniedError(f"this key may not use model '{model}'; it may use: {', '.join(allowed)}",
+            raise ModelNotAllowedError(f"this key may not use model '{model}'; it may use: {', '.join(allowed)}",
                                         param="model")
 
     def may_call(self, model: str, tier: str | None) -> bool:

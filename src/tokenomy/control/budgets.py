@@ -76,7 +76,10 @@ def admit_rule(spent: int, reserved: int, budget: int, amount: int) -> Verdict:
 
 
 class BudgetStore(Protocol):
-    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome: ...
+    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int,
+                          ttl_s: float | None = None) -> Outcome:
+        """``ttl_s``: how long an unsettled reservation may live before the store releases it (Redis; the SQL
+        stores release reservations when the embedded gateway restarts)."""
 
     async def settle(self, reservation: Reservation, actual_pusd: int) -> None: ...
 
@@ -104,7 +107,8 @@ class SQLBudgetStore:
         except self.database.errors as exc:
             raise LedgerStoreError(f"budget {work} failed at {self.database.describe()}: {reason(exc)}") from exc
 
-    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome:
+    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int,
+                          ttl_s: float | None = None) -> Outcome:
         result = await asyncio.to_thread(self._transaction, "reservation", _reserve, scopes, amount_pusd, at_us)
         assert isinstance(result, Outcome)
         return result
@@ -203,6 +207,30 @@ class BudgetGuard:
                 await asyncio.wait_for(changed.wait(), timeout=min(poll, left))
             except TimeoutError:
                 poll = min(poll * 1.5, 0.5)
+
+    async def reserve_prefix(self, rid: str, scopes: Sequence[Scope], amounts: Sequence[int],
+                             ttl_s: float) -> tuple[int, Reservation | None]:
+        """Reserve, without waiting, as many of ``amounts`` (in order: a provider batch's lines) as the budgets hold
+        now, as one reservation; returns how many, and the reservation (None when none fit). The rule is
+        ``admit_rule``'s, applied to the whole: the lines fit within the budget, except that the first line alone
+        may overshoot it when nothing else is in flight (as one live request may)."""
+        for _ in range(5):  # other replicas may reserve between the read and the reservation: read again
+            at_us = time.time_ns() // 1000
+            counters = [s.counter(at_us) for s in scopes]
+            now = list(zip(scopes, await self.store.read(counters), strict=True))
+            room = min(scope.budget_pusd - spent - reserved for scope, (spent, reserved) in now)
+            idle = all(reserved <= 0 and spent < scope.budget_pusd for scope, (spent, reserved) in now)
+            count, total = 0, 0
+            for amount in amounts:
+                if total + amount > room and not (count == 0 and idle):
+                    break
+                count, total = count + 1, total + amount
+            if count == 0:
+                return 0, None
+            outcome = await self.store.try_reserve(rid, scopes, total, at_us, ttl_s)
+            if outcome.verdict == "ok":
+                return count, Reservation(rid, total, counters)
+        return 0, None
 
     async def settle(self, reservation: Reservation, actual_pusd: int) -> None:
         if reservation.settled:

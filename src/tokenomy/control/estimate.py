@@ -42,7 +42,8 @@ def input_tokens(body: dict[str, Any], model: str, counter: TokenCounter | None)
 
 
 def estimate(body: dict[str, Any], chain: Sequence[DeploymentConfig], pricer: Pricer, counter: TokenCounter | None,
-             default_max_output: int) -> Estimate:
+             default_max_output: int, *, batch: bool = False) -> Estimate:
+    """``batch``: priced at the provider's batch rates (a batch handed to its batch API)."""
     asked_n = body.get("n")
     n = asked_n if isinstance(asked_n, int) and asked_n > 0 else 1
     prompt = input_tokens(body, chain[0].sent_model if chain else "", counter)
@@ -53,7 +54,7 @@ def estimate(body: dict[str, Any], chain: Sequence[DeploymentConfig], pricer: Pr
     for dep in chain:
         output = (asked or dep.max_output_tokens or default_max_output) * n
         most_output = max(most_output, output)
-        cost = pricer.deployment_cost(dep, TokenUsage(input_tokens=prompt, output_tokens=output), at)
+        cost = pricer.deployment_cost(dep, TokenUsage(input_tokens=prompt, output_tokens=output), at, batch=batch)
         worst = max(worst, to_pusd(cost) or 0)
     return Estimate(input_tokens=prompt, max_output_tokens=most_output, asked_output_tokens=(asked or 0) * n,
                     worst_case_pusd=min(worst, MAX_RESERVATION_PUSD))

@@ -111,8 +111,10 @@ class RedisBudgetStore:
         except RedisError as exc:
             raise BudgetRedisError(f"budget store (redis) unavailable: {exc}") from exc
 
-    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int) -> Outcome:
-        args: list[Any] = [str(amount_pusd), str(at_us), str(self._ttl_us), rid, str(len(scopes))]
+    async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int,
+                          ttl_s: float | None = None) -> Outcome:
+        ttl_us = self._ttl_us if ttl_s is None else int(ttl_s * 1_000_000)
+        args: list[Any] = [str(amount_pusd), str(at_us), str(ttl_us), rid, str(len(scopes))]
         for scope in scopes:
             args += [str(scope.budget_pusd), str(period_ttl_s(scope.period) or 0)]
         verdict, index, spent = await self._call(self._reserve, self._keys(s.counter(at_us) for s in scopes), args)

@@ -38,6 +38,7 @@ from tokenomy.gateway.parts import (
     SemanticCache,
     Students,
 )
+from tokenomy.gateway.remote import RemoteLines
 from tokenomy.ledger.metrics import Metrics
 from tokenomy.ledger.setup import build_accountant, open_writer
 from tokenomy.providers.registry import Deployment, build_deployments, build_embedding_deployments
@@ -84,8 +85,8 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
                       ledger_source=opener.report_source(),
                       durable_ack=_durable_ack(settings.ledger.ack, opener.postgres))
     if settings.batch.enabled:  # the lines run through the core built so far (they never touch its batches)
-        service = await asyncio.to_thread(build_batches, settings, env, GatewayLines(gateway), catalog, accountant,
-                                          opener)
+        service = await asyncio.to_thread(build_batches, settings, env, GatewayLines(gateway), RemoteLines(gateway),
+                                          catalog, accountant, opener)
         gateway = replace(gateway, batch_service=service)
         await service.runner.start()
     log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))

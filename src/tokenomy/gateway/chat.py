@@ -21,8 +21,8 @@ from tokenomy.cache.stream_shape import fresh, replay_chunks
 from tokenomy.control.admission import Admission, Ticket
 from tokenomy.control.auth import Principal
 from tokenomy.control.estimate import explicit_max_output
-from tokenomy.errors import PermissionDeniedError, TokenomyError
-from tokenomy.gateway.recorders import Recorder
+from tokenomy.errors import ModelNotAllowedError, TokenomyError
+from tokenomy.gateway.recorders import Recorder, refusals
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import Answer, StreamAnswer, cost_headers, deployment_headers, replay, served_headers
 from tokenomy.ledger.records import LedgerEntry
@@ -44,17 +44,19 @@ async def serve_chat(gw: Gateway, body: dict[str, Any], caller: Caller, rid: str
 
     chat = validate_chat(body)
     principal = caller.principal
-    principal.check_model(chat.typed.model)
     chat = replace(chat, body=shape_body(chat.body))  # prompt-cache shaping; never changes meaning
     trace = RequestTrace(id=rid, endpoint=caller.endpoint or "chat.completions", requested_model=chat.typed.model,
                          stream=chat.stream, body=chat.body, key_id=principal.key_id, tenant=principal.team_name,
                          tags=principal.tags_json, client_request_id=caller.client_request_id)
+    with refusals(record, trace):
+        principal.check_model(chat.typed.model)
     student = gw.students.match(chat.body)
     if student is not None:
         trace.distill = await gw.students.before(student, chat.body)
         if trace.distill is not None and trace.distill.mode == "live":
             return await serve_student(gw, chat, trace, student, caller, record)
-    routed = await _route(gw, chat, caller)
+    with refusals(record, trace):
+        routed = await _route(gw, chat, caller)
     stream, include_usage = chat.stream, chat.include_usage
     if routed is not None:
         chat = routed_chat(trace, routed)
@@ -78,18 +80,18 @@ async def serve_chat(gw: Gateway, body: dict[str, Any], caller: Caller, rid: str
 
 async def _route(gw: Gateway, chat: ValidChat, caller: Caller) -> Routed | None:
     """The routed request when ``chat`` asks for a learned router (None otherwise). The router chooses among the
-    models the caller may use; PermissionDeniedError (403) when it may use none of them."""
+    models the caller may use; ModelNotAllowedError (403) when it may use none of them."""
     models = gw.routers.models_of(chat.typed.model)
     if models is None:
         return None
     allowed = _allowed_models(gw, caller.principal)
     if not any(allowed(m) for m in models):
-        raise PermissionDeniedError(f"this key may not use any model of router '{chat.typed.model}' "
+        raise ModelNotAllowedError(f"this key may not use any model of router '{chat.typed.model}' "
                                     f"({', '.join(models)})", param="model")
     catalog = gw.dispatcher.catalog
     routed = await gw.routers.route(chat, caller.options, lambda m: catalog.serves(m) and allowed(m))
     if routed is not None and routed.cascade is not None and not allowed(routed.cascade.frontier.typed.model):
-        raise PermissionDeniedError(f"this key may not use {routed.cascade.frontier.typed.model}, the frontier "
+        raise ModelNotAllowedError(f"this key may not use {routed.cascade.frontier.typed.model}, the frontier "
                                     f"model of cascade '{chat.typed.model}'", param="model")
     return routed
 
@@ -121,14 +123,14 @@ def reachable(gw: Gateway, chat: ValidChat, then: Sequence[str],
               principal: Principal) -> tuple[list[Deployment], frozenset[str] | None]:
     """Every deployment the request may reach (its chain, then a router's next choices' chains) that the caller
     may use, and their names when the caller may not use every deployment (None: no restriction).
-    PermissionDeniedError when the caller may use none of them."""
+    ModelNotAllowedError when the caller may use none of them."""
     catalog = gw.dispatcher.catalog
     chain = [d for model in (chat.typed.model, *then) for d in catalog.chain(model)]
     if principal.unrestricted:
         return chain, None
     allowed = [d for d in chain if principal.may_call(d.config.model, d.config.tier)]
     if not allowed:
-        raise PermissionDeniedError(f"this key may not use any deployment that serves '{chat.typed.model}'",
+        raise ModelNotAllowedError(f"this key may not use any deployment that serves '{chat.typed.model}'",
                                     param="model")
     return allowed, frozenset(d.name for d in allowed)
 
@@ -145,12 +147,9 @@ async def _serve(gw: Gateway, chat: ValidChat, trace: RequestTrace, caller: Call
     hit, probe = await _lookup(gw, chat, trace, decision, namespace, record)
     if hit is not None:
         return hit
-    try:
+    with refusals(record, trace):  # not allowed, an unknown model, or refused: no upstream call, no cost
         chain, allow = reachable(gw, chat, then, principal)
         ticket = await gw.control.admit_chat(principal, chat, trace.id, [d.config for d in chain])  # before any call
-    except TokenomyError as exc:
-        record(trace, exc.status, exc)  # refused, not allowed, or an unknown model: no upstream call, no cost
-        raise
     if chat.stream:
         return await open_stream(gw, chat, trace, decision, probe, ticket, then, allow, record)
     entry: LedgerEntry | None = None

@@ -9,8 +9,8 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from tokenomy.config.settings import DeploymentConfig
-from tokenomy.errors import InvalidRequestError, ModelNotFoundError, PermissionDeniedError, TokenomyError
-from tokenomy.gateway.recorders import Recorder
+from tokenomy.errors import InvalidRequestError, ModelNotAllowedError, ModelNotFoundError, TokenomyError
+from tokenomy.gateway.recorders import Recorder, refusals
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import EmbeddingsAnswer
 from tokenomy.ledger.trace import RequestTrace
@@ -46,20 +46,19 @@ async def serve_embeddings(gw: Gateway, body: dict[str, Any], caller: Caller, ri
     """The embeddings response for a request body (also what a batch line of /v1/embeddings runs)."""
     req = typed_view(body, EmbeddingRequest)
     principal = caller.principal
-    principal.check_model(req.model)
-    chain = _chain(gw, req.model)
-    allowed = [d for d in chain if principal.may_call(d.model, d.tier)]
-    if not allowed:
-        raise PermissionDeniedError(f"this key may not use any deployment that serves '{req.model}'", param="model")
-    texts = _texts(req) if chain[0].name == LOCAL else None
     trace = RequestTrace(id=rid, endpoint=caller.endpoint or "embeddings", requested_model=req.model, stream=False,
                          body=body, key_id=principal.key_id, tenant=principal.team_name, tags=principal.tags_json,
                          client_request_id=caller.client_request_id)
-    try:
+    with refusals(record, trace):  # not allowed, not served, or refused before any call: no cost
+        principal.check_model(req.model)
+        chain = _chain(gw, req.model)
+        allowed = [d for d in chain if principal.may_call(d.model, d.tier)]
+        if not allowed:
+            raise ModelNotAllowedError(f"this key may not use any deployment that serves '{req.model}'",
+                                        param="model")
+    texts = _texts(req) if chain[0].name == LOCAL else None
+    with refusals(record, trace):
         ticket = await gw.control.admit_embeddings(principal, body, rid, allowed)
-    except TokenomyError as exc:
-        record(trace, exc.status, exc)  # refused before any call: no cost
-        raise
     entry = None
     try:
         result = await (_local(gw, req, texts, trace, chain[0]) if texts is not None else

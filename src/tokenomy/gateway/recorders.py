@@ -4,6 +4,8 @@ result; a cascade step's only settles that step's reservation (the request's own
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from tokenomy.errors import TokenomyError
@@ -20,6 +22,17 @@ class Recorder(Protocol):
     def __call__(self, trace: RequestTrace, status: int, error: TokenomyError | None = None) -> LedgerEntry: ...
 
     async def acknowledge(self, entry: LedgerEntry) -> None: ...
+
+
+@contextlib.contextmanager
+def refusals(record: Recorder, trace: RequestTrace) -> Iterator[None]:
+    """A request refused inside the block (a model it may not use, an unknown model, a spent budget) still leaves
+    its ledger row, with no call and no cost."""
+    try:
+        yield
+    except TokenomyError as exc:
+        record(trace, exc.status, exc)
+        raise
 
 
 class LiveRecorder:
