@@ -116,17 +116,19 @@ def _cache_status(url: str) -> str:
 
 def test_redis_url_alone_shares_the_exact_cache_between_replicas(
         tmp_path: Path, fault: tuple[str, FaultUpstream], redis_prefix: str) -> None:  # noqa: F811
-    settings = _settings(fault[0], tmp_path, redis_url=REDIS_URL, control={"redis_prefix": redis_prefix})
-    with run_gateway(settings) as first, run_gateway(settings) as second, run_gateway(settings) as third:
+    homes = [tmp_path / name for name in ("a", "b", "c")]  # replicas on three machines: nothing shared on disk
+    a, b, c = (_settings(fault[0], home, redis_url=REDIS_URL, control={"redis_prefix": redis_prefix})
+               for home in homes)
+    with run_gateway(a) as first, run_gateway(b) as second, run_gateway(c) as third:
         assert [_cache_status(u) for u in (first, second, third, first)] == ["miss", "hit", "hit", "hit"]
 
 
 def test_an_explicit_cache_store_still_wins_over_redis(
         tmp_path: Path, fault: tuple[str, FaultUpstream], redis_prefix: str) -> None:  # noqa: F811
     local = CacheConfig(exact=ExactCacheConfig(store="memory"))
-    settings = _settings(fault[0], tmp_path, redis_url=REDIS_URL, control={"redis_prefix": redis_prefix},
-                         cache=local)
-    with run_gateway(settings) as first, run_gateway(settings) as second:
+    a, b = (_settings(fault[0], tmp_path / name, redis_url=REDIS_URL, control={"redis_prefix": redis_prefix},
+                      cache=local) for name in ("a", "b"))
+    with run_gateway(a) as first, run_gateway(b) as second:
         assert [_cache_status(u) for u in (first, second, first)] == ["miss", "miss", "hit"]
 
 
