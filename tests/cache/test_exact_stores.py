@@ -11,7 +11,7 @@ from pathlib import Path
 from servers import need
 from tokenomy.cache.key import decide, request_key
 from tokenomy.cache.stores import MemoryStore, RedisStore, ResponseStore, SQLiteStore
-from tokenomy.cache.stream_shape import StreamAssembler, replay_chunks
+from tokenomy.wire.stream import StreamAssembler, replay_chunks
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 

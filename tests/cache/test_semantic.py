@@ -19,12 +19,13 @@ from tokenomy.cache.semantic.cache import SemanticCache
 from tokenomy.cache.semantic.evaluate import Evaluation, Pair, cross_negatives, read_pairs
 from tokenomy.cache.semantic.features import FEATURE_NAMES, normalise, pair_features
 from tokenomy.cache.semantic.fit import fit_verifier, pick_threshold
-from tokenomy.cache.semantic.layer import SemanticLayer, context_key, last_user_text
+from tokenomy.cache.semantic.layer import SemanticLayer, context_key
 from tokenomy.cache.semantic.online import OnlineThreshold, wrong_share_upper
 from tokenomy.cache.semantic.verifier import NEVER, Calibration, load_calibration
 from tokenomy.cache.stores import MemoryStore
 from tokenomy.cli.main import cli
 from tokenomy.errors import ConfigError, InvalidRequestError
+from tokenomy.wire.prompt import sole_prompt
 
 GPTCACHE = Path(__file__).parent / "data" / "gptcache_pairs_120.jsonl"  # MIT, see data/README.md
 
@@ -279,7 +280,7 @@ async def test_layer_learns_from_near_miss_agreement(embed: Callable[[Sequence[s
     assert cache._online is not None and cache._online.observations == 1
     assert cache._online._correct == [True]
     assert context_key(first, "ns") == context_key(second, "ns") != context_key(body("x") | {"model": "n"}, "ns")
-    assert last_user_text({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}) is None
+    assert sole_prompt({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}) is None
     assert await layer.probe(first, CacheDecision("k", False, True), "ns") is None  # no-cache: not read
 
 

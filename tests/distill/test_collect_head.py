@@ -10,7 +10,8 @@ from tokenomy.distill.corpora import reply_check_rows
 from tokenomy.distill.embedding import CachedEmbedder
 from tokenomy.distill.examples import EVAL, TRAIN, Example, is_eval, read_examples
 from tokenomy.distill.head import train_head
-from tokenomy.distill.tasks import Selector, answer_shape, find_tasks
+from tokenomy.distill.selector import Selector
+from tokenomy.distill.tasks import answer_shape, find_tasks
 
 
 def _rec(system: str, user: str, answer: str, tag: str | None = None) -> LogRecord:

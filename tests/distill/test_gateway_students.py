@@ -33,8 +33,9 @@ from tokenomy.distill.collect import collect
 from tokenomy.distill.corpora import topic_rows
 from tokenomy.distill.examples import TRAIN, Example, load_split
 from tokenomy.distill.promote import promote
+from tokenomy.distill.selector import Selector
 from tokenomy.distill.student import load_student
-from tokenomy.distill.tasks import Selector, read_records
+from tokenomy.distill.tasks import read_records
 from tokenomy.distill.train import train_student
 
 

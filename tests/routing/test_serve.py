@@ -31,7 +31,8 @@ from tokenomy.errors import ConfigError, ModelNotFoundError
 from tokenomy.routing.calibrate import parse_target
 from tokenomy.routing.outcomes import read_outcomes, read_prices
 from tokenomy.routing.router import Decision
-from tokenomy.routing.serve import RouterSet, ServedRouter, last_user_text, pick_served
+from tokenomy.routing.serve import RouterSet, ServedRouter, pick_served
+from tokenomy.wire.prompt import prompt_text
 
 FRONTIER, CHEAP = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
 
@@ -148,13 +149,13 @@ def test_router_with_no_served_model_fails_at_startup(router_dir: Path) -> None:
         RouterSet.load(RoutingConfig(auto_router=str(router_dir / "missing")), lambda m: True)
 
 
-def test_router_env_and_last_user_text() -> None:
+def test_router_env_and_prompt_text() -> None:
     settings = load_settings(env={"TOKENOMY_ROUTER": "/srv/router"})
     assert settings.routing.auto_router == "/srv/router"
     body = {"messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"},
                          {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}
-    assert last_user_text(body) == "a\nb"
-    assert last_user_text({"messages": [{"role": "system", "content": "only"}]}) == "only"
+    assert prompt_text(body) == "a\nb"
+    assert prompt_text({"messages": [{"role": "system", "content": "only"}]}) == "only"
 
 
 def test_failed_choice_falls_back_along_the_configured_chain(router_dir: Path,

@@ -21,16 +21,16 @@ from tokenomy.audit.strategies import (
     Assumptions,
     RequestCase,
     batch_weight,
-    last_user_text,
     routable,
     savings,
 )
 from tokenomy.cache.key import request_key
-from tokenomy.cache.prefix import prefix_hash
 from tokenomy.pricing.catalogue import Catalogue
 from tokenomy.pricing.cost import TokenUsage, cost_usd
 from tokenomy.pricing.price import Price
+from tokenomy.promptcache.prefix import prefix_hash
 from tokenomy.tokens.counter import TokenCounter
+from tokenomy.wire.prompt import prompt_text, sole_prompt
 
 PRUNE_AT = 200_000
 _REPLY_PRIMING = 3  # the counter adds these to every prompt; a prefix alone does not carry them
@@ -94,7 +94,7 @@ class Audit:
         self.combined += combined
         if rec.body is not None and not repeat:
             self.fresh_cost_usd += cost
-            text = last_user_text(rec.body)
+            text = sole_prompt(rec.body)  # what the semantic cache would look up
             if self.paraphrases is not None and text:
                 self.paraphrases.offer(SampleItem(ts, f"{rec.model}:{digest}", text, cost, cost - combined))
 
@@ -171,7 +171,7 @@ class Audit:
         if rec.body is None:
             return None
         if self.router is not None:
-            text = last_user_text(rec.body)
+            text = prompt_text(rec.body)  # what the router reads when it serves
             small = self.router.price(self.catalogue, price, text, when) if text else None
         elif self.assumptions.small_model is None or not routable(rec.body):
             return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from tokenomy.pricing.cost import TokenUsage, cost_usd
 from tokenomy.pricing.price import Price
+from tokenomy.wire.prompt import prompt_text
 
 STRATEGIES = ("exact_cache", "routing", "prompt_caching", "batch")
 
@@ -41,24 +42,10 @@ class Assumptions:
 def routable(body: Mapping[str, Any] | None) -> bool:
     """The heuristic: the last user message is short (≤ 600 characters), has no code or maths markers and at most
     two numbers. A stated stand-in for a trained router (``--router DIR``)."""
-    text = last_user_text(body)
+    text = prompt_text(body)
     if text is None or len(text) > SHORT_PROMPT_CHARS:
         return False
     return not _HARD.search(text) and len(_NUMBER.findall(text)) <= 2
-
-
-def last_user_text(body: Mapping[str, Any] | None) -> str | None:
-    messages = (body or {}).get("messages")
-    if not isinstance(messages, list):
-        return None
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return None
 
 
 def batch_weight(stream: bool, tolerant: bool, already_batch: bool, share: float) -> float:

@@ -25,9 +25,9 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def simulate(log: str | None, demo: bool, provider: str, model: str | None, as_json: bool) -> None:
     """Replay LOG (OpenAI-format JSONL: timestamp + request per line) through the provider's caching rules."""
-    from tokenomy.cache.simulate import Simulator
-    from tokenomy.cache.workload import demo as demo_workload
-    from tokenomy.cache.workload import read_log
+    from tokenomy.audit.cache_workload import demo as demo_workload
+    from tokenomy.audit.cache_workload import read_log
+    from tokenomy.audit.prompt_cache import Simulator
     from tokenomy.pricing.catalogue import Catalogue
     from tokenomy.tokens.counter import TokenCounter
 

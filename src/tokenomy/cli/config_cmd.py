@@ -12,8 +12,8 @@ import yaml
 
 from tokenomy.config.litellm_import import convert_litellm
 from tokenomy.config.settings import load_settings
+from tokenomy.config.vendors import VENDORS
 from tokenomy.providers.registry import resolve_deployments
-from tokenomy.providers.vendors import VENDORS
 
 
 @click.group("config")

@@ -88,7 +88,8 @@ def _emit(obj: Any) -> None:
 def tasks_cmd(logs: tuple[Path, ...], kinds: tuple[str, ...], min_requests: int, as_json: bool) -> None:
     """List candidate tasks in request logs (the audit's formats, or tokenomy's stored bodies)."""
     from tokenomy.audit.records import BadLines
-    from tokenomy.distill.tasks import KINDS, find_tasks, read_records
+    from tokenomy.distill.selector import KINDS
+    from tokenomy.distill.tasks import find_tasks, read_records
 
     bad = BadLines()
     groups = find_tasks(read_records(list(logs), bad), _pricer(), kinds=kinds or KINDS, min_requests=min_requests)

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
+from tokenomy.config.vendors import VENDORS
 from tokenomy.errors import ConfigError
-from tokenomy.providers.vendors import VENDORS
 
 _PREFIXES = {
     "openai": "openai", "text-completion-openai": "openai", "anthropic": "anthropic", "groq": "groq",

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tokenomy.cache.prefix import SELF_HOSTED, prefix_hash, rendezvous_order
 from tokenomy.config.settings import RetryConfig, RoutingConfig
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.cooldown import Cooldowns
@@ -36,6 +35,7 @@ from tokenomy.errors import (
     UpstreamRateLimitError,
 )
 from tokenomy.ledger.trace import CallTrace, RequestTrace
+from tokenomy.promptcache.prefix import SELF_HOSTED, prefix_hash, rendezvous_order
 from tokenomy.providers.base import ChatCall, Chunk, ChunkStream, Completion
 from tokenomy.providers.registry import Deployment
 from tokenomy.wire.validation import ValidChat

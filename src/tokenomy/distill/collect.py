@@ -25,7 +25,8 @@ from tokenomy.distill.examples import (
     write_examples,
     write_manifest,
 )
-from tokenomy.distill.tasks import Selector, TaskGroup, answer_shape, find_tasks
+from tokenomy.distill.selector import Selector
+from tokenomy.distill.tasks import TaskGroup, answer_shape, find_tasks
 from tokenomy.errors import DistillError
 
 

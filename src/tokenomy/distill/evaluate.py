@@ -15,7 +15,6 @@ from it (:mod:`tokenomy.distill.costs`).
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections import Counter
@@ -23,31 +22,14 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from tokenomy.distill.agreement import RULES, agrees, default_rule
 from tokenomy.distill.costs import cpu_rate, student_usd_per_1k
 from tokenomy.distill.examples import Example
 from tokenomy.distill.student import Prediction, Student
 from tokenomy.errors import DistillError
 
-RULES = ("exact", "normalised", "final-answer")
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
 LATENCY_SAMPLE = 40
-_PUNCT = re.compile(r"[^\w\s]", re.U)
-
-
-def _normalise(text: str) -> str:
-    return " ".join(_PUNCT.sub(" ", text.lower()).split())
-
-
-def agrees(rule: str, student: str, teacher: str) -> bool:
-    if rule == "exact":
-        return student.strip() == teacher.strip()
-    if rule == "final-answer":
-        student, teacher = student.rsplit("####", 1)[-1], teacher.rsplit("####", 1)[-1]
-    return _normalise(student) == _normalise(teacher)
-
-
-def default_rule(shape: str) -> str:
-    return "exact" if shape == "classification" else "normalised"
 
 
 def coverage_curve(predictions: Sequence[Prediction], agreed: Sequence[bool], student_usd: Decimal,

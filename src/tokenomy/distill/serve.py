@@ -31,18 +31,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.audit.records import LogRecord
-from tokenomy.cache.stream_shape import replay_chunks
 from tokenomy.config.settings import DeploymentConfig, PriceOverride, Settings, data_home
-from tokenomy.distill.evaluate import agrees
+from tokenomy.distill.agreement import agrees
 from tokenomy.distill.examples import Example, prompt_messages
 from tokenomy.distill.registry import Promotion, load_registry, registry_path, save_registry
+from tokenomy.distill.selector import LiveRequest, Selector
 from tokenomy.distill.student import Prediction, Student, load_student
-from tokenomy.distill.tasks import Selector
 from tokenomy.errors import UpstreamError
 from tokenomy.ledger.trace import DistillMark, RequestTrace
 from tokenomy.providers.base import ChatCall, ChunkStream, Completion
 from tokenomy.providers.registry import Deployment
+from tokenomy.wire.stream import replay_chunks
 
 log = logging.getLogger("tokenomy.distill")
 
@@ -106,7 +105,7 @@ class StudentSet:
         model = str(body.get("model") or "")
         if any(model == s.deployment.model for s in self._served):
             return None
-        record = LogRecord(model=model, timestamp=None, body=body, usage=None)
+        record = LiveRequest(model=model, body=body)
         for served in self._served:
             if served.promotion.state in ("shadow", "live") and served.selector.matches(record):
                 return served

@@ -21,59 +21,14 @@ from typing import Any
 
 from tokenomy.audit.readers import detect_format, read_log
 from tokenomy.audit.records import BadLines, LogRecord
-from tokenomy.distill.examples import message_text, prompt_hash, prompt_messages, system_hash
+from tokenomy.distill.examples import prompt_hash, prompt_messages
+from tokenomy.distill.selector import KINDS, Selector, keys_of
 from tokenomy.errors import DistillError
 
-KINDS = ("system", "route", "tag")
 MAX_LABELS = 50
 MAX_LABEL_WORDS = 6
 _ANSWER_CAP = 2000  # distinct answers counted per group; past that it is free text anyway
 
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    kind: str  # system | route | tag
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Selector:
-        kind, sep, value = text.partition("=")
-        if not sep or kind not in KINDS or not value:
-            raise DistillError(f"--where {text!r}: expected system=HASH, route=NAME or tag=TAG")
-        return cls(kind, value)
-
-    def __str__(self) -> str:
-        return f"{self.kind}={self.value}"
-
-    def matches(self, rec: LogRecord) -> bool:
-        return self.value in keys_of(rec, self.kind)
-
-
-def _metadata(rec: LogRecord) -> dict[str, Any]:
-    body_meta = (rec.body or {}).get("metadata")
-    merged = dict(body_meta) if isinstance(body_meta, dict) else {}
-    merged.update(rec.metadata or {})
-    return merged
-
-
-def system_text(body: Any) -> str:
-    messages = body.get("messages") if isinstance(body, dict) else None
-    return "\n".join(message_text(m.get("content")) for m in messages or ()
-                     if isinstance(m, dict) and m.get("role") in ("system", "developer"))
-
-
-def keys_of(rec: LogRecord, kind: str) -> list[str]:
-    """The group keys of one record for one kind (a record may carry several tags)."""
-    if kind == "system":
-        text = system_text(rec.body)
-        return [system_hash(text)] if text else []
-    meta = _metadata(rec)
-    if kind == "route":
-        route = meta.get("route") or (rec.body or {}).get("model") or rec.model
-        return [str(route)]
-    raw = meta.get("tags")
-    tags: list[Any] = raw if isinstance(raw, list) else [meta.get("tag")]
-    return [str(t) for t in tags if isinstance(t, str | int) and str(t)]
 
 
 def answer_shape(answers: Counter[str], prompts: int) -> str:

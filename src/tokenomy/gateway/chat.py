@@ -16,8 +16,6 @@ import msgspec
 
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.layer import Probe
-from tokenomy.cache.shape import shape_body
-from tokenomy.cache.stream_shape import fresh, replay_chunks
 from tokenomy.control.admission import Admission, Ticket
 from tokenomy.control.auth import Principal
 from tokenomy.control.estimate import explicit_max_output
@@ -27,8 +25,10 @@ from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import Answer, StreamAnswer, cost_headers, deployment_headers, replay, served_headers
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import CachedAnswer, RequestTrace
+from tokenomy.promptcache.shape import shape_body
 from tokenomy.providers.registry import Deployment
 from tokenomy.routing.serve import Routed
+from tokenomy.wire.stream import fresh, replay_chunks
 from tokenomy.wire.validation import ValidChat, validate_chat
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.layer import Probe
-from tokenomy.cache.stream_shape import StreamAssembler
 from tokenomy.control.admission import Admission, Ticket
 from tokenomy.control.estimate import explicit_max_output
 from tokenomy.dispatch.dispatcher import ServedStream
@@ -31,6 +30,7 @@ from tokenomy.gateway.recorders import Recorder
 from tokenomy.gateway.results import Chunks, StreamAnswer, deployment_headers
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
+from tokenomy.wire.stream import StreamAssembler
 from tokenomy.wire.validation import ValidChat
 
 if TYPE_CHECKING:

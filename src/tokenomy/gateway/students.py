@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tokenomy.cache.stream_shape import replay_chunks
 from tokenomy.distill.serve import ServedStudent
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.recorders import Recorder
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import Answer, StreamAnswer, cost_headers, replay, served_headers
 from tokenomy.ledger.trace import RequestTrace
+from tokenomy.wire.stream import replay_chunks
 from tokenomy.wire.validation import ValidChat
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner
 from tokenomy.errors import UpstreamConnectionError, UpstreamError, UpstreamProtocolError, UpstreamTimeoutError
+from tokenomy.promptcache.breakpoints import BreakpointPlanner
 from tokenomy.providers.anthropic_translate import StreamTranslator, from_messages_response, to_messages_request
 from tokenomy.providers.base import ChatCall, ChunkStream, Completion
 from tokenomy.providers.http_status import error_for_status

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tokenomy.config.settings import DeploymentConfig
+from tokenomy.config.vendors import VENDORS
 from tokenomy.errors import ConfigError
-from tokenomy.providers.vendors import VENDORS
 
 BATCH_PROVIDERS = ("openai", "anthropic")
 

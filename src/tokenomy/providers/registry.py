@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokenomy.config.settings import DeploymentConfig, Settings
+from tokenomy.config.vendors import VENDORS, env_deployments
 from tokenomy.errors import ConfigError
 from tokenomy.providers.base import Provider
-from tokenomy.providers.vendors import VENDORS, env_deployments
 
 if TYPE_CHECKING:
     from tokenomy.providers.openai_embeddings import OpenAIEmbeddingsProvider
@@ -52,7 +52,7 @@ def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queu
                                   n_threads=config.n_threads, max_queue=max_queue)
     base_url, api_key = _endpoint(config, env)
     if config.provider == "anthropic":
-        from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner
+        from tokenomy.promptcache.breakpoints import BreakpointPlanner
         from tokenomy.providers.anthropic import AnthropicProvider
         from tokenomy.tokens.counter import TokenCounter
 

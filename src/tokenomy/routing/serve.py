@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -35,6 +35,7 @@ from tokenomy.errors import ConfigError, ModelNotFoundError, RouteTargetError, T
 from tokenomy.microbatch import MicroBatcher
 from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target
 from tokenomy.routing.online import TrafficHold
+from tokenomy.wire.prompt import prompt_text
 from tokenomy.wire.validation import ValidChat
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ class RouterSet:
             target, source = _header_target(text), "header"
         if entry.cascade:
             return _cascade(entry, chat, target, source)
-        decision = await entry.decide(last_user_text(chat.body), target)
+        decision = await entry.decide(prompt_text(chat.body) or "", target)
         model, note = pick_served(decision, served)
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
                   f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
@@ -273,7 +274,7 @@ def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source
     whole = replace(chat, body={k: v for k, v in chat.body.items() if k not in ("stream", "stream_options")},
                     typed=msgspec.structs.replace(chat.typed, stream=False))  # the check reads whole answers
     return Routed(chat=_as(whole, check.cheap), model=check.cheap, reason=reason,
-                  cascade=Cascade(entry, _as(whole, check.frontier), last_user_text(chat.body), margin,
+                  cascade=Cascade(entry, _as(whole, check.frontier), prompt_text(chat.body) or "", margin,
                                   target.value if target is not None else None))
 
 
@@ -304,19 +305,6 @@ def ranked_served(decision: Decision, served: Served) -> list[str]:
 def _rule(decision: Decision) -> str:
     rule = f"frontier call charged {decision.mu:.3g}" if decision.mu else f"lambda {decision.lam:.4g}/USD"
     return f"{rule}, held on the latest {decision.online} requests" if decision.online else rule
-
-
-def last_user_text(body: Mapping[str, Any]) -> str:
-    """The text of the last user turn (text parts joined), else of the last message; '' when there is none."""
-    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
-    users = [m for m in messages if m.get("role") == "user"]
-    chosen = (users or messages or [{}])[-1]
-    content = chosen.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def _header_target(text: str) -> Target:

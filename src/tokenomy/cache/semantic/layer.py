@@ -32,6 +32,7 @@ from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision, request_key
 from tokenomy.cache.semantic.cache import Match, SemanticCache
 from tokenomy.wire.completion import answer_text
+from tokenomy.wire.prompt import sole_prompt
 
 log = logging.getLogger("tokenomy.cache.semantic")
 
@@ -57,24 +58,6 @@ class Probe:
     vector: Any
     match: Match | None
     answer: dict[str, Any] | None = None  # the exact-cache entry served for a semantic hit
-
-
-def last_user_text(body: Mapping[str, Any]) -> str | None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None
-    last = messages[-1]
-    if not isinstance(last, dict) or last.get("role") != "user":
-        return None
-    content = last.get("content")
-    if isinstance(content, str):
-        return content if content.strip() else None
-    if isinstance(content, list):  # text parts only; an image or audio part makes the turn ineligible
-        if not all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-            return None
-        text = "\n".join(str(p.get("text", "")) for p in content)
-        return text if text.strip() else None
-    return None
 
 
 def context_key(body: Mapping[str, Any], namespace: str) -> str:
@@ -131,7 +114,7 @@ class SemanticLayer:
         """Look the request up; ``Probe.answer`` is set when a paraphrase may be served. None when ineligible."""
         if not decision.read:
             return None
-        text = last_user_text(body)
+        text = sole_prompt(body)
         if text is None:
             return None
         try:

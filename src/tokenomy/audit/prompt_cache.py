@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner, TextCounter, minimum_cacheable
 from tokenomy.pricing.catalogue import Catalogue
 from tokenomy.pricing.cost import TokenUsage, cost_usd
+from tokenomy.promptcache.breakpoints import BreakpointPlanner, TextCounter, minimum_cacheable
 from tokenomy.providers.anthropic_translate import to_messages_request
 
 OPENAI_MIN, OPENAI_STEP, OPENAI_TTL_S = 1024, 128, 600.0

@@ -7,7 +7,7 @@ import copy
 import orjson
 
 from tokenomy.cache.key import request_key
-from tokenomy.cache.shape import shape_body
+from tokenomy.promptcache.shape import shape_body
 
 
 def _tool(properties: dict[str, object]) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenomy.cache.anthropic_breakpoints import BreakpointPlanner, minimum_cacheable
+from tokenomy.promptcache.breakpoints import BreakpointPlanner, minimum_cacheable
 from tokenomy.tokens.counter import TokenCounter
 
 LONG = "The contract says many things. " * 400  # ~2,400 tokens

@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from servers import run_fault_upstream, run_gateway
-from tokenomy.cache.prefix import prefix_hash, rendezvous_order
 from tokenomy.config.settings import DeploymentConfig, LocalConfig, Settings
+from tokenomy.promptcache.prefix import prefix_hash, rendezvous_order
 from tokenomy.testing.fault_upstream import FaultUpstream
 
 SYSTEM = {"role": "system", "content": "You are the support bot for ACME. Policies: ..."}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tokenomy.cache.simulate import Simulator
-from tokenomy.cache.workload import demo
+from tokenomy.audit.cache_workload import demo
+from tokenomy.audit.prompt_cache import Simulator
 from tokenomy.cli.cache_cmd import cache_group
 from tokenomy.pricing.catalogue import Catalogue
 from tokenomy.tokens.counter import TokenCounter
