@@ -214,6 +214,13 @@ class StoreUnavailableError(TokenomyError):
     outage = True
 
 
+class DatabaseError(StoreUnavailableError):
+    """The database (the ledger's SQLite file or PostgreSQL) failed a read or a transaction; ``db.engine`` raises it
+    for every driver error, and each store says what it was doing."""
+
+    code = "database_error"
+
+
 class UpstreamError(TokenomyError):
     """An upstream call failed. ``retryable`` says whether the same request may succeed on a retry or elsewhere."""
 

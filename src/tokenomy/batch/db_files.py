@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from tokenomy.batch.files import _ID, CHUNK
 from tokenomy.batch.store import BatchStoreError
 from tokenomy.db.engine import Database, reason
-from tokenomy.errors import NotFoundError
+from tokenomy.errors import DatabaseError, NotFoundError
 
 
 class _ChunkReader(io.RawIOBase):
@@ -53,7 +53,7 @@ class DatabaseBlobs:
                 for seq, data in enumerate(chunks):
                     tx.execute("INSERT INTO file_chunks (file_id, seq, data) VALUES (?, ?, ?)", (file_id, seq, data))
                     size += len(data)
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise BatchStoreError(f"cannot store file {file_id}: {reason(exc)}") from exc
         return size
 
@@ -80,7 +80,7 @@ class DatabaseBlobs:
             with self.database.read() as tx:
                 row = tx.execute("SELECT data FROM file_chunks WHERE file_id = ? AND seq = ?", (file_id, seq)
                                  ).fetchone()
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise BatchStoreError(f"cannot read file {file_id}: {reason(exc)}") from exc
         if row is None:
             raise NotFoundError(f"the content of file {file_id} is gone", param="file_id")
@@ -91,7 +91,7 @@ class DatabaseBlobs:
         try:
             with self.database.read() as tx:
                 (count,) = tx.execute("SELECT COUNT(*) FROM file_chunks WHERE file_id = ?", (file_id,)).fetchone()
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise BatchStoreError(f"cannot read file {file_id}: {reason(exc)}") from exc
         return io.BufferedReader(_ChunkReader(self, file_id, int(count)), buffer_size=CHUNK)
 
@@ -104,5 +104,5 @@ class DatabaseBlobs:
         try:
             with self.database.transaction() as tx:
                 tx.execute("DELETE FROM file_chunks WHERE file_id = ?", (file_id,))
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise BatchStoreError(f"cannot delete file {file_id}: {reason(exc)}") from exc

@@ -18,7 +18,7 @@ import orjson
 
 from tokenomy.batch.objects import TIMESTAMPS, BatchRecord, BatchStatus, FileRecord, LineCounts, LineState, LineUsage
 from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
-from tokenomy.errors import TokenomyError
+from tokenomy.errors import DatabaseError, TokenomyError
 from tokenomy.ledger.store import insert_entries
 
 
@@ -89,7 +89,7 @@ class SQLBatchStore:
         try:
             with self.database.read() as tx:
                 return tx.execute(sql, args).fetchall()
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise BatchStoreError(f"batch store read failed ({self.database.describe()}): {reason(exc)}") from exc
 
     def _write(self, work: Any) -> Any:
@@ -97,7 +97,7 @@ class SQLBatchStore:
         try:
             with self.database.transaction() as tx:
                 return work(tx)
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise BatchStoreError(f"batch store write failed ({self.database.describe()}): {reason(exc)}") from exc
 
     def close(self) -> None:

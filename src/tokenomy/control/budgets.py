@@ -30,7 +30,7 @@ from typing import Literal, Protocol
 
 from tokenomy.control.periods import period_id
 from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
-from tokenomy.errors import InsufficientQuotaError
+from tokenomy.errors import DatabaseError, InsufficientQuotaError
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -104,7 +104,7 @@ class SQLBudgetStore:
         try:
             with self.database.transaction(exclusive=True) as db:
                 return fn(db, *args)  # type: ignore[operator]
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise LedgerStoreError(f"budget {work} failed at {self.database.describe()}: {reason(exc)}") from exc
 
     async def try_reserve(self, rid: str, scopes: Sequence[Scope], amount_pusd: int, at_us: int,

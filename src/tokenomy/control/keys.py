@@ -23,7 +23,7 @@ import orjson
 
 from tokenomy.control.periods import PERIODS
 from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
-from tokenomy.errors import InvalidRequestError, KeyNotFoundError
+from tokenomy.errors import DatabaseError, InvalidRequestError, KeyNotFoundError
 from tokenomy.ledger.records import from_pusd, to_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -149,7 +149,7 @@ class KeyStore:
         try:
             with self.database.transaction() as tx:
                 yield tx
-        except self.database.errors as exc:
+        except DatabaseError as exc:
             raise LedgerStoreError(f"key store at {self.database.describe()}: {reason(exc)}") from exc
 
     def create(self, name: str, **fields: Any) -> tuple[KeyRecord, str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from tokenomy.errors import ConfigError
+from tokenomy.errors import ConfigError, DatabaseError
 
 Dialect = Literal["sqlite", "postgresql"]
 PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -83,13 +83,30 @@ class Database:
     errors: tuple[type[Exception], ...]
     sql: dict[str, str]
 
-    def transaction(self, *, exclusive: bool = False) -> contextlib.AbstractContextManager[Tx]:
+    @contextlib.contextmanager
+    def transaction(self, *, exclusive: bool = False) -> Iterator[Tx]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so writers queue instead of deadlocking);
         ``exclusive``: no other exclusive transaction runs until it ends, on any replica (SQLite: already so; on
-        PostgreSQL an advisory lock)."""
+        PostgreSQL an advisory lock). A driver error, in the block or around it, is a ``DatabaseError``."""
+        try:
+            with self._transaction(exclusive=exclusive) as tx:
+                yield tx
+        except self.errors as exc:
+            raise DatabaseError(reason(exc)) from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read; a driver error is a ``DatabaseError``."""
+        try:
+            with self._read() as tx:
+                yield tx
+        except self.errors as exc:
+            raise DatabaseError(reason(exc)) from exc
+
+    def _transaction(self, *, exclusive: bool) -> contextlib.AbstractContextManager[Tx]:
         raise NotImplementedError
 
-    def read(self) -> contextlib.AbstractContextManager[Tx]:
+    def _read(self) -> contextlib.AbstractContextManager[Tx]:
         raise NotImplementedError
 
     def exists(self) -> bool:
@@ -144,7 +161,7 @@ class SQLiteDatabase(Database):
         return self._conn
 
     @contextlib.contextmanager
-    def transaction(self, *, exclusive: bool = False) -> Iterator[Tx]:
+    def _transaction(self, *, exclusive: bool) -> Iterator[Tx]:
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -157,7 +174,7 @@ class SQLiteDatabase(Database):
             conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Tx]:
+    def _read(self) -> Iterator[Tx]:
         with self._lock:
             yield _SQLiteTx(self._connection())
 
@@ -250,14 +267,14 @@ class PostgresDatabase(Database):
         return psycopg.connect(self._conninfo, connect_timeout=self._connect_timeout_s, row_factory=_pg_row)
 
     @contextlib.contextmanager
-    def transaction(self, *, exclusive: bool = False) -> Iterator[Tx]:
+    def _transaction(self, *, exclusive: bool) -> Iterator[Tx]:
         with self.connection() as conn:
             if exclusive:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (EXCLUSIVE_LOCK,))
             yield _PgTx(conn)
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Tx]:
+    def _read(self) -> Iterator[Tx]:
         with self.connection() as conn:
             yield _PgTx(conn)
 

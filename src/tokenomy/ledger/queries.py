@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.db.engine import Database, SQLiteDatabase, Tx, _sqlite_row, _SQLiteTx, reason
+from tokenomy.errors import DatabaseError
 from tokenomy.ledger.records import from_pusd
 from tokenomy.ledger.store import LedgerStoreError
 
@@ -87,7 +88,7 @@ def reading(source: Source) -> Iterator[Tx]:
         try:
             with source.read() as tx:
                 yield tx
-        except source.errors as exc:
+        except DatabaseError as exc:
             raise LedgerStoreError(f"cannot read the ledger at {source.describe()}: {reason(exc)}") from exc
         return
     path = source.path if isinstance(source, SQLiteDatabase) else source
