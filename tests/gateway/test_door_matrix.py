@@ -121,7 +121,7 @@ def embeddings(world: World, key: str | None) -> Outcome:
     return 200, None
 
 
-def _batch(world: World, key: str | None, model: str, via: str, *, wait_s: float = 30) -> Outcome:
+def _batch(world: World, key: str | None, model: str, via: str, *, wait_s: float = 90) -> Outcome:
     """A one-line batch: the line's (status, code), or the HTTP failure of the upload or create; (0, 'pending')
     while its line has not run after ``wait_s``."""
     client = _client(world, key)
