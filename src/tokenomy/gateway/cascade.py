@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tokenomy.errors import TokenomyError
-from tokenomy.gateway.chat import answer
 from tokenomy.gateway.recorders import Recorder, StepRecorder
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import Answer, cost_headers
+from tokenomy.gateway.serve import answer
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.routing.serve import Routed
 from tokenomy.wire.completion import answer_text

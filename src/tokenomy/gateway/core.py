@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tokenomy.batch.service import BatchService
 from tokenomy.config.settings import Settings
@@ -29,16 +29,17 @@ from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
 from tokenomy.embeddings.batched import LazyEmbedder
 from tokenomy.errors import NotFoundError, TokenomyError
+from tokenomy.gateway.chat import serve_chat
+from tokenomy.gateway.embeddings import serve_embeddings
 from tokenomy.gateway.parts import BodyStorage, ResponseCache, Routers, SemanticCache, Students
+from tokenomy.gateway.recorders import LiveRecorder
+from tokenomy.gateway.requests import Caller
+from tokenomy.gateway.results import Answer, EmbeddingsAnswer, StreamAnswer
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.metrics import Metrics
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.ledger.writer import LedgerWriter
-
-if TYPE_CHECKING:
-    from tokenomy.gateway.requests import Caller
-    from tokenomy.gateway.results import Answer, EmbeddingsAnswer, StreamAnswer
 
 
 def new_request_id() -> str:
@@ -73,9 +74,6 @@ class Gateway:
 
     async def chat(self, body: dict[str, Any], caller: Caller) -> Answer | StreamAnswer:
         """A chat completion request (the parsed JSON body), whole or streamed as the body asks."""
-        from tokenomy.gateway.chat import serve_chat
-        from tokenomy.gateway.recorders import LiveRecorder
-
         rid = new_request_id()
         try:
             return await serve_chat(self, body, caller, rid, LiveRecorder(self))
@@ -84,9 +82,6 @@ class Gateway:
             raise
 
     async def embeddings(self, body: dict[str, Any], caller: Caller) -> EmbeddingsAnswer:
-        from tokenomy.gateway.embeddings import serve_embeddings
-        from tokenomy.gateway.recorders import LiveRecorder
-
         rid = new_request_id()
         try:
             return await serve_embeddings(self, body, caller, rid, LiveRecorder(self))

@@ -4,12 +4,13 @@ on as response headers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tokenomy.ledger.records import LedgerEntry
+from tokenomy.ledger.trace import RequestTrace
 from tokenomy.providers.registry import Deployment
 
 Chunks = AsyncGenerator[dict[str, Any], None]
@@ -62,6 +63,21 @@ def cost_headers(entry: LedgerEntry) -> dict[str, str]:
 
 def _money(value: Decimal | None) -> str:
     return "unknown" if value is None else format(value.normalize(), "f")
+
+
+def fell_back(trace: RequestTrace, asked: str, then: Sequence[str], model: str) -> dict[str, str]:
+    """When a router's next choice answered (``model``, not the ``asked`` one): the route reason says so, in the
+    ledger and the headers, and ``x-tokenomy-route`` names it. No headers otherwise."""
+    if model == asked:
+        return {}
+    failed = ", ".join((asked, *then[:then.index(model)]))
+    trace.route_reason = f"{trace.route_reason}; {failed} failed, served by {model} (router's next choice)"
+    return {"x-tokenomy-route": model, "x-tokenomy-route-reason": trace.route_reason}
+
+
+def client_id_headers(trace: RequestTrace) -> dict[str, str]:
+    """The client's own request id, echoed back (the ledger records it beside the server's)."""
+    return {"x-client-request-id": trace.client_request_id} if trace.client_request_id else {}
 
 
 async def replay(chunks: list[dict[str, Any]]) -> Chunks:

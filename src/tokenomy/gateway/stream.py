@@ -25,9 +25,8 @@ from tokenomy.control.admission import Admission, Ticket
 from tokenomy.control.estimate import explicit_max_output
 from tokenomy.dispatch.dispatcher import ServedStream
 from tokenomy.errors import StreamBrokenError, TokenomyError, UpstreamError
-from tokenomy.gateway.chat import fell_back
 from tokenomy.gateway.recorders import Recorder
-from tokenomy.gateway.results import Chunks, StreamAnswer, deployment_headers
+from tokenomy.gateway.results import Chunks, StreamAnswer, deployment_headers, fell_back
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.wire.stream import StreamAssembler
