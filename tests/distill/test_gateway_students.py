@@ -191,3 +191,46 @@ def test_shadow_live_cascade_spot_demote(trained: dict[str, Any], teacher: tuple
     assert spend.exit_code == 0, spend.output
     groups = {g["key"]: g for g in json.loads(spend.output)["groups"]}
     assert float(groups["distill/topics"]["saving_usd"]) > 0
+
+
+def test_batch_lines_take_the_same_student_step(trained: dict[str, Any], teacher: tuple[str, Teacher],
+                                                tmp_path: Path) -> None:
+    """One path: a batch line run by our workers is answered by a live student exactly as a live request is."""
+    import io
+    import time
+
+    from tokenomy.config.settings import BatchConfig
+
+    root, system = trained["root"], trained["system"]
+    registry, ledger = tmp_path / "students.json", tmp_path / "ledger.db"
+    promote(root / "student", registry, min_agreement=0.8, shadow_sample=1.0, spot_check=0.01, min_checks=8)
+    doc = json.loads(registry.read_text())
+    doc["students"][0].update(state="live", threshold=0.0, spot_check=0.0)  # every line confident, none checked
+    registry.write_text(json.dumps(doc))
+    base, upstream = teacher
+    settings = Settings(
+        deployments=[DeploymentConfig(name="gpt-4o", provider="openai_compatible", model="gpt-4o", tier="frontier",
+                                      base_url=base)],
+        local=LocalConfig(enabled=False), ledger=LedgerConfig(database_url=str(ledger)), home=str(tmp_path),
+        distill=DistillConfig(registry=str(registry)), batch=BatchConfig())
+    users = [e.user for e in trained["train"][:6]]
+    lines = "".join(json.dumps({"custom_id": f"l{i}", "method": "POST", "url": "/v1/chat/completions",
+                                "body": {"model": "gpt-4o", "messages": [{"role": "system", "content": system},
+                                                                         {"role": "user", "content": u}]}}) + "\n"
+                    for i, u in enumerate(users))
+    calls = upstream.calls
+    with run_gateway(settings) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        source = client.files.create(file=("s.jsonl", io.BytesIO(lines.encode())), purpose="batch")
+        batch = client.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        deadline = time.monotonic() + 60
+        while (found := client.batches.retrieve(batch.id)).status != "completed":
+            assert time.monotonic() < deadline and found.status not in ("failed", "cancelled"), found
+            time.sleep(0.1)
+        output = [json.loads(x) for x in client.files.content(str(found.output_file_id)).text.splitlines()]
+    assert upstream.calls == calls  # no line reached the teacher
+    assert {o["response"]["body"]["model"] for o in output} == {"distill/topics"}
+    rows = sqlite3.connect(ledger).execute(
+        "SELECT endpoint, distill_mode, deployment FROM requests WHERE distill_task = 'topics'").fetchall()
+    assert rows and set(rows) == {("batch.chat.completions", "live", "distill/topics")} and len(rows) == len(users)
