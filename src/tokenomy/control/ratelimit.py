@@ -63,7 +63,14 @@ class RateLimiter:
         return max(0.0, float(stats.reset_time) - time.time())
 
     async def remaining(self, limit: Limit) -> tuple[int, float]:
-        stats = await self._limiter.get_window_stats(self._item(limit.per_minute), limit.scope, limit.kind)
+        """What the limit's window has left, and the seconds until it resets; ``RateLimitStoreError`` when Redis
+        cannot be read."""
+        from redis.exceptions import RedisError
+
+        try:
+            stats = await self._limiter.get_window_stats(self._item(limit.per_minute), limit.scope, limit.kind)
+        except RedisError as exc:
+            raise RateLimitStoreError(f"rate limits (redis) unavailable: {exc}") from exc
         return int(stats.remaining), max(0.0, float(stats.reset_time) - time.time())
 
     async def charge(self, limit: Limit, cost: int) -> None:
