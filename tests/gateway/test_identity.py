@@ -143,3 +143,34 @@ def test_files_answer_in_openais_shape(tmp_path: Path, fault: tuple[str, FaultUp
             assert shown.status == "processed"
             assert shown.expires_at is None or isinstance(shown.expires_at, int)
             assert shown.filename == "a.jsonl" and shown.purpose == "batch"
+
+
+class _CountingStore:
+    """A key store that knows no key and counts how often it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def list_keys(self) -> list[Any]:
+        return []
+
+    def teams(self) -> list[Any]:
+        return []
+
+    def by_hash(self, key_hash: str) -> tuple[None, list[Any]]:
+        self.asked += 1
+        return None, []
+
+
+async def test_a_flood_of_made_up_keys_costs_the_store_little() -> None:
+    from tokenomy.control.auth import ASKS, KeyCache
+    from tokenomy.errors import AuthenticationError
+
+    store = _CountingStore()
+    keys = KeyCache(store, "master", refresh_s=3600)  # type: ignore[arg-type]
+    await keys.reload()
+    made_up = [f"tk-{i:043d}" for i in range(ASKS + 500)]
+    for key in [*made_up, *made_up[:10]]:  # each unknown digest is asked once, and at most ASKS per refresh
+        with pytest.raises(AuthenticationError):
+            await keys.authenticate({"authorization": f"Bearer {key}"})
+    assert store.asked == ASKS

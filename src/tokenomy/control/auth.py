@@ -27,6 +27,7 @@ from tokenomy.outage import OutageLog
 log = logging.getLogger("tokenomy.control")
 
 MISSES = 10_000  # unknown key digests remembered between refreshes
+ASKS = 1_000  # store lookups of keys not loaded yet, at most, between refreshes (a flood of made-up keys is cheap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,8 @@ class KeyCache:
         self._refresh_s = refresh_s
         self._by_hash: dict[str, KeyRecord] = {}
         self._unknown: set[str] = set()  # digests the store did not know at the last ask (cleared on refresh)
+        self._asks_left = ASKS
+        self._asking = asyncio.Lock()  # one lookup at a time
         self.teams: dict[str, TeamRecord] = {}
         self._task: asyncio.Task[None] | None = None
         self.outage = OutageLog("key store", log)
@@ -106,7 +109,7 @@ class KeyCache:
         keys, teams = await asyncio.to_thread(lambda: (self.store.list_keys(), self.store.teams()))
         self._by_hash = {k.key_hash: k for k in keys}
         self.teams = {t.name: t for t in teams}
-        self._unknown = set()
+        self._unknown, self._asks_left = set(), ASKS
 
     async def start(self) -> None:
         await self.reload()
@@ -153,16 +156,21 @@ class KeyCache:
         return ANONYMOUS
 
     async def _ask_store(self, digest: str) -> KeyRecord | None:
-        """A key not loaded yet (made a moment ago, by the CLI or another replica): asked of the store once; a digest
-        the store does not know is remembered as unknown until the next refresh (at most ``MISSES`` of them), so a
-        flood of made-up keys costs one store read each at most once per refresh."""
-        if digest in self._unknown:
-            return None
-        try:
-            record, teams = await asyncio.to_thread(self.store.by_hash, digest)
-        except TokenomyError as exc:
-            self.outage.failed(exc.message, "a key not loaded yet cannot be checked")
-            return None
+        """A key not loaded yet (made a moment ago, by the CLI or another replica): asked of the store, one lookup at
+        a time. A digest the store does not know is remembered as unknown until the next refresh (at most ``MISSES``
+        of them), and at most ``ASKS`` lookups run between refreshes, so a flood of made-up keys costs the store
+        little; a real new key past that budget works from the next refresh on."""
+        async with self._asking:
+            if digest in self._by_hash:  # asked by a concurrent request meanwhile
+                return self._by_hash[digest]
+            if digest in self._unknown or self._asks_left <= 0:
+                return None
+            self._asks_left -= 1
+            try:
+                record, teams = await asyncio.to_thread(self.store.by_hash, digest)
+            except TokenomyError as exc:
+                self.outage.failed(exc.message, "a key not loaded yet cannot be checked")
+                return None
         if record is None:
             if len(self._unknown) < MISSES:
                 self._unknown.add(digest)
