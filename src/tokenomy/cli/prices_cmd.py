@@ -177,13 +177,18 @@ def update_cmd(ctx: click.Context, out: str | None, force: bool) -> None:
     text = "\n".join(snapshot_lines(build.document)) + "\n"
     new = Catalogue.from_documents([(json.loads(text, parse_float=Decimal), str(target))])  # it must load
     old = Catalogue.from_documents([(current, str(current_path))])
-    old_rows = {e.name: e.rows for e in old.entries()}
-    new_rows = {e.name: e.rows for e in new.entries()}
+    old_rows = {e.name: [_figures(r) for r in e.rows] for e in old.entries()}
+    new_rows = {e.name: [_figures(r) for r in e.rows] for e in new.entries()}
     changed = sum(1 for name, rows in new_rows.items() if name in old_rows and old_rows[name] != rows)
     _write_atomically(target, text)
     click.echo(f"genai-prices {before} -> {installed}: {len(new_rows):,} models ({len(set(new_rows) - set(old_rows))} "
                f"new, {len(set(old_rows) - set(new_rows))} gone, {changed} with changed rows; {len(build.skipped)} "
                f"not priced per token, {len(build.repaired)} figures dropped) -> {target}")
+
+
+def _figures(price: Price) -> dict[str, Any]:
+    """A row without its source text: what a price change is."""
+    return {k: v for k, v in row_document(price).items() if k != "source"}
 
 
 def _write_atomically(path: Path, text: str) -> None:
