@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tokenomy.pricing.catalogue import Catalogue, read_document  # noqa: E402
-from tokenomy.pricing.litellm_prices import convert  # noqa: E402
+from tokenomy.pricing.catalogue import Catalogue, read_document
+from tokenomy.pricing.litellm_prices import convert
 
 Lookup = Callable[[str], tuple[Decimal, Decimal] | None]
 NOW = datetime.now(UTC)

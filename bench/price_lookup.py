@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tokenomy.ledger.pricer import CataloguePricer  # noqa: E402
-from tokenomy.pricing.catalogue import Catalogue, read_document  # noqa: E402
-from tokenomy.pricing.cost import TokenUsage  # noqa: E402
+from tokenomy.ledger.pricer import CataloguePricer
+from tokenomy.pricing.catalogue import Catalogue, read_document
+from tokenomy.pricing.cost import TokenUsage
 
 AT = datetime(2026, 11, 25, 12, tzinfo=UTC)
 NAMES = ["gpt-4o-2024-08-06", "azure/gpt-4o-2024-08-06", "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",

@@ -105,5 +105,7 @@ def count_pairs(pairs: Iterable[Mapping[str, Any]], embed: Callable[[list[str]],
         if not r["same"]:
             hits, n = negatives.get(str(r["kind"]), (0, 0))
             negatives[str(r["kind"])] = (hits + int(bool(h)), n + 1)
-    return DetectorQuality(threshold, true_hits, sum(1 for r in rows if r["same"]), negatives,
-                           "bench/data/paraphrase_pairs.jsonl (bench/paraphrase_detector.py)")
+    positives = sum(1 for r in rows if r["same"])
+    return DetectorQuality(threshold, true_hits, positives, negatives,
+                           f"{positives:,} paraphrase and {len(rows) - positives:,} other labelled pairs "
+                           "(bench/data/paraphrase_pairs.jsonl)")
