@@ -1,5 +1,5 @@
 """The one-pass accumulator: every record is priced, bucketed (model, UTC day, UTC clock hour, UTC hour of day, and
-a request count per clock minute for the peak rate), checked for an exact repeat and a repeated prefix, and costed
+the busiest 60 seconds for the peak rate), checked for an exact repeat and a repeated prefix, and costed
 under each strategy; only totals, those buckets and two bounded key maps are kept. A record no price covers is
 counted (requests and tokens) as unpriced, never silently as $0.
 
@@ -9,7 +9,7 @@ Key maps are pruned of entries older than their TTL once they hold ``PRUNE_AT`` 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -59,7 +59,10 @@ class Audit:
     by_day: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
     by_clock_hour: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))  # "YYYY-MM-DDTHH:00Z"
     by_hour: list[int] = field(default_factory=lambda: [0] * 24)  # requests by UTC hour of day
-    per_minute: Counter[int] = field(default_factory=Counter)  # requests per epoch minute (for the peak rate)
+    timed: int = 0  # requests with a timestamp
+    peak_per_minute: int = 0  # the most requests in any 60 s (sliding; exact for a log in time order)
+    peak_ends: float | None = None  # when that busiest minute ended
+    _last_minute: deque[float] = field(default_factory=deque)
     usage_source: Counter[str] = field(default_factory=Counter)
     unpriced: Counter[str] = field(default_factory=Counter)  # requests per model no price covers
     unpriced_tokens: int = 0
@@ -130,9 +133,18 @@ class Audit:
             t.output_tokens += usage.output_tokens
         if at is not None and rec.timestamp is not None:
             self.by_hour[at.hour] += 1
-            self.per_minute[int(rec.timestamp // 60)] += 1
+            self._count_rate(rec.timestamp)
             self.first_ts = rec.timestamp if self.first_ts is None else min(self.first_ts, rec.timestamp)
             self.last_ts = rec.timestamp if self.last_ts is None else max(self.last_ts, rec.timestamp)
+
+    def _count_rate(self, ts: float) -> None:
+        self.timed += 1
+        recent = self._last_minute
+        recent.append(ts)
+        while recent and ts - recent[0] >= 60:
+            recent.popleft()
+        if len(recent) > self.peak_per_minute:
+            self.peak_per_minute, self.peak_ends = len(recent), ts
 
     def _repeat(self, rec: LogRecord, ts: float) -> bool:
         if rec.body is None:

@@ -104,12 +104,11 @@ def _window(a: Audit) -> dict[str, Any]:
 
 
 def _rate(a: Audit) -> dict[str, Any]:
-    if not a.per_minute:
-        return {"requests_per_minute_mean": None, "requests_per_minute_peak": None, "peak_minute": None}
-    minute, peak = max(a.per_minute.items(), key=lambda kv: (kv[1], -kv[0]))
-    timed = sum(a.per_minute.values())
-    return {"requests_per_minute_mean": round(timed * 60 / a.window_s, 2), "requests_per_minute_peak": peak,
-            "peak_minute": _iso(minute * 60.0)}
+    """Mean requests per minute over the window, and the most in any 60 s (sliding), with when that minute ended."""
+    if not a.timed:
+        return {"requests_per_minute_mean": None, "requests_per_minute_peak": None, "peak_minute_ends": None}
+    return {"requests_per_minute_mean": round(a.timed * 60 / a.window_s, 2),
+            "requests_per_minute_peak": a.peak_per_minute, "peak_minute_ends": _iso(a.peak_ends)}
 
 
 def _unpriced(a: Audit) -> dict[str, Any]:
@@ -207,8 +206,9 @@ def first_line(doc: dict[str, Any]) -> str:
     line = (f"Audit: {doc['requests']:,} requests over {covers}; spend ${spend['total_usd']:,.2f} in the log = "
             f"${spend['monthly_usd']:,.2f}/month; ")
     if unpriced["requests"]:
+        models = len(unpriced["models"])
         line += (f"UNPRICED: {unpriced['share_of_requests']:.1%} of requests, {unpriced['share_of_tokens']:.1%} of "
-                 f"tokens ({len(unpriced['models'])} models with no price; not in the spend)")
+                 f"tokens ({models} model{'' if models == 1 else 's'} with no price; not in the spend)")
     else:
         line += "unpriced: 0 requests"
     return line

@@ -26,7 +26,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]caveat[/]: {window['caveat']} (x{window['month_scale']:,.1f} to a 30-day month)")
     if rate["requests_per_minute_mean"] is not None:
         console.print(f"requests per minute: mean {rate['requests_per_minute_mean']:,.1f}, peak "
-                      f"{rate['requests_per_minute_peak']:,} (the minute from {rate['peak_minute']}); "
+                      f"{rate['requests_per_minute_peak']:,} (in the 60 s to {rate['peak_minute_ends']}); "
                       f"{doc['queries_per_day']:,}/day; mean {doc['input_tokens']:,} in + {doc['output_tokens']:,} "
                       "out tokens")
     usage = ", ".join(f"{k}: {v:,}" for k, v in doc["usage"].items())
