@@ -9,14 +9,13 @@ import json
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from tests.audit import realistic_log
 from tests.audit.realistic_log import DATA, SHIFT_DAYS, UNPRICED, TraceRow, model_of
+
 from tokenomy.audit.html import render_html
 from tokenomy.cli.main import cli
 
