@@ -175,3 +175,15 @@ def test_entries_round_trip_through_the_document_format() -> None:
     again = Catalogue.from_documents([(json.loads(json.dumps(document), parse_float=Decimal), "round trip")])
     assert again.entries() == original.entries()
     assert read_document(PACKAGED)["models"]  # the packaged file reads with Decimal numbers
+
+
+def test_an_override_for_a_reseller_stays_the_resellers(tmp_path: Path) -> None:
+    """genai-prices sends `azure/gpt-4o` to OpenAI's gpt-4o (Azure resells it); an override row named so is Azure's
+    own price and must not change OpenAI's."""
+    override = tmp_path / "prices.json"
+    override.write_text(json.dumps({"models": [{"model": "azure/gpt-4o", "provider": "azure", "prices": [
+        {"effective_from": "2026-01-01", "input": "2.75", "output": "11"}]}]}))
+    catalogue = Catalogue.load(override)
+    assert catalogue.price_for("azure/gpt-4o", NOW).input == Decimal("2.75")
+    assert catalogue.price_for("gpt-4o", NOW).input == Decimal("2.5")
+    assert catalogue.price_for("azure/gpt-4o-2024-08-06", NOW).model == "openai/gpt-4o"  # no Azure row for it

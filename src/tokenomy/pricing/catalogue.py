@@ -92,14 +92,15 @@ class Catalogue:
     def merge(self, entry: ModelEntry, *, by_rules: bool = True) -> None:
         """Add ``entry``, or fold it into the model that its name or an alias names, or whose dated snapshot its
         name is (when that model accepts snapshots), or (``by_rules``) that the snapshot's match rules resolve its
-        name to: the entry's rows win on the same ``effective_from``."""
+        name to within the provider it names (no shape guesses, no reseller fallback: an ``azure/…`` price stays
+        Azure's): the entry's rows win on the same ``effective_from``."""
         key = next((self._index[n.lower()] for n in (entry.name, *entry.aliases) if n.lower() in self._index), None)
         dated = _SNAPSHOT.match(entry.name) if key is None else None
         family = self._index.get(dated["family"].lower()) if dated else None
         if family is not None and self._entries[family].dated_snapshots:
             key = family
         if key is None and by_rules and self._matcher is not None:
-            found = self._matcher.resolve(entry.name, guess=False)
+            found = self._matcher.owner(entry.name)
             key = found.lower() if found is not None and found.lower() in self._entries else None
         self._memo.clear()
         if key is None:

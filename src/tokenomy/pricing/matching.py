@@ -102,22 +102,33 @@ class Matcher:
                 tuple(raw.get("fallback") or ()), tuple(rules.get(raw["id"], ()))))
         return cls(out)
 
-    def find(self, name: str, provider_hint: str | None = None) -> str | None:
+    def find(self, name: str, provider_hint: str | None = None, *, fallback: bool = True) -> str | None:
+        """The key of the model ``name`` refers to (at ``provider_hint`` when given); ``fallback=False`` keeps to
+        that provider's own models (no reseller fallback)."""
         ref = name.lower()
         provider = self._provider(ref, provider_hint)
         if provider is None:
             return None
-        found = self._in_provider(provider, ref, fallback=True)
+        found = self._in_provider(provider, ref, fallback=fallback)
         if found is None:
             compact = _dashed_dates(ref)
             if compact != ref:
-                found = self._in_provider(provider, compact, fallback=True)
+                found = self._in_provider(provider, compact, fallback=fallback)
         return found
 
-    def resolve(self, name: str, *, guess: bool = True) -> str | None:
-        """The first key any of ``candidates(name, guess=guess)`` finds."""
-        return next((key for hint, ref in candidates(name, guess=guess) if (key := self.find(ref, hint)) is not None),
-                    None)
+    def resolve(self, name: str) -> str | None:
+        """The first key any of ``candidates(name)`` finds."""
+        return next((key for hint, ref in candidates(name) if (key := self.find(ref, hint)) is not None), None)
+
+    def owner(self, name: str) -> str | None:
+        """The model ``name`` is itself, for merging a price row into it: the name as it is, or its first
+        ``provider/`` prefix as the hint for the rest, in that provider's own models only (no reseller fallback, no
+        guesses, no dropping the prefix: an ``azure/…`` row stays Azure's)."""
+        found = self.find(name.strip())
+        if found is None and "/" in name:
+            prefix, rest = name.strip().split("/", 1)
+            found = self.find(rest, prefix, fallback=False)
+        return found
 
     def _provider(self, ref: str, hint: str | None) -> ProviderRules | None:
         if hint is not None:
