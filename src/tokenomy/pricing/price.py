@@ -1,7 +1,8 @@
 """A price row and its validation: Decimal USD per million tokens, dated, for one model. Pure.
 
-A catalogue document is ``{"models": [entry, ...]}``; an entry is ``{"model", "provider", "aliases",
-"dated_snapshots", "prices": [row, ...]}``; a row is ``{"effective_from": "YYYY-MM-DD", "input", "output",
+A catalogue document is ``{"models": [entry, ...]}`` (a snapshot adds ``providers`` and ``_source``); an entry is
+``{"model", "provider", "aliases", "dated_snapshots", "prices": [row, ...]}`` (a snapshot's adds ``match``, read by
+``matching``); a row is ``{"effective_from": "YYYY-MM-DD", "input", "output",
 "cached_input", "cache_write_5m", "cache_write_1h", "batch_input", "batch_output", "long_context", "source",
 "verified"}`` with prices as decimal strings, and ``long_context`` the same rates plus ``threshold_tokens``.
 
