@@ -16,7 +16,7 @@ endif
 PIP := $(BIN)/python -m pip
 PIP_LOCAL := $(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python
 
-.PHONY: run test install dev llama-wheel lint bench clean distill distill-tools
+.PHONY: run test install dev llama-wheel lint bench clean distill distill-tools prices-snapshot
 
 run: install  ## set up and run the gateway on the embedded default (local SmolLM2 tier)
 	$(BIN)/tokenomy serve
@@ -69,3 +69,6 @@ bench: dev  ## overhead benchmark: tokenomy vs direct upstream vs LiteLLM (see d
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+prices-snapshot: dev  ## regenerate the packaged price snapshot from the installed genai-prices (docs/pricing.md)
+	$(BIN)/tokenomy prices update --force --out src/tokenomy/pricing/genai_prices.json

@@ -88,7 +88,9 @@ def test_combined_savings_apply_in_sequence_without_double_counting(tmp_path: Pa
     assert audit.alone["prompt_caching"] == 0
     assert audit.combined == (cost - mini_batch) + cost
     doc = audit_document(run_audit([path], Catalogue.load(), NO_BATCH))
-    assert doc["savings"]["monthly_usd"]["combined"] == pytest.approx(float(audit.combined) * 30)
+    # the log spans 72 s (0.02 h): a 30-day month is 30 x 86,400 / 72 = 36,000 such windows
+    assert doc["window"]["span_s"] == 72 and doc["window"]["month_scale"] == 36_000
+    assert doc["savings"]["monthly_usd"]["combined"] == pytest.approx(float(audit.combined) * 36_000)
 
 
 def test_ledger_costs_are_taken_as_recorded(tmp_path: Path) -> None:

@@ -80,10 +80,15 @@ def test_plan_reads_the_audit_json(demo_doc: dict[str, Any], tmp_path: Path) -> 
 
 def test_terminal_summary_and_bad_line_report(tmp_path: Path) -> None:
     good = line(chat("Where is my order?"), "2026-03-02T10:00:00Z")
-    path = write_jsonl(tmp_path / "log.jsonl", [good, "{oops", good])
+    private = line(chat("Hi", model="my-private-model"), "2026-03-02T10:01:30Z", prompt=300, completion=60)
+    path = write_jsonl(tmp_path / "log.jsonl", [good, "{oops", good, private])
     code, out, _ = _run(["audit", str(path), "--small-model", "gpt-4o-mini"])
     assert code == 0
-    assert "2 requests over 1.0 days" in out
+    first = out.splitlines()[0]
+    assert first.startswith("Audit: 3 requests over 1.5 minutes (2026-03-02T10:00:00Z to 2026-03-02T10:01:30Z)")
+    # the unpriced share on the first line: 1 of 3 requests, 360 of 580 tokens
+    assert first.endswith("UNPRICED: 33.3% of requests, 62.1% of tokens (1 model with no price; not in the spend)")
+    assert "caveat: extrapolated from 1.5 minutes of traffic" in out
     assert "skipped 1 bad lines: log.jsonl:2 (invalid JSON)" in out
     assert "Savings per month" in out and "1 repeats (50.0%)" in out
 

@@ -15,7 +15,7 @@ from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.cli.main import cli
-from tokenomy.pricing.catalogue import Catalogue
+from tokenomy.pricing.catalogue import PACKAGED, Catalogue, read_document
 
 DATA = Path(__file__).parents[1] / "routing" / "data"
 GSM8K = DATA / "gsm8k_small.jsonl"
@@ -42,18 +42,28 @@ def test_router_decisions_price_the_routing_saving(router_dir: Path, tmp_path: P
         for i, p in enumerate(prompts)])
     router = Router.load(router_dir)
     cost = Decimal(500 * 2.5 + 100 * 10) / 1_000_000  # gpt-4o
+    # the catalogue prices mixtral-8x7b-instruct-v0.1 (genai-prices: mistral/mixtral-8x7b, $0.70 / $0.70 per 1M)
+    mixtral = Decimal(500 * 0.7 + 100 * 0.7) / 1_000_000
     expected, routed = Decimal(0), 0
     for p in prompts:
         d = router.decide(p, target="quality=0.97")
-        if d.model != router.frontier:  # mixtral is not in the catalogue: the router's cost ratio prices it
+        if d.model != router.frontier:
+            assert d.model == "mixtral-8x7b-instruct-v0.1"
             routed += 1
-            expected += cost * (1 - Decimal(str(d.expected_costs_usd[d.model] / d.expected_costs_usd[router.frontier])))
+            expected += cost - mixtral
     assert 0 < routed < len(prompts)
     targets = RouterTargets.load(router_dir, 0.97)
     audit = run_audit([path], Catalogue.load(), Assumptions(batchable_share=0.0), router=targets).audit
     assert audit.routable == routed and targets.decisions == len(prompts)
     assert sum(targets.mix.values()) == len(prompts) and targets.mix[router.frontier] == len(prompts) - routed
-    assert float(audit.alone["routing"]) == pytest.approx(float(expected), rel=1e-9)
+    assert audit.alone["routing"] == expected
+    # a catalogue without mixtral (our own rows only): the router's estimated cost ratio prices the routed calls
+    own = Catalogue.from_documents([(read_document(PACKAGED), "prices.json")])
+    ratio = sum((cost * (1 - Decimal(str(d.expected_costs_usd[d.model] / d.expected_costs_usd[router.frontier])))
+                 for d in (router.decide(p, target="quality=0.97") for p in prompts) if d.model != router.frontier),
+                Decimal(0))
+    by_ratio = run_audit([path], own, Assumptions(batchable_share=0.0), router=RouterTargets.load(router_dir, 0.97))
+    assert float(by_ratio.audit.alone["routing"]) == pytest.approx(float(ratio), rel=1e-9)
 
 
 def test_cli_router_option_reports_the_router(router_dir: Path) -> None:
@@ -67,3 +77,6 @@ def test_cli_router_option_reports_the_router(router_dir: Path) -> None:
     assert set(mix) <= {"gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"} and len(mix) == 2
     assert sum(mix.values()) >= doc["routing"]["routable_requests"]
     assert doc["savings"]["monthly_usd"]["routing"] > 0
+    quality = doc["routing"]["quality"]  # the router's own out-of-fold row at the target: measured, not assumed
+    assert quality["measured"] and 0 < quality["score"] <= 1 and 0 <= quality["frontier_share"] <= 1
+    assert quality["score"] >= 0.9 * quality["frontier_score"]

@@ -42,8 +42,15 @@ def test_page_has_the_four_charts_and_the_headline_figures(demo: tuple[dict[str,
     assert "3,650" in html and f"${doc['spend']['monthly_usd']:,.2f}" in html
     assert f"${doc['savings']['monthly_usd']['combined']:,.2f}" in html
     assert f"${doc['spend']['by_model']['gpt-4.1']['cost_usd']:,.2f}" in html
-    assert html.count("<li>") == len(doc["assumptions"])
+    assert html.count("<li>") == len(doc["assumptions"]) + 2  # + the semantic estimate and the routing quality
     assert "routing heuristic" in html
+    # the same numbers as the terminal and --json: the first line, the semantic range, the rates, the unpriced share
+    est, (low, high) = doc["semantic_cache"]["estimated_share"], doc["savings"]["range_monthly_usd"]["semantic_cache"]
+    assert f"estimated true share {est['value']:.1%} ({est['low']:.1%} to {est['high']:.1%})" in html
+    assert f"(${low:,.2f} to ${high:,.2f})" in html
+    rate = doc["rate"]
+    assert f"mean {rate['requests_per_minute_mean']:,.1f}, peak {rate['requests_per_minute_peak']:,}" in html
+    assert "0.0% of requests, 0.0% of tokens" in html and "unpriced: 0 requests" in html
 
 
 def test_page_makes_no_external_requests(demo: tuple[dict[str, Any], Path]) -> None:

@@ -29,7 +29,7 @@ def test_json_is_one_object_with_apis_self_hosted_and_claims() -> None:
     doc = json.loads(out)
     assert set(doc) == {"workload", "traffic", "assumptions", "apis", "self_hosted", "claims"}
     assert doc["workload"]["tokens_per_month"] == 100_000 * 30 * 2_000
-    turbo = next(a for a in doc["apis"] if a["model"] == "gpt-4-turbo" and a["tier"] == "frontier")
+    turbo = next(a for a in doc["apis"] if a["model"] == "openai/gpt-4-turbo" and a["tier"] == "frontier")
     assert turbo["usd_per_month"] == 90_000.0
     assert {a["tier"] for a in doc["apis"]} == {"frontier", "frontier batch", "mid", "mid batch"}
     gpus = {o["gpu"] for o in doc["self_hosted"]}

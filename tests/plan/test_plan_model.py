@@ -40,11 +40,11 @@ def test_gpt4_turbo_costs_90000_a_month_from_the_catalogue() -> None:
 
 def test_api_options_price_the_workload_and_batch_is_half(gpus) -> None:  # type: ignore[no-untyped-def]
     options = {(o.tier, o.model): o for o in api_options(planner_catalogue(), SEED, NOW)}
-    turbo, batch = options[("frontier", "gpt-4-turbo")], options[("frontier batch", "gpt-4-turbo")]
+    turbo, batch = options[("frontier", "openai/gpt-4-turbo")], options[("frontier batch", "openai/gpt-4-turbo")]
     assert turbo.usd_per_mtok == Decimal(15)  # 90,000 / 6,000M tokens
     assert batch.usd_per_month * 2 == turbo.usd_per_month
-    assert ("mid", "gpt-4o-mini") in options
-    assert ("mid batch", "deepseek-chat") not in options  # no batch API: no batch row
+    assert ("mid", "openai/gpt-4o-mini") in options
+    assert ("mid batch", "deepseek/deepseek-chat") not in options  # no batch API: no batch row
 
 
 def test_200_rps_on_one_h100_holds_only_for_short_requests(rows) -> None:  # type: ignore[no-untyped-def]

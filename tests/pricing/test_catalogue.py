@@ -81,20 +81,28 @@ def test_effective_dates_pick_the_row_in_force() -> None:
     # 2025-06-09 23:30 in New York is already 2025-06-10 in UTC; a naive datetime is taken as UTC
     assert catalogue.price_for("o3", datetime(2025, 6, 9, 23, 30, tzinfo=timezone(timedelta(hours=-5)))).input == 2
     assert catalogue.price_for("o3", datetime(2025, 6, 9, 23, 30)).input == 10
-    assert catalogue.find("o3", datetime(2024, 1, 1, tzinfo=UTC)) is None
-    with pytest.raises(UnknownPriceError, match="no price for model 'o3' on 2024-01-01: its first price is from "
-                                                "2025-04-16"):
-        catalogue.price_for("o3", datetime(2024, 1, 1, tzinfo=UTC))
+    # genai-prices' first price has no start date: it prices every earlier call (dated 1970-01-01)
+    assert catalogue.price_for("o3", datetime(2024, 1, 1, tzinfo=UTC)).effective_from.isoformat() == "1970-01-01"
+    dated = Catalogue.from_documents([({"models": [_entry()]}, "t")])
+    assert dated.find("m1", datetime(2024, 1, 1, tzinfo=UTC)) is None
+    with pytest.raises(UnknownPriceError, match="no price for model 'm1' on 2024-01-01: its first price is from "
+                                                "2025-01-01"):
+        dated.price_for("m1", datetime(2024, 1, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(("asked", "found"), [
-    ("gpt-4o", "gpt-4o"), ("GPT-4o", "gpt-4o"), ("openai/gpt-4o", "gpt-4o"), ("gpt-4o-2024-08-06", "gpt-4o"),
-    ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),  # its own (older, dearer) price, not the family's
-    ("openrouter/openai/gpt-4.1-mini", "gpt-4.1-mini"), ("gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
-    ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"), ("claude-sonnet-4-20250514", "claude-sonnet-4"),
-    ("claude-opus-4-1@20250805", "claude-opus-4-1"), ("anthropic/claude-haiku-4-5", "claude-haiku-4-5"),
-    ("together/meta-llama/Llama-3.3-70B-Instruct-Turbo", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
-    ("mistral-large-2411", "mistral-large-latest"),
+    ("gpt-4o", "openai/gpt-4o"), ("GPT-4o", "openai/gpt-4o"), ("openai/gpt-4o", "openai/gpt-4o"),
+    ("gpt-4o-2024-08-06", "openai/gpt-4o"),
+    ("gpt-4o-2024-05-13", "openai/gpt-4o-2024-05-13"),  # its own (older, dearer) price, not the family's
+    ("openrouter/openai/gpt-4.1-mini", "openrouter/openai/gpt-4.1-mini"),  # OpenRouter's own row
+    ("gpt-4.1-mini-2025-04-14", "openai/gpt-4.1-mini"),
+    ("claude-sonnet-4-5-20250929", "anthropic/claude-sonnet-4-5"),
+    ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4-0"),
+    ("claude-opus-4-1@20250805", "anthropic/claude-opus-4-1"),
+    ("anthropic/claude-haiku-4-5", "anthropic/claude-haiku-4-5"),
+    ("together/meta-llama/Llama-3.3-70B-Instruct-Turbo", "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+    ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),  # our own row
+    ("mistral-large-2411", "mistral/mistral-large"), ("smollm2-135m-instruct", "smollm2-135m-instruct"),
 ])
 def test_lookups_accept_provider_prefixes_aliases_and_dated_snapshots(asked: str, found: str) -> None:
     assert Catalogue.load().price_for(asked, NOW).model == found
@@ -103,7 +111,10 @@ def test_lookups_accept_provider_prefixes_aliases_and_dated_snapshots(asked: str
 def test_dated_snapshots_fall_back_only_where_the_data_says_so() -> None:
     catalogue = Catalogue.load()
     assert catalogue.find("gpt-4o-2025-01-01", NOW) is None  # gpt-4o lists its snapshots: an unknown one is unknown
-    assert catalogue.find("gpt-4.1-2026-01-01", NOW) is not None  # gpt-4.1 accepts any dated snapshot
+    assert catalogue.find("gpt-4.1-2026-01-01", NOW) is not None  # gpt-4.1's rule accepts any dated snapshot
+    own = Catalogue.from_documents([({"models": [{**_entry(), "dated_snapshots": True}]}, "t")])
+    assert own.price_for("m1-2025-06-01", NOW).model == "m1"
+    assert own.price_for("vendor/m1@20250601", NOW).model == "m1"
     with pytest.raises(UnknownPriceError, match="no price for model 'gpt-17'"):
         catalogue.price_for("gpt-17", NOW)
 
@@ -119,7 +130,7 @@ def test_override_rows_merge_by_model_and_date(tmp_path: Path) -> None:
     catalogue = Catalogue.load(override)
     assert catalogue.price_for("claude-sonnet-4-5", NOW).input == Decimal("3.00")  # before the override's date
     after = catalogue.price_for("claude-sonnet-4-5", datetime(2026, 12, 2, tzinfo=UTC))
-    assert (after.input, after.model, after.provider) == (Decimal(2), "claude-sonnet-4-5", "anthropic")
+    assert (after.input, after.model, after.provider) == (Decimal(2), "anthropic/claude-sonnet-4-5", "anthropic")
     assert catalogue.price_for("my-finetune", NOW).output == Decimal("0.2")
     assert Catalogue.load(tmp_path / "missing.json").find("my-finetune", NOW) is None
 
@@ -138,21 +149,24 @@ def test_a_bad_override_file_is_one_error_naming_the_file(tmp_path: Path) -> Non
 def test_packaged_catalogue_invariants() -> None:
     catalogue = Catalogue.load()
     entries = {e.name: e for e in catalogue.entries()}
-    assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini", "gpt-5",
-            "claude-sonnet-4", "claude-sonnet-4-5", "claude-opus-4", "claude-opus-4-1", "claude-3-5-haiku",
-            "claude-haiku-4-5", "gemini-2.5-pro", "gemini-2.5-flash", "deepseek-chat", "deepseek-reasoner",
-            "mistral-large-latest", "llama-3.3-70b-versatile", "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-            "accounts/fireworks/models/llama-v3p3-70b-instruct", "smollm2-135m-instruct"} <= set(entries)
+    assert len(entries) > 2_000 and catalogue.sources == ["genai-prices 0.2.5 (packaged)"]
+    assert {"openai/gpt-4o", "openai/gpt-4o-mini", "openai/gpt-4.1", "openai/o3", "openai/gpt-5", "openai/gpt-4-turbo",
+            "anthropic/claude-sonnet-4-5", "anthropic/claude-opus-4-1", "anthropic/claude-haiku-4-5",
+            "google/gemini-2.5-pro", "google/gemini-2.5-flash", "deepseek/deepseek-chat", "mistral/mistral-large",
+            "groq/llama-3.3-70b-versatile", "aws/regional.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "smollm2-135m-instruct"} <= set(entries)
     for entry in entries.values():
         for row in entry.rows:
             assert row.source, (entry.name, row.effective_from)
-            if entry.provider == "anthropic":  # 5m writes 1.25x, 1h writes 2x, reads 0.1x, batch 0.5x
-                assert (row.cache_write_5m, row.cache_write_1h, row.cached_input) == (
-                    row.input * Decimal("1.25"), row.input * 2, row.input / 10), entry.name
-            if entry.provider in ("anthropic", "openai", "google"):
-                assert (row.batch_input * 2, row.batch_output * 2) == (row.input, row.output), entry.name
+            if row.verified and entry.provider == "anthropic":  # 5m writes 1.25x, 1h 2x, reads 0.1x, batch 0.5x
+                assert (row.cache_write_5m, row.cache_write_1h, row.cached_input, row.batch_input * 2) == (
+                    row.input * Decimal("1.25"), row.input * 2, row.input / 10, row.input), entry.name
     local = catalogue.price_for("smollm2-135m-instruct", NOW)
     assert (local.input, local.output, local.verified) == (0, 0, True)
+    # our checked rows win over the snapshot's from their date: o3's launch price, then its June 2025 cut
+    o3 = entries["openai/o3"]
+    assert [(r.effective_from.isoformat(), r.input) for r in o3.rows][:3] == [
+        ("1970-01-01", Decimal(10)), ("2025-04-16", Decimal("10.00")), ("2025-06-10", Decimal("2.00"))]
 
 
 def test_entries_round_trip_through_the_document_format() -> None:
@@ -161,3 +175,15 @@ def test_entries_round_trip_through_the_document_format() -> None:
     again = Catalogue.from_documents([(json.loads(json.dumps(document), parse_float=Decimal), "round trip")])
     assert again.entries() == original.entries()
     assert read_document(PACKAGED)["models"]  # the packaged file reads with Decimal numbers
+
+
+def test_an_override_for_a_reseller_stays_the_resellers(tmp_path: Path) -> None:
+    """genai-prices sends `azure/gpt-4o` to OpenAI's gpt-4o (Azure resells it); an override row named so is Azure's
+    own price and must not change OpenAI's."""
+    override = tmp_path / "prices.json"
+    override.write_text(json.dumps({"models": [{"model": "azure/gpt-4o", "provider": "azure", "prices": [
+        {"effective_from": "2026-01-01", "input": "2.75", "output": "11"}]}]}))
+    catalogue = Catalogue.load(override)
+    assert catalogue.price_for("azure/gpt-4o", NOW).input == Decimal("2.75")
+    assert catalogue.price_for("gpt-4o", NOW).input == Decimal("2.5")
+    assert catalogue.price_for("azure/gpt-4o-2024-08-06", NOW).model == "openai/gpt-4o"  # no Azure row for it

@@ -114,9 +114,12 @@ def test_gemini_native_usage_metadata(catalogue: Catalogue) -> None:
              "thoughtsTokenCount": 150, "totalTokenCount": 1200}
     assert normalise_usage("gemini", usage) == TokenUsage(input_tokens=600, cached_read_tokens=400, output_tokens=200,
                                                           reasoning_tokens=150)
-    # gemini-2.5-flash ($0.30 in, $0.075 cached, $2.50 out incl. thinking):
-    # 600 × 0.30 + 400 × 0.075 + 200 × 2.50 = 180 + 30 + 500 = 710 µ$
-    assert _cost(catalogue, "gemini", "gemini-2.5-flash", usage) == Decimal("0.00071")
+    # gemini-2.5-flash on 2026-11-25 (genai-prices: $0.30 in, $0.03 cached, $2.50 out incl. thinking):
+    # 600 × 0.30 + 400 × 0.03 + 200 × 2.50 = 180 + 12 + 500 = 692 µ$
+    assert _cost(catalogue, "gemini", "gemini-2.5-flash", usage) == Decimal("0.000692")
+    # on 2025-07-01 our checked row ($0.075 cached) is in force: 180 + 400 × 0.075 + 500 = 710 µ$
+    july = datetime(2025, 7, 1, tzinfo=UTC)
+    assert _cost(catalogue, "gemini", "gemini-2.5-flash", usage, at=july) == Decimal("0.00071")
 
 
 def test_gemini_pro_long_context_tier(catalogue: Catalogue) -> None:

@@ -84,9 +84,14 @@ def test_prices_lists_the_catalogue_as_json(home: dict[str, str]) -> None:
     result = CliRunner().invoke(prices_group, ["--json"], env=home)
     assert result.exit_code == 0, result.output
     rows = {row["model"]: row for row in json.loads(result.stdout)}
-    assert rows["gpt-4o"]["input"] == "2.50" and rows["gpt-4o"]["unit"] == "USD per 1M tokens"
-    assert rows["claude-sonnet-4-5"]["long_context"]["output"] == "22.50"
-    assert rows["deepseek-chat"]["cached_input"] == "0.028"  # the row in force now
+    assert len(rows) > 2_000  # every model of the genai-prices snapshot and our own rows
+    assert rows["openai/gpt-4o"]["input"] == "2.5" and rows["openai/gpt-4o"]["unit"] == "USD per 1M tokens"
+    tier = rows["anthropic/claude-sonnet-4-5"]["long_context"]
+    assert (tier["threshold_tokens"], tier["output"], tier["batch_output"]) == (200_000, "22.5", "11.25")
+    assert rows["deepseek/deepseek-chat"]["cached_input"] == "0.028"  # our row in force now
+    assert rows["smollm2-135m-instruct"]["verified"] is True
+    only = CliRunner().invoke(prices_group, ["--json", "--provider", "groq"], env=home)
+    assert {row["provider"] for row in json.loads(only.stdout)} == {"groq"}
 
 
 def test_prices_model_and_at(home: dict[str, str]) -> None:
@@ -94,12 +99,12 @@ def test_prices_model_and_at(home: dict[str, str]) -> None:
     one = runner.invoke(prices_group, ["--json", "gpt-4o-2024-08-06"], env=home)
     assert one.exit_code == 0, one.output
     body = json.loads(one.stdout)
-    assert (body["model"], body["output"], body["aliases"]) == ("gpt-4o", "10.00", ["gpt-4o-2024-08-06",
-                                                                                    "gpt-4o-2024-11-20"])
+    assert (body["model"], body["asked"], body["input"], body["output"]) == (
+        "openai/gpt-4o", "gpt-4o-2024-08-06", "2.5", "10")
     old = runner.invoke(prices_group, ["--at", "2025-05-01", "o3", "--json"], env=home)
     assert old.exit_code == 0 and json.loads(old.stdout)["input"] == "10.00"
     table = runner.invoke(prices_group, ["claude-haiku-4-5"], env={**home, "COLUMNS": "200"})
-    assert table.exit_code == 0 and "claude-haiku-4-5" in table.stdout and "1.25/2.00" in table.stdout
+    assert table.exit_code == 0 and "anthropic/claude-haiku-4-5" in table.stdout and "1.25/2" in table.stdout
     missing = runner.invoke(prices_group, ["gpt-17"], env=home)
     assert isinstance(missing.exception, PriceError) and "no price for model 'gpt-17'" in str(missing.exception)
 
@@ -117,7 +122,7 @@ def test_import_writes_the_override_that_load_then_reads(tmp_path: Path, home: d
     catalogue = Catalogue.load(override)
     assert catalogue.price_for("good-model", datetime(2026, 12, 1, tzinfo=UTC)).cached_input == Decimal("0.1")
     # an imported row for a known model applies from its date; calls before it keep the packaged price
-    assert catalogue.price_for("gpt-4o", datetime(2026, 11, 30, tzinfo=UTC)).input == Decimal("2.50")
+    assert catalogue.price_for("gpt-4o", datetime(2026, 11, 30, tzinfo=UTC)).input == Decimal("2.5")
     assert catalogue.price_for("gpt-4o", datetime(2026, 12, 1, tzinfo=UTC)).input == Decimal(2)
     listed = runner.invoke(prices_group, ["--json", "--at", "2026-12-02", "good-model"], env=home)
     assert json.loads(listed.stdout)["source"] == f"imported from LiteLLM's price file {source.name} on 2026-12-01"
@@ -142,7 +147,7 @@ def test_prices_as_a_user_runs_it(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "tokenomy", "prices", "--json", "gpt-4o"], capture_output=True,
                         text=True, timeout=60, env=env, check=False)
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["input"] == "2.50"
+    assert json.loads(ok.stdout)["input"] == "2.5"
     bad = subprocess.run([sys.executable, "-m", "tokenomy", "prices", "gpt-17"], capture_output=True, text=True,
                          timeout=60, env=env, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: no price for model 'gpt-17'")

@@ -55,7 +55,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pos
     sqlite = tmp_path_factory.mktemp("ledger") / "ledger.db"
     with fresh_database() as url:
         assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs",
-                                "0006.daily_rollup", "0007.distill", "0008.client_request_id"]
+                                "0006.daily_rollup", "0007.distill", "0008.client_request_id",
+                                "0009.unpriced"]
         assert upgrade(url) == []
         pg_store, sqlite_store = open_store(url), open_store(str(sqlite))
         for at in range(0, 300, 40):
@@ -123,6 +124,17 @@ def test_tokenomy_spend_reads_postgres(stores: tuple[Path, PostgresDatabase, str
     sqlite_report = spend_report(sqlite, Window(T0 - 24 * HOUR, T0 + 10**12), "model")
     assert report["requests"] == 300 and report["cost_usd"] == sqlite_report["cost_usd"]
     assert report["groups"] == sqlite_report["groups"]
+    # the unpriced share: every 17th entry has no price; its tokens are input + cached + written + output
+    unpriced = [i for i in range(300) if i % 17 == 0]
+    tokens = sum(10 + i % 13 + i % 3 + i % 2 + 5 + i % 7 for i in unpriced)
+    every = sum(10 + i % 13 + i % 3 + i % 2 + 5 + i % 7 for i in range(300))
+    assert report["unpriced"] == {"requests": 18, "share_of_requests": round(18 / 300, 4), "tokens": tokens,
+                                  "share_of_tokens": round(tokens / every, 4)}
+    table = subprocess.run([sys.executable, "-m", "tokenomy", "spend", "--since", "2025-12-31"], env=env,
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    share = report["unpriced"]["share_of_tokens"]  # the JSON's figure, checked against the hand count above
+    assert table.splitlines()[0].endswith(f"UNPRICED: 6.0% of requests, {share:.1%} of tokens (no price: not in the "
+                                          "cost)")
     bad = subprocess.run([sys.executable, "-m", "tokenomy", "spend"], capture_output=True, text=True, timeout=60,
                          env={**env, "TOKENOMY_DATABASE_URL": "postgresql://127.0.0.1:1/nowhere"})
     assert bad.returncode == 2 and bad.stderr.startswith("error: cannot read the ledger at postgresql://")

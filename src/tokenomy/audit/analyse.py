@@ -1,5 +1,7 @@
-"""The one-pass accumulator: every record is priced, bucketed (model, UTC day, UTC hour), checked for an exact
-repeat and a repeated prefix, and costed under each strategy; only totals and two bounded key maps are kept.
+"""The one-pass accumulator: every record is priced, bucketed (model, UTC day, UTC clock hour, UTC hour of day, and
+the busiest 60 seconds for the peak rate), checked for an exact repeat and a repeated prefix, and costed
+under each strategy; only totals, those buckets and two bounded key maps are kept. A record no price covers is
+counted (requests and tokens) as unpriced, never silently as $0.
 
 Logs are assumed to be in time order (a repeat is a request whose cache key was seen earlier within the TTL).
 Key maps are pruned of entries older than their TTL once they hold ``PRUNE_AT`` keys.
@@ -7,7 +9,7 @@ Key maps are pruned of entries older than their TTL once they hold ``PRUNE_AT`` 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +35,7 @@ from tokenomy.tokens.counter import TokenCounter
 from tokenomy.wire.prompt import prompt_text, sole_prompt
 
 PRUNE_AT = 200_000
+MIN_WINDOW_S = 60.0  # a log shorter than a minute is scaled as one minute
 _REPLY_PRIMING = 3  # the counter adds these to every prompt; a prefix alone does not carry them
 
 
@@ -54,9 +57,15 @@ class Audit:
     total: Totals = field(default_factory=Totals)
     by_model: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
     by_day: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
-    by_hour: list[int] = field(default_factory=lambda: [0] * 24)
+    by_clock_hour: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))  # "YYYY-MM-DDTHH:00Z"
+    by_hour: list[int] = field(default_factory=lambda: [0] * 24)  # requests by UTC hour of day
+    timed: int = 0  # requests with a timestamp
+    peak_per_minute: int = 0  # the most requests in any 60 s (sliding; exact for a log in time order)
+    peak_ends: float | None = None  # when that busiest minute ended
+    _last_minute: deque[float] = field(default_factory=deque)
     usage_source: Counter[str] = field(default_factory=Counter)
-    unpriced: Counter[str] = field(default_factory=Counter)
+    unpriced: Counter[str] = field(default_factory=Counter)  # requests per model no price covers
+    unpriced_tokens: int = 0
     with_body: int = 0
     repeats: int = 0
     prefix_hits: int = 0
@@ -80,6 +89,7 @@ class Audit:
             cost = cost_usd(price, usage, batch=rec.batch) if price else Decimal(0)
         if price is None and rec.cost_usd is None:
             self.unpriced[rec.model] += 1
+            self.unpriced_tokens += usage.prompt_tokens + usage.output_tokens
         self._bucket(rec, at, usage, cost)
         if price is None:
             return
@@ -115,15 +125,26 @@ class Audit:
 
     def _bucket(self, rec: LogRecord, at: datetime | None, usage: TokenUsage, cost: Decimal) -> None:
         day = at.date().isoformat() if at else "unknown"
-        for t in (self.total, self.by_model[rec.model], self.by_day[day]):
+        hour = at.strftime("%Y-%m-%dT%H:00Z") if at else "unknown"
+        for t in (self.total, self.by_model[rec.model], self.by_day[day], self.by_clock_hour[hour]):
             t.requests += 1
             t.cost_usd += cost
             t.input_tokens += usage.prompt_tokens
             t.output_tokens += usage.output_tokens
         if at is not None and rec.timestamp is not None:
             self.by_hour[at.hour] += 1
+            self._count_rate(rec.timestamp)
             self.first_ts = rec.timestamp if self.first_ts is None else min(self.first_ts, rec.timestamp)
             self.last_ts = rec.timestamp if self.last_ts is None else max(self.last_ts, rec.timestamp)
+
+    def _count_rate(self, ts: float) -> None:
+        self.timed += 1
+        recent = self._last_minute
+        recent.append(ts)
+        while recent and ts - recent[0] >= 60:
+            recent.popleft()
+        if len(recent) > self.peak_per_minute:
+            self.peak_per_minute, self.peak_ends = len(recent), ts
 
     def _repeat(self, rec: LogRecord, ts: float) -> bool:
         if rec.body is None:
@@ -185,8 +206,19 @@ class Audit:
         return small
 
     @property
-    def days(self) -> float:
-        """Days the log spans (at least 1): the scale from the log to a month."""
+    def span_s(self) -> float | None:
+        """Seconds from the first to the last timestamp; None when the log has no timestamps."""
         if self.first_ts is None or self.last_ts is None:
-            return 1.0
-        return max(1.0, (self.last_ts - self.first_ts) / 86_400)
+            return None
+        return self.last_ts - self.first_ts
+
+    @property
+    def window_s(self) -> float:
+        """The time the log covers, for scaling to a day or a month: its span (at least a minute), or one day when
+        it has no timestamps (an assumption the report states)."""
+        span = self.span_s
+        return 86_400.0 if span is None else max(span, MIN_WINDOW_S)
+
+    @property
+    def days(self) -> float:
+        return self.window_s / 86_400

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from tokenomy.audit.report import HOURLY_UP_TO_S, first_line
+
 _LABELS = {"exact_cache": "exact cache", "semantic_cache": "semantic cache", "routing": "routing",
            "prompt_caching": "prompt caching", "batch": "batch API"}
 _W, _H, _PAD = 640, 260, 48
@@ -18,7 +20,8 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}.figs{display:flex;gap:1rem;flex-wrap:wrap}
 .fig{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem}.fig b{display:block;font-size:1.3rem}
 svg{display:block;width:100%;max-width:640px;height:auto;background:#fafafa}
-svg text{font-size:11px;fill:#333}.note{color:#555;font-size:.9rem}li{margin:.2rem 0}"""
+svg text{font-size:11px;fill:#333}.note{color:#555;font-size:.9rem}li{margin:.2rem 0}
+table{border-collapse:collapse}td,th{padding:.15rem .6rem;text-align:right;border-bottom:1px solid #eee}"""
 _SCRIPT = """(function(){var c=document.querySelectorAll('svg[data-chart]'),ok=c.length>0;
 for(var i=0;i<c.length;i++){var r=c[i].getBoundingClientRect();if(!(r.width>0&&r.height>0)){ok=false;}}
 if(ok){document.body.dataset.chartsOk=String(c.length);}})();"""
@@ -26,29 +29,45 @@ if(ok){document.body.dataset.chartsOk=String(c.length);}})();"""
 
 def render_html(doc: Mapping[str, Any]) -> str:
     """The audit page for one ``audit_document`` dict."""
-    spend = doc["spend"]
+    spend, window, rate, unpriced = doc["spend"], doc["window"], doc["rate"], doc["unpriced"]
     savings = doc["savings"]
     monthly = float(spend["monthly_usd"])
     combined = float(savings["monthly_usd"]["combined"])
     figures = [("requests", f"{doc['requests']:,}"), ("days", f"{float(doc['days']):.2f}"),
                ("spend in the log", _usd(float(spend["total_usd"]))), ("monthly spend", _usd(monthly)),
-               ("combined saving / month", f"{_usd(combined)} ({float(savings['share_of_spend']['combined']):.0%})")]
+               ("combined saving / month", f"{_usd(combined)} ({float(savings['share_of_spend']['combined']):.0%})"),
+               ("unpriced", f"{unpriced['share_of_requests']:.1%} of requests, {unpriced['share_of_tokens']:.1%} "
+                            "of tokens")]
+    if rate["requests_per_minute_mean"] is not None:
+        figures.append(("requests / minute", f"mean {rate['requests_per_minute_mean']:,.1f}, peak "
+                                             f"{rate['requests_per_minute_peak']:,}"))
     steps, remaining = waterfall_steps(doc)
     small, large, complexity_note = complexity_split(doc)
-    hours = [float(n) for n in spend["requests_by_hour"]]
+    hourly = window["span_s"] is not None and window["span_s"] <= HOURLY_UP_TO_S
+    if hourly:
+        labels = [key[11:16] for key in spend["by_hour"]]
+        hours = [float(t["requests"]) for t in spend["by_hour"].values()]
+    else:
+        labels, hours = [f"{h:02d}" for h in range(24)], [float(n) for n in spend["requests_by_hour"]]
     by_model = sorted(spend["by_model"].items(), key=lambda kv: -float(kv[1]["cost_usd"]))
+    buckets = spend["by_hour"] if hourly else spend["by_day"]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>tokenomy audit</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>tokenomy audit</h1><div class='figs'>",
+        f"<h1>tokenomy audit</h1><p>{escape(first_line(dict(doc)))}</p>",
+        *([f"<p class='note'>Caveat: {escape(window['caveat'])}</p>"] if window["caveat"] else []),
+        "<div class='figs'>",
         *(f"<div class='fig'>{escape(k)}<b>{escape(v)}</b></div>" for k, v in figures),
         "</div><h2>Monthly savings, combined in sequence</h2>",
         _waterfall(monthly, steps, remaining),
         "<p class='note'>The report gives each strategy's saving alone and the combined total. Each step here applies "
         "that strategy's share-alone to what the previous steps left (as if independent), scaled so the steps sum "
         "to the measured combined saving.</p>",
-        "<h2>Traffic by hour of day (UTC)</h2>",
-        _bars("hours", [f"{h:02d}" for h in range(24)], hours, lambda v: f"{v:,.0f}", label_every=3),
+        _estimates(doc),
+        "<h2>Traffic by hour (UTC)</h2>" if hourly else "<h2>Traffic by hour of day (UTC)</h2>",
+        _bars("hours", labels, hours, lambda v: f"{v:,.0f}", label_every=1 if len(labels) <= 12 else 3),
+        "<h2>Spend by hour (UTC)</h2>" if hourly else "<h2>Spend by day (UTC)</h2>",
+        _bucket_table(buckets),
         "<h2>Cost by model</h2>",
         _hbars("models", [m for m, _ in by_model], [float(v["cost_usd"]) for _, v in by_model]),
         "<h2>Complexity mix</h2>",
@@ -58,6 +77,35 @@ def render_html(doc: Mapping[str, Any]) -> str:
         f"<script>{_SCRIPT}</script></body></html>",
     ]
     return "\n".join(parts)
+
+
+def _estimates(doc: Mapping[str, Any]) -> str:
+    """The semantic-cache estimate with its range and the detector's quality; the routing method's quality."""
+    out = ["<h2>How sure these estimates are</h2><ul>"]
+    sem = doc["semantic_cache"]
+    if sem["measured"]:
+        est, det = sem["estimated_share"], sem["detector"]
+        low, high = doc["savings"]["range_monthly_usd"]["semantic_cache"]
+        out.append(f"<li>Semantic cache: {sem['hits']:,} of {sem['sampled']:,} sampled requests found "
+                   f"({sem['share']:.1%}); estimated true share {est['value']:.1%} ({est['low']:.1%} to "
+                   f"{est['high']:.1%}), {_usd(float(doc['savings']['monthly_usd']['semantic_cache']))} a month "
+                   f"({_usd(low)} to {_usd(high)}). Detector precision {det['precision']['value']:.3f}, recall "
+                   f"{det['recall']['value']:.3f} on {escape(det['measured_on'])}.</li>")
+    quality = doc["routing"]["quality"]
+    if quality["measured"]:
+        out.append(f"<li>Routing ({escape(doc['routing']['method'])}): mean score {quality['score']:.3f} against "
+                   f"{quality['frontier_score']:.3f} for the frontier alone ({escape(quality['note'])}).</li>")
+    else:
+        out.append(f"<li>Routing: {escape(quality['note'])}.</li>")
+    return "".join([*out, "</ul>"])
+
+
+def _bucket_table(buckets: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{escape(key)}</td><td>{t['requests']:,}</td><td>{t['input_tokens']:,}</td>"
+                   f"<td>{t['output_tokens']:,}</td><td>{_usd(float(t['cost_usd']))}</td></tr>"
+                   for key, t in buckets.items())
+    return ("<table><tr><th>when</th><th>requests</th><th>input tokens</th><th>output tokens</th><th>$</th></tr>"
+            f"{rows}</table>")
 
 
 def waterfall_steps(doc: Mapping[str, Any]) -> tuple[list[tuple[str, float]], float]:

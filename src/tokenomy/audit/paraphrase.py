@@ -3,12 +3,15 @@
 The sample is the first ``size`` requests that have a prompt and are not exact repeats (contiguous, so every
 earlier request a paraphrase could match is in it; biased to the start of the log). A request is a hit when an
 earlier sampled request with the same model and the same prefix (system prompt, tools, earlier turns), seen within
-the TTL, has a last user message with cosine similarity >= ``threshold``. Embedding and matching run once, after the
-streaming pass, in one batch; memory is bounded by ``size``.
+the TTL, has a last user message with cosine similarity >= ``threshold`` and the same numbers in it (static
+embeddings hardly see numbers: "3 apples" and "5 apples" score ~0.99, and a cached answer to one is wrong for the
+other). Embedding and matching run once, after the streaming pass, in one batch; memory is bounded by ``size``.
+The detector's measured precision and recall are in ``detector.py``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,9 +20,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-THRESHOLD = 0.92
+THRESHOLD = 0.85
 SAMPLE_SIZE = 5_000
 _CHUNK = 1_000
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_of(text: str) -> tuple[str, ...]:
+    """The numbers a text mentions, sorted: two prompts are paraphrase candidates only when these are equal."""
+    return tuple(sorted(_NUMBER.findall(text)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +69,7 @@ class ParaphraseSample:
         if items:
             vectors = embed([i.text for i in items])
             ts = np.array([i.ts for i in items])
-            groups = np.unique([i.group for i in items], return_inverse=True)[1]
+            groups = np.unique([f"{i.group}|{' '.join(numbers_of(i.text))}" for i in items], return_inverse=True)[1]
             for start in range(0, len(items), _CHUNK):
                 rows = slice(start, min(start + _CHUNK, len(items)))
                 sims = vectors[rows] @ vectors.T  # (chunk, n)

@@ -4,7 +4,9 @@ The router decides on the last user message at the target (``quality=Q`` from ``
 router's default). A decision for the router's frontier model means "stay". The chosen model is priced from the
 catalogue when listed there; otherwise at the request's own rates scaled by the router's estimated cost ratio
 (chosen / frontier), since a router trained on outcome data may name models the catalogue does not price.
-Decisions are memoised by prompt text (repeats cost one decision).
+Decisions are memoised by prompt text (repeats cost one decision). ``quality()`` is the router's own measured
+quality at that target: the out-of-fold row of its calibration table (mean score, share of frontier calls), next to
+the frontier's mean score, from training.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tokenomy.pricing.catalogue import Catalogue
 from tokenomy.pricing.price import RATE_FIELDS, Price
@@ -33,6 +35,17 @@ class RouterTargets:
         self.decisions = 0
         self.mix: Counter[str] = Counter()  # requests per chosen model: the complexity mix by tier
         self._memo: dict[str, tuple[str, float] | None] = {}
+
+    def quality(self) -> dict[str, Any]:
+        """The calibration row (out of fold, on the router's training data) at the audit's target."""
+        at = self._router.operating_point(self._target)
+        row = next((r for r in self._router.state.calibration if at.matches(r)), None)
+        frontier = float(self._router.state.manifest["frontier_score"])
+        if row is None:
+            return {"measured": False, "frontier_score": frontier}
+        return {"measured": True, "score": round(float(row["score"]), 4), "frontier_score": round(frontier, 4),
+                "frontier_share": round(float(row["share"]), 4),
+                "note": "out of fold on the router's training data, at the audit's target"}
 
     @classmethod
     def load(cls, directory: Path, target_quality: float | None) -> RouterTargets:

@@ -100,5 +100,6 @@ def _first_bad(bad: BadLines) -> str:
     return f" ({bad.count} bad lines; first: {name}:{line} {reason})"
 
 
-def monthly(usd: Decimal, days: float, days_per_month: int) -> Decimal:
-    return usd * days_per_month / Decimal(str(days))
+def monthly(usd: Decimal, window_s: float, days_per_month: int) -> Decimal:
+    """``usd`` spent over ``window_s`` seconds, scaled to a month of ``days_per_month`` days."""
+    return usd * days_per_month * 86_400 / Decimal(str(window_s))

@@ -19,10 +19,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from tokenomy.audit.demo import write_demo
 from tokenomy.audit.html import render_html
-from tokenomy.audit.report import audit_document, render
+from tokenomy.audit.report import audit_document
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
+from tokenomy.audit.terminal import render
 from tokenomy.config.settings import data_home, load_settings
 from tokenomy.db.engine import is_postgres
 from tokenomy.errors import AuditError

@@ -1,4 +1,5 @@
-"""``tokenomy prices [--json] [--at DATE] [MODEL]``: the price catalogue in force (USD per million tokens).
+"""``tokenomy prices [--json] [--at DATE] [--provider P] [MODEL]``: the price catalogue in force (USD per million
+tokens). ``tokenomy prices update [--out FILE] [--force]``: snapshot a newer installed genai-prices into the data dir.
 ``tokenomy prices import FILE [--out FILE]``: merge a LiteLLM price file into the user's override file.
 
 The override file is ``<data dir>/prices.json`` (the data dir is ``TOKENOMY_HOME`` or ``home:`` in the config,
@@ -12,13 +13,24 @@ import json
 import os
 import tempfile
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tokenomy.config.settings import data_home, load_settings
-from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, PACKAGED, Catalogue, read_document
+from tokenomy.pricing.catalogue import (
+    OVERRIDE_FILENAME,
+    SNAPSHOT_FILENAME,
+    Catalogue,
+    base_documents,
+    newest_snapshot,
+    read_document,
+    read_snapshot,
+    source_version,
+    version_tuple,
+)
 from tokenomy.pricing.price import Price, PriceError, entry_document, plain, row_document
 
 UNIT = "USD per 1M tokens"
@@ -52,19 +64,26 @@ _date = click.DateTime(formats=["%Y-%m-%d"])
 @click.group("prices", cls=_PricesGroup, invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (or object, for one MODEL).")
 @click.option("--at", "at", type=_date, help="Prices in force on this UTC date (default: now).")
+@click.option("--provider", "providers", multiple=True, help="Only this provider's models (repeatable).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file (for the data dir).")
 @click.pass_context
-def prices_group(ctx: click.Context, as_json: bool, at: datetime | None, config_path: str | None) -> None:
-    """The price catalogue (USD per million tokens): every model, or `prices MODEL`; `prices import FILE` merges a
-    LiteLLM price file into the override file in the data dir."""
+def prices_group(ctx: click.Context, as_json: bool, at: datetime | None, providers: tuple[str, ...],
+                 config_path: str | None) -> None:
+    """The price catalogue (USD per million tokens): every model, or `prices MODEL` (any name a log carries: dated
+    snapshots, provider prefixes, Bedrock/Vertex/OpenRouter/fine-tune ids); `prices update` takes a newer installed
+    genai-prices; `prices import FILE` merges a LiteLLM price file into the override file in the data dir."""
     ctx.ensure_object(dict)
     ctx.obj.update(as_json=as_json, at=at.date() if at else None, config_path=config_path)
     if ctx.invoked_subcommand is None:
-        rows = Catalogue.load(_override_path(config_path)).in_force(_when(ctx.obj["at"]))
+        catalogue = Catalogue.load(_override_path(config_path))
+        wanted = {p.lower() for p in providers}
+        rows = [p for p in catalogue.in_force(_when(ctx.obj["at"])) if not wanted or p.provider.lower() in wanted]
         if as_json:
             click.echo(json.dumps([_price_json(p) for p in rows]))
         else:
             _table(rows)
+            click.echo(f"{len(rows):,} models; sources: {', '.join(catalogue.sources)}, our prices.json"
+                       f"{', ' + str(_override_path(config_path)) if _override_path(config_path).is_file() else ''}")
 
 
 @prices_group.command("show", hidden=True)
@@ -77,7 +96,7 @@ def show(ctx: click.Context, model: str, as_json: bool, at: datetime | None) -> 
     price = catalogue.price_for(model, _when(at.date() if at else ctx.obj["at"]))
     if as_json or ctx.obj["as_json"]:
         entry = catalogue.resolve(model)
-        click.echo(json.dumps({**_price_json(price), "aliases": list(entry.aliases) if entry else []}))
+        click.echo(json.dumps({**_price_json(price), "asked": model, "aliases": list(entry.aliases) if entry else []}))
     else:
         _table([price])
 
@@ -126,11 +145,50 @@ def import_cmd(ctx: click.Context, file: str, out: str | None, effective_from: d
     document = {"_comment": f"tokenomy price overrides, merged over the packaged catalogue ({UNIT})",
                 "models": [entry_document(e) for e in merged.entries()]}
     # the merged file must still load over the packaged catalogue before it replaces the old one
-    Catalogue.from_documents([(read_document(PACKAGED), str(PACKAGED)), (document, str(target))])
+    Catalogue.from_documents([*base_documents(), (document, str(target))])
     _write_atomically(target, json.dumps(document, indent=1) + "\n")
     skipped = result.skipped + len(result.entries) - len(entries)
     click.echo(f"imported {len(entries)} models, rejected {len(result.rejected)}, skipped {skipped} "
                f"(not chat, not priced per token{', already known' if new_only else ''}) -> {target}")
+
+
+@prices_group.command("update")
+@click.option("--out", type=click.Path(dir_okay=False), help=f"Write here instead of <data dir>/{SNAPSHOT_FILENAME}.")
+@click.option("--force", is_flag=True, help="Write even when the installed genai-prices is not newer.")
+@click.pass_context
+def update_cmd(ctx: click.Context, out: str | None, force: bool) -> None:
+    """Snapshot the installed genai-prices (after `pip install -U genai-prices`) into the data dir; the catalogue
+    then uses the newer of it and the packaged snapshot. Prints what changed."""
+    from tokenomy.pricing.genai_snapshot import build_snapshot, installed_version, snapshot_lines
+
+    installed = installed_version()
+    if installed is None:
+        raise PriceError("genai-prices is not installed: `pip install -U 'tokenomy[prices]'`, then run this again")
+    written = _override_path(ctx.obj["config_path"]).with_name(SNAPSHOT_FILENAME)
+    target = Path(out) if out else written
+    current_path = newest_snapshot(written)
+    current = read_snapshot(current_path)
+    before = ".".join(map(str, source_version(current)))
+    if not force and version_tuple(installed) <= source_version(current):
+        click.echo(f"genai-prices {installed} is installed; the catalogue already uses {before} ({current_path}): "
+                   "nothing to do (--force writes it anyway)")
+        return
+    build = build_snapshot(datetime.now(UTC).date())
+    text = "\n".join(snapshot_lines(build.document)) + "\n"
+    new = Catalogue.from_documents([(json.loads(text, parse_float=Decimal), str(target))])  # it must load
+    old = Catalogue.from_documents([(current, str(current_path))])
+    old_rows = {e.name: [_figures(r) for r in e.rows] for e in old.entries()}
+    new_rows = {e.name: [_figures(r) for r in e.rows] for e in new.entries()}
+    changed = sum(1 for name, rows in new_rows.items() if name in old_rows and old_rows[name] != rows)
+    _write_atomically(target, text)
+    click.echo(f"genai-prices {before} -> {installed}: {len(new_rows):,} models ({len(set(new_rows) - set(old_rows))} "
+               f"new, {len(set(old_rows) - set(new_rows))} gone, {changed} with changed rows; {len(build.skipped)} "
+               f"not priced per token, {len(build.repaired)} figures dropped) -> {target}")
+
+
+def _figures(price: Price) -> dict[str, Any]:
+    """A row without its source text: what a price change is."""
+    return {k: v for k, v in row_document(price).items() if k != "source"}
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -139,6 +197,7 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a price file is not a secret
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

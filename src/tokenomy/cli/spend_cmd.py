@@ -1,4 +1,5 @@
-"""``tokenomy spend``: what was spent and saved, from the ledger."""
+"""``tokenomy spend``: what was spent and saved, from the ledger. The first line gives the window, the spend and the
+unpriced share (requests and tokens no price covered: not in the cost, never counted as $0)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,23 @@ def spend(since: str, by: str | None, as_json: bool, config_path: str | None) ->
     _print(report)
 
 
+def first_line(report: dict[str, object]) -> str:
+    unpriced = report["unpriced"]
+    assert isinstance(unpriced, dict)
+    line = f"spend {report['since']} → {report['until']}: {report['requests']:,} requests, ${report['cost_usd']}; "
+    if unpriced["requests"]:
+        return line + (f"UNPRICED: {unpriced['share_of_requests']:.1%} of requests, {unpriced['share_of_tokens']:.1%}"
+                       " of tokens (no price: not in the cost)")
+    return line + "unpriced: 0 requests"
+
+
 def _print(report: dict[str, object]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    console.print(first_line(report), markup=False, highlight=False, soft_wrap=True,
+                  style="bold yellow" if report["unpriced_requests"] else "bold")
     tokens = report["tokens"]
     assert isinstance(tokens, dict)
     summary = Table(title=f"spend {report['since']} → {report['until']}", show_header=False)

@@ -39,7 +39,11 @@ _REQUEST_SUMS = """
     SUM(CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END) AS unpriced,
     COALESCE(SUM(cost_pusd), 0) AS cost_pusd,
     COALESCE(SUM(counterfactual_pusd), 0) AS counterfactual_pusd,
-    COALESCE(SUM(saving_pusd), 0) AS saving_pusd
+    COALESCE(SUM(saving_pusd), 0) AS saving_pusd,
+    COALESCE(SUM(input_tokens + cached_read_tokens + cache_write_tokens), 0) AS prompt_tokens,
+    COALESCE(SUM(output_tokens), 0) AS output_tokens,
+    COALESCE(SUM(CASE WHEN cost_pusd IS NULL THEN input_tokens + cached_read_tokens + cache_write_tokens
+                      + output_tokens ELSE 0 END), 0) AS unpriced_tokens
 """
 
 _CALL_SUMS = """
@@ -150,9 +154,7 @@ def _report(conn: Tx, window: Window, by: str | None, *, key_id: str | None = No
     groups = None
     if by is not None:
         groups = conn.execute(
-            f"SELECT {group_expr(by, conn.dialect)} AS grp, {_REQUEST_SUMS}, "
-            f"COALESCE(SUM(input_tokens + cached_read_tokens + cache_write_tokens), 0) AS prompt_tokens, "
-            f"COALESCE(SUM(output_tokens), 0) AS output_tokens "
+            f"SELECT {group_expr(by, conn.dialect)} AS grp, {_REQUEST_SUMS} "
             f"FROM requests WHERE {where} GROUP BY 1 ORDER BY cost_pusd DESC, requests DESC, grp", args).fetchall()
     return assemble(window, req, calls, [(row["tier"], int(row["n"])) for row in tiers], by, groups)
 
@@ -163,6 +165,9 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
     ``groups`` ordered by cost then requests."""
     total = int(req["requests"] or 0)
     hits = int(req["cache_hits"] or 0)
+    unpriced = int(req["unpriced"] or 0)
+    tokens = int(req["prompt_tokens"] or 0) + int(req["output_tokens"] or 0)
+    unpriced_tokens = int(req["unpriced_tokens"] or 0)
     report: dict[str, Any] = {
         "since": _iso(window.since_us), "until": _iso(window.until_us),
         "requests": total, "errors": int(req["errors"] or 0),
@@ -172,7 +177,9 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
         "cost_usd": _money(int(req["cost_pusd"] or 0)), "upstream_cost_usd": _money(int(calls["cost_pusd"] or 0)),
         "counterfactual_usd": _money(int(req["counterfactual_pusd"] or 0)),
         "saving_usd": _money(int(req["saving_pusd"] or 0)),
-        "unpriced_requests": int(req["unpriced"] or 0),
+        "unpriced_requests": unpriced,
+        "unpriced": {"requests": unpriced, "share_of_requests": _ratio(unpriced, total), "tokens": unpriced_tokens,
+                     "share_of_tokens": _ratio(unpriced_tokens, tokens)},
         "cache": {"hits": hits, "hit_rate": round(hits / total, 4) if total else 0.0},
         "tier_mix": {tier: round(n / total, 4) for tier, n in tiers} if total else {},
     }
@@ -184,6 +191,10 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
              "cost_usd": _money(int(row["cost_pusd"])), "saving_usd": _money(int(row["saving_pusd"])),
              "cache_hits": int(row["cache_hits"] or 0)} for row in groups or ()]
     return report
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
 
 
 def _iso(epoch_us: int) -> str:

@@ -1,5 +1,5 @@
 """``tokenomy plan``: API tiers against self-hosted GPUs, cluster sizing, a day of autoscaling, KEDA manifests.
 
-Pure computation over three data files shipped here (``gpus.json``, ``throughput.json``, ``legacy_prices.json``)
-and the price catalogue; nothing is read or computed at import time.
+Pure computation over two data files shipped here (``gpus.json``, ``throughput.json``) and the price catalogue;
+nothing is read or computed at import time.
 """

@@ -1,7 +1,7 @@
 """API tiers priced from the catalogue: frontier, mid-tier, and their batch rates (where a batch API exists).
 
-The live catalogue is merged over ``legacy_prices.json`` (models the seed quotes that are no longer listed, e.g.
-GPT-4 Turbo), so an override file or ``tokenomy prices import`` still wins.
+The planner reads the same catalogue as every other command (``Catalogue.load``: the genai-prices snapshot, our
+rows, the user's override file), which also prices older models the seed quotes, such as GPT-4 Turbo.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from tokenomy.plan.workload import Workload
-from tokenomy.pricing.catalogue import PACKAGED, Catalogue, read_document
+from tokenomy.pricing.catalogue import Catalogue
 from tokenomy.pricing.price import Price
 
-LEGACY = Path(__file__).with_name("legacy_prices.json")
 FRONTIER = ("gpt-4-turbo", "gpt-5", "gpt-4.1", "claude-sonnet-4-5", "gemini-2.5-pro")
 MID_TIER = ("gpt-4.1-mini", "gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash", "deepseek-chat",
             "llama-3.3-70b-versatile")
@@ -34,11 +33,8 @@ class ApiOption:
 
 
 def planner_catalogue(override: Path | None = None) -> Catalogue:
-    """Legacy rows, then the packaged catalogue, then the user's override file (each wins over the one before)."""
-    docs = [(read_document(LEGACY), str(LEGACY)), (read_document(PACKAGED), str(PACKAGED))]
-    if override is not None and override.is_file():
-        docs.append((read_document(override), str(override)))
-    return Catalogue.from_documents(docs)
+    """The catalogue every command reads, with the user's override file."""
+    return Catalogue.load(override)
 
 
 def monthly_usd(workload: Workload, input_rate: Decimal, output_rate: Decimal) -> Decimal:

@@ -1,7 +1,8 @@
 """A price row and its validation: Decimal USD per million tokens, dated, for one model. Pure.
 
-A catalogue document is ``{"models": [entry, ...]}``; an entry is ``{"model", "provider", "aliases",
-"dated_snapshots", "prices": [row, ...]}``; a row is ``{"effective_from": "YYYY-MM-DD", "input", "output",
+A catalogue document is ``{"models": [entry, ...]}`` (a snapshot adds ``providers`` and ``_source``); an entry is
+``{"model", "provider", "aliases", "dated_snapshots", "prices": [row, ...]}`` (a snapshot's adds ``match``, read by
+``matching``); a row is ``{"effective_from": "YYYY-MM-DD", "input", "output",
 "cached_input", "cache_write_5m", "cache_write_1h", "batch_input", "batch_output", "long_context", "source",
 "verified"}`` with prices as decimal strings, and ``long_context`` the same rates plus ``threshold_tokens``.
 
@@ -26,7 +27,7 @@ from tokenomy.errors import ConfigError
 RATE_FIELDS = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h", "batch_input", "batch_output")
 _ROW_KEYS = frozenset({*RATE_FIELDS, "effective_from", "long_context", "source", "verified"})
 _TIER_KEYS = frozenset({*RATE_FIELDS, "threshold_tokens"})
-_MODEL_KEYS = frozenset({"model", "provider", "aliases", "dated_snapshots", "prices"})
+_MODEL_KEYS = frozenset({"model", "provider", "aliases", "dated_snapshots", "prices", "match"})
 _ORDER = (("cached_input", "exceeds", "input"), ("cache_write_5m", "is below", "input"),
           ("cache_write_1h", "is below", "cache_write_5m"), ("batch_input", "exceeds", "input"),
           ("batch_output", "exceeds", "output"))
@@ -94,7 +95,7 @@ def parse_document(document: Any, origin: str) -> list[ModelEntry]:
     models = document.get("models") if isinstance(document, dict) else None
     if not isinstance(models, list):
         raise PriceError(f"{origin}: expected a JSON object with a 'models' list")
-    unknown = sorted(k for k in document if k != "models" and not str(k).startswith("_"))
+    unknown = sorted(k for k in document if k not in ("models", "providers") and not str(k).startswith("_"))
     if unknown:
         raise PriceError(f"{origin}: unknown top-level field '{unknown[0]}'", field=str(unknown[0]))
     entries = [parse_model(raw, origin) for raw in models]
