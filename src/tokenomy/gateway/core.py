@@ -3,8 +3,11 @@
 Every door (``/v1/chat/completions``, ``/v1/embeddings``, a batch line run by our workers, a batch handed to a
 provider) calls one entry point here, and each entry point runs the one ordered path:
 
-    authenticate → resolve (model, router, student) → admit (allowed models, budget reservation, RPM/TPM)
-    → caches → dispatch with fallback → settle → ledger → metrics
+    authenticate → resolve (the model, a router's choice, a student; the caller's model rules) → caches
+    → admit (RPM/TPM, the budget reservation) → dispatch with fallback → settle → ledger → metrics
+
+(The caller's model rules are checked before the caches, so a key never reads an answer of a model it may not use;
+the budget and rate limits after them, so a cache hit, which costs nothing, spends no limit.)
 
 A door parses its request and renders the plain result it gets back (``gateway.results``). A switched-off feature
 is a do-nothing part (``gateway.parts``), so the path never asks whether a feature is on. Ledger ids belong to the
