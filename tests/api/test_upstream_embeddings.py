@@ -52,8 +52,11 @@ def test_upstream_embeddings_fail_over_and_are_priced(tmp_path: Path, fault: tup
         assert {"text-embedding-3-small", "my-embedder"} <= listed
         with pytest.raises(openai.NotFoundError, match="my-embedder"):
             client.embeddings.create(model="nope", input="x")
-    ((tokens, cost, status),) = _rows(tmp_path)
+    rows = _rows(tmp_path)
+    assert sorted(r[2] for r in rows) == [200, 404]  # the unknown model's refusal is a row too, at no cost
+    ((tokens, cost, status),) = [r for r in rows if r[2] == 200]
     assert (tokens, status) == (5, 200)
+    assert [r[1] for r in rows if r[2] == 404] == [0]
     assert Decimal(cost) / PICO == Decimal(5) * Decimal("0.02") / 1_000_000
 
 
