@@ -50,7 +50,8 @@ def _workload(ctx: click.Context) -> tuple[Workload, TrafficCurve] | None:
     return workload, curve
 
 
-def _policy(ctx: click.Context) -> ScalingPolicy:
+def policy_from(ctx: click.Context) -> ScalingPolicy:
+    """The scaling policy from the plan group's options (also ``plan pack``'s)."""
     o = ctx.obj
     if not 0 < o["utilisation"] <= 1:
         raise PlanDataError(f"--utilisation must be in (0, 1], got {o['utilisation']}")
@@ -95,7 +96,7 @@ def plan_group(ctx: click.Context, /, **options: Any) -> None:
         raise PlanDataError("give --queries-per-day N --input-tokens I --output-tokens O, or --from-audit FILE.json")
     workload, curve = found
     override = data_home(load_settings(options["config_path"])) / OVERRIDE_FILENAME
-    plan = build_plan(PlanInputs(workload, curve, _policy(ctx), datetime.now(UTC), options["gpus_file"],
+    plan = build_plan(PlanInputs(workload, curve, policy_from(ctx), datetime.now(UTC), options["gpus_file"],
                                  options["throughput_file"], override))
     if options["as_json"]:
         click.echo(json.dumps(plan_document(plan)))
@@ -167,7 +168,7 @@ def manifests(ctx: click.Context, out: Path, name: str, model: str, model_size: 
     if not rows:
         raise PlanDataError(f"no throughput row for {model_size} {precision} on {gpu}; `tokenomy plan --json` "
                             "lists the rows")
-    row, policy = rows[0], _policy(ctx)
+    row, policy = rows[0], policy_from(ctx)
     found = _workload(ctx)
     if max_replicas is None:
         max_replicas = size_option(row, *found, gpus, policy).replicas if found else 4
