@@ -141,8 +141,9 @@ def _render(plan: Plan) -> None:
                    for o in plan.self_hosted if not o.meets_latency]
         console.print(f"latency target {target:g} s per request bounds each replica's batch"
                       + (f"; cannot meet it even alone: {', '.join(missing)}" if missing else "; every row meets it"))
+    marks = {"holds": "[green]holds[/]", "qualified": "[yellow]qualified[/]", "does not hold": "[red]does not hold[/]"}
     for claim in doc["claims"]:
-        mark = "[green]holds[/]" if claim["holds"] else "[yellow]qualified[/]"
+        mark = marks.get(claim["status"], claim["status"])
         console.print(f"{mark} seed claim: {claim['claim']} — {claim['verdict']}")
 
 
