@@ -36,6 +36,7 @@ from tokenomy.cache.stream_shape import replay_chunks
 from tokenomy.config.settings import DeploymentConfig, PriceOverride, Settings, data_home
 from tokenomy.distill.evaluate import agrees
 from tokenomy.distill.examples import Example, prompt_messages
+from tokenomy.distill.lora_base import LoraBases
 from tokenomy.distill.registry import Promotion, load_registry, registry_path, save_registry
 from tokenomy.distill.student import Prediction, Student, load_student
 from tokenomy.distill.tasks import Selector
@@ -87,8 +88,9 @@ class StudentSet:
         if not promotions:
             return None
         served = []
+        bases = LoraBases()  # LoRA students on the same base GGUF share one loaded model
         for p in promotions:
-            student = load_student(Path(p.path), threads=1)
+            student = load_student(Path(p.path), threads=1, bases=bases)
             served.append(ServedStudent(p, student, Selector.parse(p.where), student_deployment(p),
                                         ThreadPoolExecutor(1, thread_name_prefix=f"student-{p.task}"),
                                         deque(maxlen=max(p.min_checks, p.window)), deque(maxlen=p.window),
