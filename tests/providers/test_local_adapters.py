@@ -71,7 +71,7 @@ def _lora_student(directory: Path, adapter: str, base: Path) -> Path:
     shutil.copy(ADAPTERS / f"{adapter}.gguf", directory / "adapter.gguf")
     (directory / "student.json").write_text(json.dumps({
         "format": "tokenomy-student/1", "kind": "lora", "task": adapter, "threads": 1,
-        "lora": {"base_gguf": str(base)}, "data_manifest": {"shape": "free-text"}}))
+        "lora": {"base_gguf": str(base), "answer_tokens": 1}, "data_manifest": {"shape": "classification"}}))
     return directory
 
 
@@ -103,3 +103,32 @@ def test_the_local_tier_serves_its_adapters_through_the_gateway() -> None:
             assert raw.headers["x-tokenomy-deployment"] == f"local/smollm2-135m-instruct/{model}"
         listed = {m.id for m in client.models.list().data}
         assert {"alpha", "bravo", "smollm2-135m-instruct"} <= listed
+
+
+def test_switching_back_restores_the_adapters_own_prefix_cache_correctly() -> None:
+    """The base's answers after an adapter ran in between (its KV snapshot restored) equal a fresh model's."""
+    from llama_cpp import Llama
+
+    from tokenomy.providers.llama_adapters import LoraSet
+
+    gguf = bundled_gguf()
+    assert gguf is not None
+    system = {"role": "system", "content": "You are a helpful assistant. " * 20}
+
+    def ask(llama: Llama, i: int) -> str:
+        result = llama.create_chat_completion(messages=[system, {"role": "user", "content": f"Name a colour {i}."}],
+                                              temperature=0, max_tokens=8)
+        return str(result["choices"][0]["message"]["content"])  # type: ignore[index]
+
+    fresh = Llama(model_path=str(gguf), n_ctx=1024, n_threads=1, verbose=False)
+    expected = [ask(fresh, i) for i in range(2)]
+    shared = Llama(model_path=str(gguf), n_ctx=1024, n_threads=1, verbose=False)
+    adapters = LoraSet(shared, {"alpha": (ADAPTERS / "alpha.gguf", 1.0)}, deployment="t")
+    got = []
+    for i in range(2):
+        adapters.apply(None)
+        got.append(ask(shared, i))
+        adapters.apply("alpha")
+        assert _words(ask(shared, i)) == {"energy"}
+        assert adapters.snapshot_bytes > 0  # the base's sequence, kept while alpha runs
+    assert got == expected
