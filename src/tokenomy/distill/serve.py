@@ -180,8 +180,10 @@ class StudentSet:
 
     def deployments(self) -> list[Deployment]:
         """Each student as a deployment on the small tier (``distill/<task>``: listed in /v1/models, and a client
-        may ask for it by name)."""
-        return [Deployment(config=s.deployment, provider=StudentProvider(self, s)) for s in self._served]
+        may ask for it by name) — except a student promoted ``--to`` a deployment, which that deployment's shared
+        base serves under the same name (distill/attach.py)."""
+        return [Deployment(config=s.deployment, provider=StudentProvider(self, s)) for s in self._served
+                if s.promotion.serve_on is None]
 
     def close(self) -> None:
         for served in self._served:

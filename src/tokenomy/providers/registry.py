@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tokenomy.config.settings import DeploymentConfig, Settings
+from tokenomy.config.settings import DeploymentConfig, Settings, data_home
 from tokenomy.errors import ConfigError
 from tokenomy.providers.base import Provider
 from tokenomy.providers.shared_base import SharedBaseView, SharedUpstream
@@ -43,7 +43,21 @@ def resolve_deployments(settings: Settings, env: Mapping[str, str]) -> list[Depl
                                            tier="small", model_path=local.model_path, n_ctx=local.n_ctx,
                                            n_threads=local.n_threads, timeout_s=300.0,
                                            adapters=list(local.adapters)))
+    configs = _with_attached(configs, settings, env)
     return [expanded for c in configs for expanded in (c, *adapter_deployments(c))]
+
+
+def _with_attached(configs: list[DeploymentConfig], settings: Settings,
+                   env: Mapping[str, str]) -> list[DeploymentConfig]:
+    """Adapters attached by ``distill promote --to`` (config/attachments.py) join their deployment's list."""
+    from tokenomy.config.attachments import attached_adapters, attachments_path
+
+    attached = attached_adapters(attachments_path(settings.distill.registry, data_home(settings, env)))
+    out = []
+    for c in configs:
+        extra = [a for a in attached.get(c.name, ()) if all(a.name != b.name for b in c.adapters)]
+        out.append(msgspec.structs.replace(c, adapters=[*c.adapters, *extra]) if extra else c)
+    return out
 
 
 def adapter_deployments(base: DeploymentConfig) -> list[DeploymentConfig]:
