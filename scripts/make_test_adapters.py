@@ -1,6 +1,6 @@
 """Write two tiny GGUF LoRA adapters for the bundled SmolLM2-135M: each makes the model answer with its own marker
 word ("energy", "language": words whose embedding can win the tied output layer's argmax), so a test can tell
-which adapter answered (tests/fixtures/adapters/*.gguf, 26 KB each).
+which adapter answered (tests/fixtures/adapters/*.gguf, 43 KB each).
 
 They are written directly with the ``gguf`` package (no training): rank-1 LoRA pairs on the last layer's MLP
 (``ffn_gate``, ``ffn_up``, ``ffn_down``) of the kind llama.cpp loads with ``--lora`` / ``lora_path`` and applies
