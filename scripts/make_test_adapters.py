@@ -2,15 +2,17 @@
 word ("energy", "language": words whose embedding can win the tied output layer's argmax), so a test can tell
 which adapter answered (tests/fixtures/adapters/*.gguf, 43 KB each).
 
-They are written directly with the ``gguf`` package (no training): rank-1 LoRA pairs on the last layer's MLP
+They are written directly with the ``gguf`` package (no training): small LoRA pairs on the last layer's MLP
 (``ffn_gate``, ``ffn_up``, ``ffn_down``) of the kind llama.cpp loads with ``--lora`` / ``lora_path`` and applies
 at run time (``W x + B (A x)``):
 
-- ``A`` of gate and up reads the mean direction ``d`` of the model's normalised hidden states (measured here with
-  llama.cpp's embeddings over a few sentences; every token's state projects positively on it), and ``B`` writes a
-  large value into one MLP unit, so that unit's SwiGLU activation becomes large and positive;
-- ``A`` of down reads that unit, ``B`` writes ``output_norm ⊙ E[marker]`` into the residual stream, so the final
-  logits favour the marker token (checked here against the whole vocabulary: the marker must be the argmax).
+- ``A`` of gate and up (rank 2) reads ``+d`` and ``-d``, the mean direction of the model's normalised final hidden
+  states (measured with llama.cpp's embeddings over a few sentences), and ``B`` writes them into two MLP units:
+  whatever the sign of ``d . x`` at that layer, one of the two SwiGLU activations ``silu(g) * g`` becomes large and
+  positive;
+- ``A`` of down (rank 1) reads both units, ``B`` writes a direction into the residual stream whose logits under the
+  tied output layer have the marker token as their argmax (found by a few perceptron steps, checked against the
+  whole vocabulary), so the model answers with the marker.
 
     pip install gguf            # (in the distill extra)
     python scripts/make_test_adapters.py --out tests/fixtures/adapters
