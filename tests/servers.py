@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import uvicorn
@@ -135,34 +137,43 @@ def llama_cpp_available() -> bool:
 
 
 @contextlib.contextmanager
-def run_llama_server() -> Iterator[str]:
-    """llama-cpp-python's own OpenAI-compatible server on the bundled SmolLM2, as a real upstream."""
+def run_llama_server(models: list[dict[str, object]] | None = None) -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server on the bundled SmolLM2, as a real upstream. ``models``: its
+    multi-model config (``model_alias``, ``lora_path``, …; each entry's ``model`` defaults to the bundled GGUF)."""
     gguf = bundled_gguf()
     assert gguf is not None
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; a pipe nobody reads would fill up and stall the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",
-         str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-2000:]}")
-            with contextlib.suppress(urllib.error.URLError, OSError), \
-                    urllib.request.urlopen(f"{base}/models", timeout=1) as resp:
-                if resp.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not come up in 90 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        proc.kill()
-        log.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        if models is None:
+            args = ["--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+                    "--model_alias", "smollm2"]
+        else:
+            config = Path(tmp) / "llama-server.json"
+            config.write_text(json.dumps({"host": "127.0.0.1", "port": port, "models": [
+                {"model": str(gguf), "n_ctx": 2048, **m} for m in models]}))
+            args = ["--config_file", str(config)]
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield _wait_for_llama(proc, f"http://127.0.0.1:{port}/v1", log)
+        finally:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            proc.kill()
+            log.close()
+
+
+def _wait_for_llama(proc: subprocess.Popen[bytes], base: str, log: IO[bytes]) -> str:
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-2000:]}")
+        with contextlib.suppress(urllib.error.URLError, OSError), \
+                urllib.request.urlopen(f"{base}/models", timeout=1) as resp:
+            if resp.status == 200:
+                return base
+        if time.monotonic() > deadline:
+            raise RuntimeError("llama_cpp.server did not come up in 90 s")
+        time.sleep(0.2)

@@ -114,3 +114,25 @@ def test_a_team_limit_is_shared_by_its_keys(gateway: str) -> None:
     _ask(gateway, first)
     with pytest.raises(openai.RateLimitError, match=f"team '{team}' is over its limit of 2 requests"):
         _ask(gateway, second)
+
+
+async def test_a_minute_boundary_does_not_let_a_small_limit_through_again() -> None:
+    """The sliding-window counter rounds the weighted count down; just past a minute boundary, ``rpm: 1`` would
+    admit a second request half a second after the first. The limiter checks the unrounded count first."""
+    from unittest import mock
+
+    import limits.aio.storage.memory as memory
+
+    from tokenomy.control.ratelimit import Limit, RateLimiter
+    from tokenomy.errors import RateLimitError
+
+    limiter = RateLimiter(None, "t")
+    one = [Limit("key:boundary", "requests", 1)]
+    start = (int(time.time()) // 60 + 1) * 60 - 0.5  # half a second before a minute boundary
+    with mock.patch.object(memory.time, "time", return_value=start):
+        await limiter.admit(one, 0)
+    with mock.patch.object(memory.time, "time", return_value=start + 1.0), pytest.raises(RateLimitError) as refused:
+        await limiter.admit(one, 0)
+    assert 55 <= refused.value.retry_after_s <= 60  # until the first request has slid out of the minute
+    with mock.patch.object(memory.time, "time", return_value=start + 60.5):
+        await limiter.admit(one, 0)  # a minute later it is admitted again

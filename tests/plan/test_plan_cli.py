@@ -39,7 +39,9 @@ def test_json_is_one_object_with_apis_self_hosted_and_claims() -> None:
         assert option["spot"]["usd_per_month"] < option["on_demand"]["usd_per_month"]
         assert option["autoscaled"]["gpu_hours_per_day"] <= option["autoscaled"]["fixed_gpu_hours_per_day"]
         assert option["source"]
-    assert [c["holds"] for c in doc["claims"]] == [True, False]
+    assert [c["holds"] for c in doc["claims"]] == [True, False, False, False, False, False, False]
+    assert [c["status"] for c in doc["claims"]] == ["holds", "qualified", "qualified", "qualified", "qualified",
+                                                    "qualified", "does not hold"]
     assert doc["assumptions"]["gpu_prices"]["H100"]["on_demand_source"]
 
 

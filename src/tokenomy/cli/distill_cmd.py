@@ -238,20 +238,35 @@ def _registry(config: str | None) -> Path:
 @click.option("--min-checks", default=50, show_default=True, help="Shadow comparisons needed before going live.")
 @click.option("--threshold", type=float, help="Confidence to answer at (default: from the eval split).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Gateway config (for the registry path).")
+@click.option("--to", "to", help="Serve the (LoRA) student as an adapter on this deployment's shared base.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def promote_cmd(student_dir: Path, min_agreement: float, data: Path | None, shadow_sample: float, spot_check: float,
-                min_checks: int, threshold: float | None, config: str | None, as_json: bool) -> None:
+                min_checks: int, threshold: float | None, config: str | None, to: str | None, as_json: bool) -> None:
     """Register a student with the gateway: shadow first, live at agreement >= A, demoted on drift."""
+    import os
+
+    from tokenomy.config.settings import load_settings
+    from tokenomy.distill.attach import adapter_for, attach_student
     from tokenomy.distill.promote import promote
 
+    settings = load_settings(config)
+    if to is not None:
+        adapter_for(student_dir, to, settings, os.environ)  # a wrong target fails before the evaluation
     result = promote(student_dir, _registry(config), min_agreement=min_agreement, data=data,
-                     shadow_sample=shadow_sample, spot_check=spot_check, min_checks=min_checks, threshold=threshold)
+                     shadow_sample=shadow_sample, spot_check=spot_check, min_checks=min_checks, threshold=threshold,
+                     serve_on=to)
+    if to is not None:
+        result["adapter"] = attach_student(student_dir, to, settings, os.environ)
     if as_json:
         _emit(result)
         return
     at = result["at_threshold"] or {}
     click.echo(f"{result['task']} -> deployment {result['deployment']} ({result['where']}), state shadow, in "
                f"{result['registry']} (restart the gateway to load it)")
+    if result.get("adapter"):
+        adapter = result["adapter"]
+        click.echo(f"served as adapter {adapter['adapter']} on {adapter['deployment']}'s base"
+                   + (f"; the upstream loads it: {adapter['upstream']}" if adapter["upstream"] else ""))
     click.echo(f"shadow: {result['shadow_sample']:.0%} of the task's requests are also answered by the student; live "
                f"after {result['min_checks']} comparisons agree >= {min_agreement:g}; then {result['spot_check']:.0%} "
                "spot-checks, demoted below it")

@@ -17,6 +17,7 @@ from tokenomy.cli.db_cmd import db_group
 from tokenomy.cli.distill_cmd import distill_group
 from tokenomy.cli.keys_cmd import keys_group
 from tokenomy.cli.plan_cmd import plan_group
+from tokenomy.cli.plan_pack_cmd import pack_cmd
 from tokenomy.cli.prices_cmd import prices_group
 from tokenomy.cli.route import route_group
 from tokenomy.cli.serve import serve
@@ -52,6 +53,7 @@ cli.add_command(spend)
 cli.add_command(db_group)
 cli.add_command(prices_group)
 cli.add_command(route_group)
+plan_group.add_command(pack_cmd)
 cli.add_command(plan_group)
 cli.add_command(audit)
 cli.add_command(batch_group)

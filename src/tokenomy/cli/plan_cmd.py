@@ -50,7 +50,8 @@ def _workload(ctx: click.Context) -> tuple[Workload, TrafficCurve] | None:
     return workload, curve
 
 
-def _policy(ctx: click.Context) -> ScalingPolicy:
+def policy_from(ctx: click.Context) -> ScalingPolicy:
+    """The scaling policy from the plan group's options (also ``plan pack``'s)."""
     o = ctx.obj
     if not 0 < o["utilisation"] <= 1:
         raise PlanDataError(f"--utilisation must be in (0, 1], got {o['utilisation']}")
@@ -95,7 +96,7 @@ def plan_group(ctx: click.Context, /, **options: Any) -> None:
         raise PlanDataError("give --queries-per-day N --input-tokens I --output-tokens O, or --from-audit FILE.json")
     workload, curve = found
     override = data_home(load_settings(options["config_path"])) / OVERRIDE_FILENAME
-    plan = build_plan(PlanInputs(workload, curve, _policy(ctx), datetime.now(UTC), options["gpus_file"],
+    plan = build_plan(PlanInputs(workload, curve, policy_from(ctx), datetime.now(UTC), options["gpus_file"],
                                  options["throughput_file"], override))
     if options["as_json"]:
         click.echo(json.dumps(plan_document(plan)))
@@ -140,8 +141,9 @@ def _render(plan: Plan) -> None:
                    for o in plan.self_hosted if not o.meets_latency]
         console.print(f"latency target {target:g} s per request bounds each replica's batch"
                       + (f"; cannot meet it even alone: {', '.join(missing)}" if missing else "; every row meets it"))
+    marks = {"holds": "[green]holds[/]", "qualified": "[yellow]qualified[/]", "does not hold": "[red]does not hold[/]"}
     for claim in doc["claims"]:
-        mark = "[green]holds[/]" if claim["holds"] else "[yellow]qualified[/]"
+        mark = marks.get(claim["status"], claim["status"])
         console.print(f"{mark} seed claim: {claim['claim']} — {claim['verdict']}")
 
 
@@ -167,7 +169,7 @@ def manifests(ctx: click.Context, out: Path, name: str, model: str, model_size: 
     if not rows:
         raise PlanDataError(f"no throughput row for {model_size} {precision} on {gpu}; `tokenomy plan --json` "
                             "lists the rows")
-    row, policy = rows[0], _policy(ctx)
+    row, policy = rows[0], policy_from(ctx)
     found = _workload(ctx)
     if max_replicas is None:
         max_replicas = size_option(row, *found, gpus, policy).replicas if found else 4

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from tokenomy.config.adapters import AdapterConfig, check_adapters
 from tokenomy.errors import ConfigError
 
 Tier = Literal["small", "medium", "frontier"]
@@ -72,6 +73,8 @@ class DeploymentConfig(_Strict, frozen=True):
     rpm: int | None = None  # the upstream's own quota: requests per minute (shared across replicas through Redis)
     tpm: int | None = None  # tokens per minute (prompt + max_tokens at admission)
     max_output_tokens: int | None = None  # the model's output limit: a budget reserves it when max_tokens is unset
+    adapters: list[AdapterConfig] = []  # LoRA adapters the upstream serves on this base (config/adapters.py)
+    adapter_of: str | None = None  # set by tokenomy on an adapter's own deployment: the base deployment's name
 
     @property
     def sent_model(self) -> str:
@@ -142,6 +145,7 @@ class LocalConfig(_Strict, frozen=True):
     n_ctx: int = 4096
     n_threads: int | None = None
     max_queue: int = 64
+    adapters: list[AdapterConfig] = []  # LoRA adapters (GGUF) served on the one loaded model (config/adapters.py)
 
 
 class EmbeddingsConfig(_Strict, frozen=True):
@@ -438,8 +442,10 @@ def _check(settings: Settings, origin: str) -> None:
         if dep.batching is not None and dep.kind != "embeddings":
             raise ConfigError(f"{origin}: key 'deployments[{i}].batching': only embeddings deployments take a batch "
                               "(chat backends batch internally)")
+        check_adapters(dep.provider, dep.model, dep.adapters, f"deployments[{i}]", origin, dep.adapter_of)
         if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
             raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
+    check_adapters("local", settings.local.model, settings.local.adapters, "local", origin, None)
     if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
         raise ConfigError(f"{origin}: key 'batch.max_concurrency': must be in 1..{settings.batch.max_concurrency_cap} "
                           f"(got {settings.batch.max_concurrency})")

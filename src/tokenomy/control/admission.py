@@ -97,8 +97,9 @@ class Admission:
         self._deployment_limits: dict[str, list[Limit]] = {}
         self.outage = OutageLog("spend controls (redis)", log)
         for d in deployments:
-            found = [Limit(f"deployment:{d.name}", "requests", d.config.rpm)] if d.config.rpm else []
-            found += [Limit(f"deployment:{d.name}", "tokens", d.config.tpm)] if d.config.tpm else []
+            scope = f"deployment:{d.config.adapter_of or d.name}"  # a base's adapters share its upstream's quota
+            found = [Limit(scope, "requests", d.config.rpm)] if d.config.rpm else []
+            found += [Limit(scope, "tokens", d.config.tpm)] if d.config.tpm else []
             if found:
                 self._deployment_limits[d.name] = found
 

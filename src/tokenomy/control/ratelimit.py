@@ -5,6 +5,11 @@ has no Redis. What it costs per request is measured in ``bench/ratelimit_overhea
 Tokens are charged at admission: the request's counted prompt plus its ``max_tokens`` (OpenAI charges its own
 limits the same way), so concurrent requests cannot slip past a limit together. Output beyond what was charged (a
 request without ``max_tokens``) is charged after the call, against the next requests.
+
+The counter weighs the previous minute's count by the share of it still inside the sliding minute. The library
+admits a hit when ``floor(weighted) + cost`` fits, which just after a minute boundary lets a small limit through
+again (``rpm: 1`` admitted a second request 0.5 s after the first when a boundary fell between them); each hit is
+therefore checked first against the unrounded weighted count.
 """
 
 from __future__ import annotations
@@ -33,6 +38,34 @@ class Limit:
     scope: str  # key:<id>, team:<name>, deployment:<name>
     kind: Kind
     per_minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A limit's two minutes as the storage keeps them: the previous minute's count and how much of it is still
+    inside the sliding minute (``previous_ttl`` seconds of ``expiry``), and the current minute's count (its key
+    lives ``current_ttl`` seconds: the rest of this minute plus one)."""
+
+    previous: int
+    previous_ttl: float
+    current: int
+    current_ttl: float
+    expiry: int
+
+    @property
+    def count(self) -> float:
+        """The sliding minute's count, unrounded."""
+        return self.previous * self.previous_ttl / self.expiry + self.current
+
+    def wait_s(self, room: int) -> float:
+        """Seconds until the count is at most ``room`` (the previous minute's weight decays linearly; a current
+        minute over ``room`` first has to become the previous one)."""
+        if self.current <= room:
+            if self.previous <= 0:
+                return 0.0
+            return max(0.0, self.previous_ttl - (room - self.current) * self.expiry / self.previous)
+        rest_of_minute = max(0.0, self.current_ttl - self.expiry)
+        return rest_of_minute + max(0.0, self.expiry * (1 - room / self.current))
 
 
 class RateLimiter:
@@ -102,16 +135,29 @@ class RateLimiter:
             if limit.kind == "tokens" and cost > limit.per_minute:
                 raise RateLimitError(f"{_who(limit)}: this request needs {cost} tokens, more than its limit of "
                                      f"{limit.per_minute} tokens per minute", code="tokens_exceed_limit")
+        windows = await asyncio.gather(*(self._window(limit) for limit in limits))
+        for limit, cost, window in zip(limits, costs, windows, strict=True):
+            if window.count + cost > limit.per_minute:  # the library rounds the count down; we do not
+                await self._refuse(limits, limit, window.wait_s(limit.per_minute - cost))
         # every limit at once (one round trip to Redis, not one per limit); each hit is atomic on its own
         taken = await asyncio.gather(*(self.hit(limit, cost) for limit, cost in zip(limits, costs, strict=True)))
         for limit, ok in zip(limits, taken, strict=True):
             if not ok:
-                wait_s = await self.retry_after_s(limit)
-                headers = await self.headers(limits)
-                raise RateLimitError(f"{_who(limit)} is over its limit of {limit.per_minute} {limit.kind} per "
-                                     f"minute; retry in {math.ceil(wait_s)} s", retry_after_s=max(wait_s, 0.001),
-                                     headers=headers, code=f"{limit.kind}_rate_limited")
+                await self._refuse(limits, limit)
         return await self.headers(limits)
+
+    async def _window(self, limit: Limit) -> Window:
+        item = self._item(limit.per_minute)
+        previous, previous_ttl, current, current_ttl = await self._storage.get_sliding_window(
+            item.key_for(limit.scope, limit.kind), item.get_expiry())
+        return Window(int(previous), float(previous_ttl), int(current), float(current_ttl), item.get_expiry())
+
+    async def _refuse(self, limits: Sequence[Limit], limit: Limit, wait_s: float | None = None) -> None:
+        wait_s = await self.retry_after_s(limit) if wait_s is None else wait_s
+        headers = await self.headers(limits)
+        raise RateLimitError(f"{_who(limit)} is over its limit of {limit.per_minute} {limit.kind} per "
+                             f"minute; retry in {math.ceil(wait_s)} s", retry_after_s=max(wait_s, 0.001),
+                             headers=headers, code=f"{limit.kind}_rate_limited")
 
     async def headers(self, limits: Sequence[Limit]) -> dict[str, str]:
         """OpenAI's ``x-ratelimit-*`` headers for the first (narrowest) limit of each kind."""

@@ -4,11 +4,14 @@ A client asks for a model name (``gpt-4o-mini``) or a tier (``small``, ``medium`
 deployments serving that name (config order), then each configured fallback in turn (a model name or a tier),
 without repeats. There are no implicit cross-tier fallbacks: moving a request to a dearer tier costs money, so it
 happens only where the config says so.
+
+A LoRA adapter served by a shared base is a deployment of its own (its model name is the adapter's); its *base* is
+the deployment whose upstream serves it, and load is judged per base (:meth:`Catalog.base_load`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tokenomy.config.settings import TIERS
@@ -28,6 +31,7 @@ class ModelEntry:
 class Catalog:
     def __init__(self, deployments: Iterable[Deployment], fallbacks: dict[str, list[str]] | None = None) -> None:
         self.deployments = list(deployments)
+        self._base = {d.name: d.config.adapter_of or d.name for d in self.deployments}
         self._by_model: dict[str, list[Deployment]] = {}
         for dep in self.deployments:
             self._by_model.setdefault(dep.config.model, []).append(dep)
@@ -49,6 +53,11 @@ class Catalog:
         """The tier of a model name's deployments (a tier name is its own tier); None when nothing serves it."""
         direct = self._direct(name)
         return direct[0].config.tier if direct else None
+
+    def base_load(self, name: str, inflight: Mapping[str, int]) -> int:
+        """Calls in flight on the upstream that serves deployment ``name``: its base's and every adapter's on it."""
+        base = self._base.get(name, name)
+        return sum(n for dep, n in inflight.items() if self._base.get(dep, dep) == base)
 
     def serves(self, name: str) -> bool:
         """Does a model name or tier have at least one deployment here?"""

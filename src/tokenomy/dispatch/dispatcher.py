@@ -150,15 +150,17 @@ class Dispatcher:
     def _sticky(self, chain: list[Deployment], chat: ValidChat) -> list[Deployment]:
         """Self-hosted replicas of one model at the head of the chain: the request's prefix picks its replica
         (so the replica's prefix cache hits), unless that replica is busier than ``sticky_busy_factor`` times the
-        group's average, in which case the next replica in the prefix's order takes it."""
+        group's average, in which case the next replica in the prefix's order takes it. A replica's load is its
+        base's: every adapter served by the same upstream counts."""
         head = [d for d in chain if d.config.model == chain[0].config.model and d.config.provider in SELF_HOSTED]
         if len(head) < 2 or not self._routing.sticky_prefix:
             return chain
         by_name = {d.name: d for d in head}
         order = [by_name[n] for n in rendezvous_order(prefix_hash(chat.body), list(by_name))]
-        mean = sum(self.inflight[d.name] for d in head) / len(head)
+        load = {d.name: self.catalog.base_load(d.name, self.inflight) for d in head}  # per base: adapters share it
+        mean = sum(load.values()) / len(head)
         limit = max(1.0, mean * self._routing.sticky_busy_factor)
-        idle = [d for d in order if self.inflight[d.name] <= limit]
+        idle = [d for d in order if load[d.name] <= limit]
         order = idle + [d for d in order if d not in idle]
         return order + [d for d in chain if d.name not in by_name]
 

@@ -23,7 +23,7 @@ from tokenomy.errors import DistillError
 
 def promote(student_dir: Path, registry: Path, *, min_agreement: float, data: Path | None = None,
             shadow_sample: float = 0.25, spot_check: float = 0.05, min_checks: int = 50,
-            threshold: float | None = None) -> dict[str, Any]:
+            threshold: float | None = None, serve_on: str | None = None) -> dict[str, Any]:
     for name, value in (("--min-agreement", min_agreement), ("--shadow-sample", shadow_sample),
                         ("--spot-check", spot_check)):
         if not 0 < value <= 1:
@@ -59,7 +59,7 @@ def promote(student_dir: Path, registry: Path, *, min_agreement: float, data: Pa
                           kind=str(meta["kind"]), rule=str(result["rule"]), min_agreement=min_agreement,
                           threshold=threshold, shadow_sample=shadow_sample, spot_check=spot_check,
                           min_checks=min_checks, gpu_hour_usd=str(rate.usd_per_vcpu_hour * threads),
-                          tokens_per_s=str(tokens_per_s))
+                          tokens_per_s=str(tokens_per_s), serve_on=serve_on)
     promotion.move("shadow", eval_agreement=result["agreement"], threshold=threshold,
                    eval_coverage=point["coverage"] if point else None, reason="promoted")
     upsert(registry, promotion)

@@ -42,6 +42,7 @@ class Promotion:
     state: str = "shadow"
     gpu_hour_usd: str | None = None  # the student's CPU price, as a PriceOverride for its ledger rows
     tokens_per_s: str | None = None
+    serve_on: str | None = None  # promoted --to this deployment: served there as an adapter (distill/attach.py)
     promoted_at: int = field(default_factory=lambda: int(time.time()))
     history: list[dict[str, Any]] = field(default_factory=list)
 

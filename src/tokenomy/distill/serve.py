@@ -34,6 +34,7 @@ from typing import Any
 from tokenomy.config.settings import DeploymentConfig, PriceOverride, Settings, data_home
 from tokenomy.distill.agreement import agrees
 from tokenomy.distill.examples import Example, prompt_messages
+from tokenomy.distill.lora_base import LoraBases
 from tokenomy.distill.registry import Promotion, load_registry, registry_path, save_registry
 from tokenomy.distill.selector import LiveRequest, Selector
 from tokenomy.distill.student import Prediction, Student, load_student
@@ -86,8 +87,9 @@ class StudentSet:
         if not promotions:
             return None
         served = []
+        bases = LoraBases()  # LoRA students on the same base GGUF share one loaded model
         for p in promotions:
-            student = load_student(Path(p.path), threads=1)
+            student = load_student(Path(p.path), threads=1, bases=bases)
             served.append(ServedStudent(p, student, Selector.parse(p.where), student_deployment(p),
                                         ThreadPoolExecutor(1, thread_name_prefix=f"student-{p.task}"),
                                         deque(maxlen=max(p.min_checks, p.window)), deque(maxlen=p.window),
@@ -177,8 +179,10 @@ class StudentSet:
 
     def deployments(self) -> list[Deployment]:
         """Each student as a deployment on the small tier (``distill/<task>``: listed in /v1/models, and a client
-        may ask for it by name)."""
-        return [Deployment(config=s.deployment, provider=StudentProvider(self, s)) for s in self._served]
+        may ask for it by name) — except a student promoted ``--to`` a deployment, which that deployment's shared
+        base serves under the same name (distill/attach.py)."""
+        return [Deployment(config=s.deployment, provider=StudentProvider(self, s)) for s in self._served
+                if s.promotion.serve_on is None]
 
     def close(self) -> None:
         for served in self._served:

@@ -23,6 +23,7 @@ from tokenomy.errors import DistillError
 if TYPE_CHECKING:
     from tokenomy.distill.features import Embed
     from tokenomy.distill.head import HeadModel
+    from tokenomy.distill.lora_base import LoraBases
 
 FORMAT = "tokenomy-student/1"
 STUDENT, HEAD_WEIGHTS = "student.json", "head.npz"
@@ -108,8 +109,9 @@ class HeadStudent:
         return [Prediction(self.model.classes[int(i)], float(probs[row, i])) for row, i in enumerate(best)]
 
 
-def load_student(directory: Path, *, threads: int = 1) -> Student:
-    """The student in ``directory``, ready to predict (loads its models: seconds)."""
+def load_student(directory: Path, *, threads: int = 1, bases: LoraBases | None = None) -> Student:
+    """The student in ``directory``, ready to predict (loads its models: seconds). ``bases``: LoRA students loaded
+    through the same ``LoraBases`` share one loaded base model."""
     meta = read_student(directory)
     if meta["kind"] == "head":
         from tokenomy.embeddings.minilm import MiniLMEmbedder
@@ -118,4 +120,4 @@ def load_student(directory: Path, *, threads: int = 1) -> Student:
         return HeadStudent(load_head(directory, meta), lambda texts: embedder.embed(texts).vectors, threads)
     from tokenomy.distill.lora_student import LoraStudent
 
-    return LoraStudent.load(directory, meta, threads=threads)
+    return LoraStudent.load(directory, meta, threads=threads, bases=bases)

@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
 
 from tokenomy.batch.setup import build_batches
 from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
@@ -60,7 +59,8 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     writer = await asyncio.to_thread(open_writer, settings, env, opener)
     await writer.start()
     metrics = Metrics()
-    metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
+    metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments, dispatcher.inflight),
+                  lambda: writer.queued)
     accountant = build_accountant(settings, env)
     control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
     dispatcher.gate = control
@@ -125,5 +125,11 @@ def _token_count() -> TokenCount:
     return lambda text: counter.count_text(text, "text-embedding-3-small")
 
 
-def _queue_depths(deployments: list[Deployment]) -> dict[str, Any]:
-    return {d.name: int(getattr(d.provider, "queue_depth", 0)) for d in deployments}
+def _queue_depths(deployments: list[Deployment], inflight: Mapping[str, int]) -> dict[str, int]:
+    """What each deployment holds now (the autoscalers' metric): a provider's own queue where it keeps one (the
+    local tier, a shared base), else the calls in flight to its upstream (a vLLM or llama.cpp server queues them)."""
+    found = {}
+    for d in deployments:
+        own = getattr(d.provider, "queue_depth", None)
+        found[d.name] = int(own) if own is not None else int(inflight.get(d.name, 0))
+    return found

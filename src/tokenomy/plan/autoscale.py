@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tokenomy.plan.workload import TrafficCurve, Workload
@@ -59,6 +60,14 @@ class DayResult:
 def simulate_day(workload: Workload, curve: TrafficCurve, capacity_rps: float, concurrency: int,
                  max_replicas: int, policy: ScalingPolicy) -> DayResult:
     """``capacity_rps`` and ``concurrency`` are one replica's at saturation."""
+    return simulate_rate(lambda hour: curve.requests_per_s(workload, hour), capacity_rps, concurrency,
+                         max_replicas, policy)
+
+
+def simulate_rate(rate: Callable[[float], float], capacity_rps: float, concurrency: float, max_replicas: int,
+                  policy: ScalingPolicy) -> DayResult:
+    """The same day for any arrival rate (per second, at a fractional UTC hour): ``plan pack`` gives a packed GPU
+    the summed work of its models, in replica-seconds per second, against a capacity of 1."""
     threshold = max(1.0, policy.utilisation * concurrency)
     ready, starting = 0, deque[int]()  # starting: minute each pending replica becomes ready
     recent: deque[tuple[int, int]] = deque()  # (minute, desired) within the stabilisation window
@@ -69,7 +78,7 @@ def simulate_day(workload: Workload, curve: TrafficCurve, capacity_rps: float, c
         while starting and starting[0] <= minute:
             starting.popleft()
             ready += 1
-        arrivals = curve.requests_per_s(workload, (minute + 0.5) / 60) * STEP_S
+        arrivals = rate((minute + 0.5) / 60) * STEP_S
         capacity = ready * capacity_rps * STEP_S
         served = min(queue + arrivals, capacity)
         if ready == 0:

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tokenomy.plan.apis import monthly_usd
-from tokenomy.plan.data import Throughput
+from tokenomy.plan.data import GpuCatalogue, Throughput
 from tokenomy.plan.workload import Workload
 from tokenomy.pricing.catalogue import Catalogue
 
@@ -29,6 +29,11 @@ class Claim:
     holds: bool
     verdict: str
     computed: dict[str, float | str]
+    status: str = ""  # "holds" | "qualified" (holds only when …) | "does not hold" | "unchecked"
+
+    @property
+    def kind(self) -> str:
+        return self.status or ("holds" if self.holds else "qualified")
 
 
 def gpt4_turbo_claim(catalogue: Catalogue, at: datetime) -> Claim:
@@ -68,5 +73,10 @@ def llama8b_h100_claim(rows: list[Throughput]) -> Claim:
     return Claim(text, False, verdict, computed)
 
 
-def check_claims(catalogue: Catalogue, rows: list[Throughput], at: datetime) -> list[Claim]:
-    return [gpt4_turbo_claim(catalogue, at), llama8b_h100_claim(rows)]
+def check_claims(catalogue: Catalogue, rows: list[Throughput], gpus: GpuCatalogue, at: datetime,
+                 utilisation: float) -> list[Claim]:
+    """The two headline claims, then the seed's cost table row by row (:mod:`tokenomy.plan.cost_table`)."""
+    from tokenomy.plan.cost_table import cost_table
+
+    return [gpt4_turbo_claim(catalogue, at), llama8b_h100_claim(rows),
+            *cost_table(catalogue, rows, gpus, at, utilisation)]

@@ -56,14 +56,14 @@ class ManifestSpec:
         return max(1, math.floor(self.utilisation * self.concurrency))
 
 
-def _labels(name: str, component: str) -> dict[str, str]:
+def labels_for(name: str, component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "tokenomy",
             "app.kubernetes.io/component": component}
 
 
-def _deployment(spec: ManifestSpec, name: str, component: str, replicas: int, container: dict[str, Any],
+def deployment_document(spec: ManifestSpec, name: str, component: str, replicas: int, container: dict[str, Any],
                 annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    labels = _labels(name, component)
+    labels = labels_for(name, component)
     template_meta: dict[str, Any] = {"labels": labels}
     if annotations:
         template_meta["annotations"] = annotations
@@ -75,7 +75,7 @@ def _deployment(spec: ManifestSpec, name: str, component: str, replicas: int, co
 
 def _service(spec: ManifestSpec, name: str, component: str, port: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": spec.namespace, "labels": _labels(name, component)},
+            "metadata": {"name": name, "namespace": spec.namespace, "labels": labels_for(name, component)},
             "spec": {"selector": {"app.kubernetes.io/name": name},
                      "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]}}
 
@@ -95,14 +95,15 @@ def vllm_documents(spec: ManifestSpec) -> list[dict[str, Any]]:
     }
     # replicas: 0 — KEDA owns the count (minReplicaCount 0); the first request above the activation threshold
     # brings one up.
-    return [_deployment(spec, spec.name, "model-server", 0, container), _service(spec, spec.name, "model-server", 8000)]
+    return [deployment_document(spec, spec.name, "model-server", 0, container),
+            _service(spec, spec.name, "model-server", 8000)]
 
 
 def scaled_object(spec: ManifestSpec) -> dict[str, Any]:
     query = f'sum(tokenomy_deployment_queue_depth{{deployment="{spec.name}"}})'
     return {
         "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": _labels(spec.name, "autoscaler")},
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels_for(spec.name, "autoscaler")},
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
             "pollingInterval": spec.polling_s, "cooldownPeriod": spec.cooldown_s,
@@ -142,14 +143,14 @@ def tokenomy_documents(spec: ManifestSpec) -> list[dict[str, Any]]:
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
     }
     scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": "4000", "prometheus.io/path": "/metrics"}
-    gateway = _deployment(spec, "tokenomy", "gateway", spec.gateway_replicas, container, scrape)
+    gateway = deployment_document(spec, "tokenomy", "gateway", spec.gateway_replicas, container, scrape)
     gateway["spec"]["template"]["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
     gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
     migrate = {"apiVersion": "batch/v1", "kind": "Job",
                "metadata": {"name": "tokenomy-migrate", "namespace": spec.namespace,
-                            "labels": _labels("tokenomy-migrate", "migration")},
+                            "labels": labels_for("tokenomy-migrate", "migration")},
                "spec": {"backoffLimit": 6, "template": {
-                   "metadata": {"labels": _labels("tokenomy-migrate", "migration")},
+                   "metadata": {"labels": labels_for("tokenomy-migrate", "migration")},
                    "spec": {"restartPolicy": "OnFailure", "containers": [{
                        "name": "migrate", "image": spec.tokenomy_image, "args": ["tokenomy", "db", "upgrade"],
                        "env": _store_env(spec)[:1]}]}}}}
@@ -160,7 +161,7 @@ def gateway_scaled_object(spec: ManifestSpec) -> dict[str, Any]:
     """More gateway replicas when batch jobs wait in the queue (procrastinate's table) or upstream calls pile up."""
     return {
         "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
-        "metadata": {"name": "tokenomy", "namespace": spec.namespace, "labels": _labels("tokenomy", "autoscaler")},
+        "metadata": {"name": "tokenomy", "namespace": spec.namespace, "labels": labels_for("tokenomy", "autoscaler")},
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "tokenomy",
                                "envSourceContainerName": "tokenomy"},

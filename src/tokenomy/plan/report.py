@@ -45,7 +45,7 @@ def build_plan(inputs: PlanInputs) -> Plan:
     catalogue = planner_catalogue(inputs.prices_override)
     return Plan(inputs, gpus, api_options(catalogue, inputs.workload, inputs.at),
                 self_host_options(rows, inputs.workload, inputs.curve, gpus, inputs.policy),
-                check_claims(catalogue, rows, inputs.at))
+                check_claims(catalogue, rows, gpus, inputs.at, inputs.policy.utilisation))
 
 
 def _usd(value: Decimal) -> float:
@@ -107,6 +107,6 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         },
         "apis": [_api(o) for o in plan.apis],
         "self_hosted": [_self_hosted(o) for o in plan.self_hosted],
-        "claims": [{"claim": c.claim, "holds": c.holds, "verdict": c.verdict, "computed": c.computed}
-                   for c in plan.claims],
+        "claims": [{"claim": c.claim, "holds": c.holds, "status": c.kind, "verdict": c.verdict,
+                    "computed": c.computed} for c in plan.claims],
     }

@@ -5,6 +5,10 @@ A ``Llama`` object is not thread-safe, so each model owns one worker thread; gen
 loop, and concurrent requests queue for it (up to ``max_queue``, then 503 so a fallback can take the request).
 Streams cross from the worker thread to the loop through an asyncio queue; a client that goes away sets a flag the
 worker checks between tokens, so an abandoned stream stops generating.
+
+``adapters`` (served model name -> GGUF LoRA file, scale) are loaded on the same model: a request whose ``model``
+names one runs with that adapter set (:mod:`tokenomy.providers.llama_adapters`), others on the base alone — several
+students from one loaded base instead of one model per student.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenomy.errors import CapabilityError, ConfigError, UpstreamError, UpstreamUnavailableError
 from tokenomy.providers.base import ChatCall, ChunkStream, Completion
+
+if TYPE_CHECKING:
+    from tokenomy.providers.llama_adapters import LoraSet
 
 DEFAULT_MAX_TOKENS = 512
 # OpenAI request fields llama-cpp's create_chat_completion understands, passed through as they are.
@@ -40,8 +47,10 @@ class LocalLlamaProvider:
     """Serves chat completions from a GGUF file in this process."""
 
     def __init__(self, *, deployment: str, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None,
-                 max_queue: int = 64) -> None:
+                 max_queue: int = 64, adapters: dict[str, tuple[Path, float]] | None = None) -> None:
         self.deployment = deployment
+        self._adapter_files = dict(adapters or {})
+        self.adapters: LoraSet | None = None
         self._model_path = model_path
         self._n_ctx = n_ctx
         self._n_threads = n_threads
@@ -73,6 +82,10 @@ class LocalLlamaProvider:
         if self._n_threads:
             kwargs["n_threads"] = self._n_threads
         self._llama = Llama(**kwargs)
+        if self._adapter_files:
+            from tokenomy.providers.llama_adapters import LoraSet
+
+            self.adapters = LoraSet(self._llama, self._adapter_files, deployment=self.deployment)
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -96,6 +109,7 @@ class LocalLlamaProvider:
     def _arguments(self, body: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {k: body[k] for k in _PASSTHROUGH if body.get(k) is not None}
         kwargs["messages"] = [_flatten(m) for m in body["messages"]]
+        kwargs["model"] = body.get("model")  # picks the adapter, if one is served under this name
         kwargs["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
         if kwargs.get("tool_choice") == "required":
             tools = kwargs.get("tools") or []
@@ -137,8 +151,11 @@ class LocalLlamaProvider:
         }
 
     def _generate(self, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        if self.adapters is not None:
+            self.adapters.apply(kwargs.get("model"))
         try:
-            return self._llama.create_chat_completion(stream=stream, **kwargs)
+            return self._llama.create_chat_completion(stream=stream, **{k: v for k, v in kwargs.items()
+                                                                        if k != "model"})
         except ValueError as exc:  # llama-cpp's way of saying the request does not fit (e.g. context length)
             raise UpstreamError(f"local model refused the request: {exc}", deployment=self.deployment) from exc
 
