@@ -72,3 +72,19 @@ def test_errors_are_one_line(url: str, tmp_path: Path) -> None:
     assert down.returncode == 2 and "cannot reach the gateway" in down.stderr and "Traceback" not in down.stderr
     absent = _tokenomy("batch", "submit", str(tmp_path / "nope.jsonl"), "--url", url)
     assert absent.returncode == 2 and "nope.jsonl" in absent.stderr
+
+
+def test_submit_wait_fails_when_every_line_failed(url: str, tmp_path: Path) -> None:
+    # a batch whose lines all failed is no success, even though its status is `completed` (issue 23)
+    lines = tmp_path / "unknown.jsonl"
+    lines.write_text("".join(json.dumps({"custom_id": f"u{i}", "method": "POST", "url": "/v1/chat/completions",
+                                         "body": {"model": "no-such-model",
+                                                  "messages": [{"role": "user", "content": "hi"}]}}) + "\n"
+                             for i in range(2)))
+    done = _tokenomy("batch", "submit", str(lines), "--wait", "--poll", "0.1", "--url", url)
+    assert done.returncode == 1, done.stderr
+    batch_id = done.stdout.split()[0]
+    assert f"{batch_id}  completed  0 done, 2 failed of 2" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: every line of batch {batch_id} failed (2 of 2); `tokenomy batch results {batch_id} --errors` shows "
+        "why")

@@ -74,6 +74,10 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
     override = data_home(load_settings(str(config_path) if config_path else None)) / OVERRIDE_FILENAME
     assumptions = Assumptions(exact_ttl_s=round(ttl_h * 3600), batchable_share=batchable_share,
                               small_model=small_model)
+    catalogue = Catalogue.load(override)
+    if small_model is not None and catalogue.resolve(small_model) is None:
+        raise AuditError(f"--small-model {small_model!r} has no price in the catalogue, so no routing saving can be "
+                         "measured; `tokenomy prices` lists the priced models (`tokenomy prices import` adds one)")
     router = RouterTargets.load(router_dir, target_quality) if router_dir is not None else None
     err = Console(stderr=True)
     with ExitStack() as stack:
@@ -84,7 +88,7 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
         if not as_json:
             progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                                     TimeRemainingColumn(), console=err, transient=True))
-        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress), router,
+        run = run_audit(logs, catalogue, assumptions, _on_file(progress), router,
                         semantic)
     doc = audit_document(run)
     if target_quality is not None:

@@ -67,9 +67,17 @@ def submit(file: Path, wait: bool, via: str | None, endpoint: str | None, window
     if out is not None:
         _save(client, batch, out)
     _show(batch, as_json)
+    counts = batch["request_counts"]
     if batch["status"] != "completed":
         click.echo(f"error: batch {batch['id']} ended {batch['status']}", err=True)
         sys.exit(1)
+    if counts["failed"]:
+        every = counts["failed"] >= counts["total"]
+        click.echo(f"{'error' if every else 'warning'}: {'every line' if every else str(counts['failed'])} of "
+                   f"batch {batch['id']} failed ({counts['failed']} of {counts['total']}); `tokenomy batch results "
+                   f"{batch['id']} --errors` shows why", err=True)
+        if every:
+            sys.exit(1)
 
 
 @batch_group.command("status")

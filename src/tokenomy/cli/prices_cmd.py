@@ -60,7 +60,12 @@ def prices_group(ctx: click.Context, as_json: bool, at: datetime | None, config_
     ctx.ensure_object(dict)
     ctx.obj.update(as_json=as_json, at=at.date() if at else None, config_path=config_path)
     if ctx.invoked_subcommand is None:
-        rows = Catalogue.load(_override_path(config_path)).in_force(_when(ctx.obj["at"]))
+        catalogue = Catalogue.load(_override_path(config_path))
+        rows = catalogue.in_force(_when(ctx.obj["at"]))
+        if not rows:
+            first = min(e.rows[0].effective_from for e in catalogue.entries())
+            raise PriceError(f"no model has a price in force on {ctx.obj['at']}: the catalogue's first prices are "
+                             f"from {first}; give a later --at")
         if as_json:
             click.echo(json.dumps([_price_json(p) for p in rows]))
         else:
