@@ -11,6 +11,9 @@ from typing import Any
 
 import click
 
+from tokenomy.cli.gateway_client import GatewayClient, api_key_option, given_url, url_option
+from tokenomy.errors import DistillError
+
 _files = click.Path(exists=True, dir_okay=False, path_type=Path)
 _dirs = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -239,19 +242,28 @@ def _registry(config: str | None) -> Path:
 @click.option("--threshold", type=float, help="Confidence to answer at (default: from the eval split).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Gateway config (for the registry path).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@url_option("without either, nothing is checked")
+@api_key_option("With --url: a key for a gateway with auth on")
 def promote_cmd(student_dir: Path, min_agreement: float, data: Path | None, shadow_sample: float, spot_check: float,
-                min_checks: int, threshold: float | None, config: str | None, as_json: bool) -> None:
-    """Register a student with the gateway: shadow first, live at agreement >= A, demoted on drift."""
+                min_checks: int, threshold: float | None, config: str | None, as_json: bool, url: str | None,
+                api_key: str | None) -> None:
+    """Register a student with the gateway: shadow first, live at agreement >= A, demoted on drift. A running
+    gateway reading the same registry picks it up within seconds; with --url (or TOKENOMY_URL) this waits until
+    that gateway serves it."""
     from tokenomy.distill.promote import promote
 
     result = promote(student_dir, _registry(config), min_agreement=min_agreement, data=data,
                      shadow_sample=shadow_sample, spot_check=spot_check, min_checks=min_checks, threshold=threshold)
+    if url := given_url(url):
+        result["gateway"] = _await_student(GatewayClient(url, api_key), result)
     if as_json:
         _emit(result)
         return
     at = result["at_threshold"] or {}
+    served = f"; {result['gateway']} serves it" if result.get("gateway") else \
+        "; a gateway reading it picks it up within seconds"
     click.echo(f"{result['task']} -> deployment {result['deployment']} ({result['where']}), state shadow, in "
-               f"{result['registry']} (restart the gateway to load it)")
+               f"{result['registry']}{served}")
     click.echo(f"shadow: {result['shadow_sample']:.0%} of the task's requests are also answered by the student; live "
                f"after {result['min_checks']} comparisons agree >= {min_agreement:g}; then {result['spot_check']:.0%} "
                "spot-checks, demoted below it")
@@ -262,6 +274,22 @@ def promote_cmd(student_dir: Path, min_agreement: float, data: Path | None, shad
                    f"{at['cascade_agreement']:.3f} at ${at['cascade_usd_per_1k']:.4f} per 1k vs the teacher's "
                    f"${teacher:.4f}; about ${result['monthly_saving_usd_live']:.2f}/month at "
                    f"{result['requests_per_day']:g} requests/day")
+
+
+def _await_student(client: GatewayClient, result: dict[str, Any], wait_s: float = 30.0) -> str:
+    """Wait until the gateway's /healthz lists this promotion; its URL once it does."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        students = client.call("GET", "/healthz").get("students") or []
+        if any(s.get("task") == result["task"] and s.get("promoted_at") == result["promoted_at"] for s in students):
+            return client.url
+        if time.monotonic() > deadline:
+            raise DistillError(f"the gateway at {client.url} did not load {result['task']} within {wait_s:g} s: does "
+                               f"it read the registry {result['registry']} (distill.registry, TOKENOMY_HOME) and "
+                               "serve students (distill.serve_students)? Its log says why a load failed")
+        time.sleep(0.5)
 
 
 @distill_group.command("status")

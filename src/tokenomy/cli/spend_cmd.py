@@ -1,15 +1,18 @@
-"""``tokenomy spend``: what was spent and saved, from the ledger."""
+"""``tokenomy spend``: what was spent and saved, from the ledger: the local data dir's, or a running gateway's with
+``--url`` / TOKENOMY_URL (``GET /v1/spend``: a virtual key sees its own requests, the master key all)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 import orjson
 
+from tokenomy.cli.gateway_client import GatewayClient, api_key_option, given_url, url_option
 from tokenomy.config.settings import database_url, load_settings
 from tokenomy.db.engine import ledger_source
-from tokenomy.ledger.queries import GROUPS, spend_report
+from tokenomy.ledger.queries import GROUPS, Window, spend_report
 from tokenomy.ledger.window import window_from
 
 
@@ -18,22 +21,31 @@ from tokenomy.ledger.window import window_from
 @click.option("--by", type=click.Choice(sorted(GROUPS)), help="Group the report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
-def spend(since: str, by: str | None, as_json: bool, config_path: str | None) -> None:
+@url_option("without either, the ledger in the data dir or TOKENOMY_DATABASE_URL")
+@api_key_option("With --url: a virtual key (its own spend) or the master key (all)")
+def spend(since: str, by: str | None, as_json: bool, config_path: str | None, url: str | None,
+          api_key: str | None) -> None:
     """Spend, savings, cache hit rate and tier mix from the ledger (TOKENOMY_DATABASE_URL or the data dir)."""
-    settings = load_settings(config_path)
-    now_s = time.time()
-    window = window_from(since, now_s)
-    source = ledger_source(database_url(settings))
-    try:
-        report = spend_report(source, window, by)
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+    window = window_from(since, time.time())  # a bad window is refused before anything is opened
+    if url := given_url(url):
+        report = GatewayClient(url, api_key).call("GET", "/v1/spend", params={"since": since, **(
+            {"by": by} if by else {})})
+    else:
+        report = _local(config_path, window, by)
     if as_json:
         click.echo(orjson.dumps(report).decode())
         return
     _print(report)
+
+
+def _local(config_path: str | None, window: Window, by: str | None) -> dict[str, Any]:
+    source = ledger_source(database_url(load_settings(config_path)))
+    try:
+        return spend_report(source, window, by)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
 
 
 def _print(report: dict[str, object]) -> None:
