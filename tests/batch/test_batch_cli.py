@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -88,3 +89,15 @@ def test_submit_wait_fails_when_every_line_failed(url: str, tmp_path: Path) -> N
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: every line of batch {batch_id} failed (2 of 2); `tokenomy batch results {batch_id} --errors` shows "
         "why")
+
+
+def test_batch_list_keeps_ids_whole_in_80_columns(url: str, tmp_path: Path) -> None:
+    from tests.cli.terminal import in_terminal
+
+    made = _tokenomy("batch", "submit", str(_input(tmp_path / "in.jsonl", 1)), "--url", url, "--json")
+    batch_id = json.loads(made.stdout)["id"]
+    code, shown, _ = in_terminal("batch", "list", "--url", url, env={"HOME": str(tmp_path)})
+    assert code == 0 and max(len(line) for line in shown.splitlines()) <= 80
+    assert batch_id in shown.split()  # whole, not cut
+    row = next(line for line in shown.splitlines() if batch_id in line)
+    assert "created (UTC)" in shown and re.search(r" 20\d\d-\d\d-\d\d \d\d:\d\d$", row.rstrip())  # not epoch s

@@ -23,6 +23,7 @@ from tokenomy.audit.report import audit_document, render
 from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
+from tokenomy.cli.terminal import out_console, show_progress
 from tokenomy.config.settings import data_home, load_settings
 from tokenomy.db.engine import is_postgres
 from tokenomy.errors import AuditError
@@ -85,7 +86,7 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokenomy-audit-")))
             logs = (write_demo(tmp / "demo.jsonl"),)
         progress = None
-        if not as_json:
+        if show_progress():
             progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                                     TimeRemainingColumn(), console=err, transient=True))
         run = run_audit(logs, catalogue, assumptions, _on_file(progress), router,
@@ -98,7 +99,7 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
     if as_json:
         click.echo(json.dumps(doc))
     else:
-        render(doc, Console() if Console().is_terminal else Console(width=150))
+        render(doc, out_console())
 
 
 def _on_file(progress: Progress | None) -> Callable[[Path, int], Callable[[int], None] | None] | None:

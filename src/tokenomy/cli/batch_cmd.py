@@ -92,26 +92,35 @@ def status(batch_id: str, url: str | None, api_key: str | None, as_json: bool) -
 
 @batch_group.command("list")
 @click.option("--limit", default=20, show_default=True, help="Most recent first.")
+@click.option("--wide", is_flag=True, help="Every column, whatever the terminal's width.")
 @_url
 @_key
 @_json
-def list_(limit: int, url: str | None, api_key: str | None, as_json: bool) -> None:
+def list_(limit: int, wide: bool, url: str | None, api_key: str | None, as_json: bool) -> None:
     """List batches, newest first."""
+    from tokenomy.cli.terminal import id_column, name_column, out_console, short_column, table, when, wide_enough
+
     found = GatewayClient(url, api_key).call("GET", "/v1/batches", params={"limit": str(limit)})
     if as_json:
         click.echo(orjson.dumps(found["data"]).decode())
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="batches")
-    for col in ("id", "status", "endpoint", "done / failed / total", "created"):
-        table.add_column(col)
+    if not found["data"]:
+        click.echo("no batches yet: `tokenomy batch submit FILE`", err=True)
+        return
+    console = out_console(wide)
+    every = wide_enough(console, wide, 110)
+    listed = table("batches" if every else "batches (--wide: endpoint)")
+    id_column(listed, "id")
+    for column in ("status", "done/failed/total"):
+        short_column(listed, column)
+    if every:
+        name_column(listed, "endpoint")
+    short_column(listed, "created (UTC)")
     for b in found["data"]:
         counts = b["request_counts"]
-        table.add_row(b["id"], b["status"], b["endpoint"], f"{counts['completed']} / {counts['failed']} / "
-                      f"{counts['total']}", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b["created_at"])))
-    Console().print(table)
+        listed.add_row(b["id"], b["status"], f"{counts['completed']}/{counts['failed']}/{counts['total']}",
+                       *((b["endpoint"],) if every else ()), when(b["created_at"], zone=False))
+    console.print(listed)
 
 
 @batch_group.command("cancel")
@@ -155,9 +164,11 @@ def _follow(client: GatewayClient, batch: dict[str, Any], poll: float) -> dict[s
         TimeRemainingColumn,
     )
 
+    from tokenomy.cli.terminal import err_console, show_progress
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as progress:
+    with Progress(*columns, transient=False, console=err_console(), disable=not show_progress()) as progress:
         task = progress.add_task(batch["id"], total=None, note=batch["status"])
         while batch["status"] not in TERMINAL:
             time.sleep(poll)

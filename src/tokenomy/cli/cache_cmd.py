@@ -98,6 +98,7 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
     from tokenomy.cache.semantic.evaluate import Evaluation, read_pairs
     from tokenomy.cache.semantic.evaluate import cross_negatives as with_negatives
     from tokenomy.cache.semantic.verifier import load_calibration
+    from tokenomy.cli.terminal import err_console, show_progress
     from tokenomy.embeddings.minilm import MiniLMEmbedder
 
     if not 0 < max_error < 1:
@@ -106,7 +107,7 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
     if cross_negatives:
         pairs = with_negatives(pairs)
     embedder = MiniLMEmbedder.load()
-    with Progress(transient=True, disable=as_json) as progress:
+    with Progress(transient=True, console=err_console(), disable=not show_progress()) as progress:
         tasks: dict[str, object] = {}
 
         def report(stage: str, done: int, total: int) -> None:

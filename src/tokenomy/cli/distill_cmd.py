@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from tokenomy.cli.gateway_client import GatewayClient, api_key_option, given_url, url_option
+from tokenomy.cli.terminal import show_progress, when
 from tokenomy.errors import DistillError
 
 _files = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -163,7 +164,7 @@ def train_cmd(data: Path, out: Path, student: str, base: str | None, max_minutes
     from tokenomy.distill.train import train_student
 
     read_manifest(data)  # a bad directory is one line, before any progress bar
-    with _tracker(quiet or as_json) as tracker:
+    with _tracker(not show_progress(quiet)) as tracker:
         meta = train_student(data, out, student=student, base=base, max_minutes=max_minutes, tracker=tracker,
                              threads=threads)
     summary = {k: meta.get(k) for k in ("task", "kind", "why", "train_examples", "train_minutes", "cv_agreement",
@@ -309,7 +310,8 @@ def status_cmd(config: str | None, as_json: bool) -> None:
         click.echo("no promoted students")
     for p in promotions:
         last = p["history"][-1] if p["history"] else {}
-        click.echo(f"{p['task']}: {p['kind']} student, {p['state']} since {last.get('at')} ({last.get('reason')}); "
+        click.echo(f"{p['task']}: {p['kind']} student, {p['state']} since {when(last.get('at'))} "
+                   f"({last.get('reason') or 'no reason recorded'}); "
                    f"answers at confidence >= {p['threshold']:.2f}; A = {p['min_agreement']:g}")
 
 

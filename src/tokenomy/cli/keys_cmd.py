@@ -138,8 +138,9 @@ def create(name: str, as_json: bool, url: str | None, api_key: str | None, confi
 
 
 @keys_group.command("list")
+@click.option("--wide", is_flag=True, help="Every column, whatever the terminal's width.")
 @_with(_COMMON)
-def list_cmd(as_json: bool, url: str | None, api_key: str | None, config_path: str | None) -> None:
+def list_cmd(wide: bool, as_json: bool, url: str | None, api_key: str | None, config_path: str | None) -> None:
     """Every key (never the key itself: its last 4 characters)."""
     url = given_url(url)
     rows = _admin(url, api_key, "GET", "/admin/keys")["data"] if url else \
@@ -147,16 +148,39 @@ def list_cmd(as_json: bool, url: str | None, api_key: str | None, config_path: s
     if as_json:
         click.echo(orjson.dumps({"object": "list", "data": rows}).decode())
         return
-    from rich.console import Console
-    from rich.table import Table
+    _key_table(rows, wide)
 
-    table = Table(title="keys")
-    for col in ("id", "name", "display", "team", "status", "budget_usd", "period", "rpm", "tpm", "expires"):
-        table.add_column(col)
+
+def _key_table(rows: list[dict[str, Any]], wide: bool) -> None:
+    """Id, name, the key's last characters, status, budget and expiry fit 80 columns; team and limits come with
+    --wide (or on a terminal of 120 columns). Ids are never cut."""
+    from tokenomy.cli.terminal import id_column, name_column, out_console, short_column, shown, table, wide_enough
+
+    if not rows:
+        click.echo("no keys yet: `tokenomy keys create --name NAME`", err=True)
+        return
+    console = out_console(wide)
+    every = wide_enough(console, wide, 120)
+    found = table("keys" if every else "keys (--wide: team, rpm, tpm)")
+    id_column(found, "id")
+    name_column(found, "name")
+    for column in ("key", "status", "budget $", *(("team", "rpm / tpm") if every else ()), "expires"):
+        short_column(found, column)
     for row in rows:
-        table.add_row(*(str(row.get(c) if row.get(c) is not None else "–") for c in
-                        ("id", "name", "display", "team", "status", "budget_usd", "period", "rpm", "tpm", "expires")))
-    Console().print(table)
+        budget = f"{row['budget_usd']} {row['period']}" if row.get("budget_usd") is not None else "–"
+        cells = [row["id"], row["name"], shown(row.get("display")), shown(row.get("status")), budget]
+        if every:
+            cells += [shown(row.get("team")), f"{shown(row.get('rpm'))} / {shown(row.get('tpm'))}"]
+        found.add_row(*cells, _day(row.get("expires")))
+    console.print(found)
+
+
+def _day(iso: str | None) -> str:
+    """An ISO time as its UTC date, with the time of day when it has one."""
+    if not iso:
+        return "–"
+    day, _, clock = iso.partition("T")
+    return day if clock.startswith("00:00:00") else f"{day} {clock[:5]} UTC"
 
 
 @keys_group.command("update")
@@ -203,5 +227,6 @@ def team(name: str, budget_usd: str | None, period: str | None, rpm: int | None,
         shown = _admin(url, api_key, "PUT", f"/admin/teams/{urllib.parse.quote(name, safe='')}", _wire(fields))
     else:
         shown = _store(config_path).set_team(name, **fields).public()
-    click.echo(orjson.dumps(shown).decode() if as_json else f"team {shown['name']}: budget {shown['budget_usd']} "
-               f"({shown['period']}), rpm {shown['rpm']}, tpm {shown['tpm']}")
+    budget = f"${shown['budget_usd']} {shown['period']}" if shown.get("budget_usd") is not None else "no budget"
+    limits = ", ".join(f"{n} {shown[n]}" for n in ("rpm", "tpm") if shown.get(n) is not None) or "no rate limits"
+    click.echo(orjson.dumps(shown).decode() if as_json else f"team {shown['name']}: {budget}, {limits}")

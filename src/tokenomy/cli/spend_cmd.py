@@ -48,31 +48,37 @@ def _local(config_path: str | None, window: Window, by: str | None) -> dict[str,
             close()
 
 
-def _print(report: dict[str, object]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print(report: dict[str, Any]) -> None:
+    from tokenomy.cli.terminal import name_column, number_column, out_console, table
 
-    console = Console()
-    tokens = report["tokens"]
-    assert isinstance(tokens, dict)
-    summary = Table(title=f"spend {report['since']} → {report['until']}", show_header=False)
+    console = out_console()
+    tokens, cache = report["tokens"], report["cache"]
+    summary = table(f"spend {report['since']} → {report['until']}")
+    summary.show_header = False
+    name_column(summary, "")
+    name_column(summary, "")
+    mix = ", ".join(f"{tier} {share:.0%}" for tier, share in report["tier_mix"].items()) or "–"
     for label, value in (
-        ("requests", report["requests"]), ("errors", report["errors"]),
-        ("upstream calls", f"{report['upstream_calls']} ({report['failed_upstream_calls']} failed)"),
+        ("requests", f"{report['requests']:,} ({report['errors']:,} errors)"),
+        ("upstream calls", f"{report['upstream_calls']:,} ({report['failed_upstream_calls']:,} failed)"),
         ("tokens in / cached / cache-write / out",
          f"{tokens['input']:,} / {tokens['cached_read']:,} / {tokens['cache_write']:,} / {tokens['output']:,}"),
         ("cost", f"${report['cost_usd']}"), ("would have cost", f"${report['counterfactual_usd']}"),
-        ("saved", f"${report['saving_usd']}"), ("unpriced requests", report["unpriced_requests"]),
-        ("cache hit rate", report["cache"]), ("tier mix", report["tier_mix"]),
+        ("saved", f"${report['saving_usd']}"), ("unpriced requests", f"{report['unpriced_requests']:,}"),
+        ("cache hits", f"{cache['hits']:,} ({cache['hit_rate']:.1%} of requests)"), ("tier mix", mix),
     ):
-        summary.add_row(label, str(value))
+        summary.add_row(label, value)
     console.print(summary)
     groups = report.get("groups")
     if isinstance(groups, list) and groups:
-        table = Table(title=f"by {report['by']}")
-        for col in ("key", "requests", "errors", "prompt_tokens", "output_tokens", "cost_usd", "saving_usd"):
-            table.add_column(col, justify="left" if col == "key" else "right")
+        by = table(f"by {report['by']}")
+        name_column(by, str(report["by"]))
+        for column in ("requests", "errors", "tokens in", "tokens out", "cost $", "saved $"):
+            number_column(by, column)
         for row in groups:
-            table.add_row(*(str(row[c]) for c in ("key", "requests", "errors", "prompt_tokens", "output_tokens",
-                                                  "cost_usd", "saving_usd")))
-        console.print(table)
+            by.add_row(str(row["key"]), f"{row['requests']:,}", f"{row['errors']:,}", f"{row['prompt_tokens']:,}",
+                       f"{row['output_tokens']:,}", str(row["cost_usd"]), str(row["saving_usd"]))
+        console.print(by)
+    if not report["requests"]:
+        click.echo(f"no requests in the ledger since {report['since']}: serve some traffic, or widen --since",
+                   err=True)

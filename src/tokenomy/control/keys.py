@@ -124,7 +124,7 @@ def check_fields(fields: Mapping[str, Any]) -> None:
             raise InvalidRequestError(f"{name} must be a positive integer (got {value!r})", param=name)
     budget = fields.get("budget_usd")
     if budget is not None and (not isinstance(budget, Decimal) or not budget.is_finite() or budget < 0):
-        raise InvalidRequestError(f"budget_usd must be a non-negative amount (got {budget!r})", param="budget_usd")
+        raise InvalidRequestError(f"budget_usd must be a non-negative amount (got {budget})", param="budget_usd")
     if budget is not None and budget > MAX_BUDGET_USD:  # pico-USD in a 64-bit integer, with room for spend
         raise InvalidRequestError(f"budget_usd may be at most {MAX_BUDGET_USD} (got {budget})", param="budget_usd")
     for name, most in (("tags", 50), ("models", 100)):
