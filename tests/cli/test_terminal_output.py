@@ -68,13 +68,24 @@ def test_spend_shows_no_python_reprs(tmp_path: Path, fault: tuple[str, FaultUpst
     assert any(line.split()[:2] == ["echo-deployment", "2"] for line in shown.splitlines()), shown
 
 
+def _log(path: Path, n: int) -> Path:
+    rows = [{"timestamp": 1_772_400_000 + i, "request": {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": f"question {i % 7}"}]}, "response": {"model": "gpt-4o", "choices": [
+            {"message": {"role": "assistant", "content": "answer"}}], "usage": {"prompt_tokens": 12,
+                                                                             "completion_tokens": 3}}}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def test_progress_on_a_terminal_stderr_also_with_json(tmp_path: Path) -> None:
+    log = str(_log(tmp_path / "requests.jsonl", 400))
     # stdout is the JSON (a pipe); stderr is a terminal: the progress bar shows there
-    code, progress, out = in_terminal("audit", "--demo", "--json", "--no-semantic", home=tmp_path, stream="stderr")
+    code, progress, out = in_terminal("audit", log, "--json", "--no-semantic", home=tmp_path, stream="stderr")
     assert code == 0
-    assert json.loads(out)["requests"] > 0
-    assert "demo.jsonl" in progress and "MB" in progress
+    assert json.loads(out)["requests"] == 400
+    assert "requests.jsonl" in progress and "kB" in progress
     # stderr not a terminal: no progress at all
-    piped = subprocess.run([sys.executable, "-m", "tokenomy", "audit", "--demo", "--json", "--no-semantic"],
+    piped = subprocess.run([sys.executable, "-m", "tokenomy", "audit", log, "--json", "--no-semantic"],
                            capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)}, check=True)
     assert piped.stderr == ""
