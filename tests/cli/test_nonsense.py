@@ -79,3 +79,10 @@ def test_spend_since_the_future_is_an_error(tmp_path: Path, since: str) -> None:
 def test_prices_before_the_catalogue_is_an_error(tmp_path: Path) -> None:
     line = _one_error(_run(tmp_path, "prices", "--at", "1990-01-01"))
     assert "no model has a price in force on 1990-01-01: the catalogue's first prices are from" in line
+
+
+def test_keys_output_shows_no_python_reprs(tmp_path: Path) -> None:
+    team = _run(tmp_path, "keys", "team", "research", "--budget-usd", "10")
+    assert team.returncode == 0 and team.stdout.strip() == "team research: $10 total, no rate limits"
+    line = _one_error(_run(tmp_path, "keys", "create", "--name", "neg", "--budget-usd", "-5"))
+    assert line.endswith("budget_usd must be a non-negative amount (got -5)")  # not Decimal('-5')
