@@ -145,3 +145,10 @@ def test_llama_cpp_server_as_real_upstream() -> None:
                 messages=[{"role": "user", "content": QUESTION}]))
             text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
             assert text == whole.choices[0].message.content
+
+
+def test_unknown_model_id_lists_what_is_served(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError, match=r"model 'gpt-9' is not served here; served: "
+                                                   r"smollm2-135m-instruct, small"):
+        client.models.retrieve("gpt-9")
+    assert client.models.retrieve("small").id == "small"

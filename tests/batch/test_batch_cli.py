@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -72,3 +73,31 @@ def test_errors_are_one_line(url: str, tmp_path: Path) -> None:
     assert down.returncode == 2 and "cannot reach the gateway" in down.stderr and "Traceback" not in down.stderr
     absent = _tokenomy("batch", "submit", str(tmp_path / "nope.jsonl"), "--url", url)
     assert absent.returncode == 2 and "nope.jsonl" in absent.stderr
+
+
+def test_submit_wait_fails_when_every_line_failed(url: str, tmp_path: Path) -> None:
+    # a batch whose lines all failed is no success, even though its status is `completed` (issue 23)
+    lines = tmp_path / "unknown.jsonl"
+    lines.write_text("".join(json.dumps({"custom_id": f"u{i}", "method": "POST", "url": "/v1/chat/completions",
+                                         "body": {"model": "no-such-model",
+                                                  "messages": [{"role": "user", "content": "hi"}]}}) + "\n"
+                             for i in range(2)))
+    done = _tokenomy("batch", "submit", str(lines), "--wait", "--poll", "0.1", "--url", url)
+    assert done.returncode == 1, done.stderr
+    batch_id = done.stdout.split()[0]
+    assert f"{batch_id}  completed  0 done, 2 failed of 2" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: every line of batch {batch_id} failed (2 of 2); `tokenomy batch results {batch_id} --errors` shows "
+        "why")
+
+
+def test_batch_list_keeps_ids_whole_in_80_columns(url: str, tmp_path: Path) -> None:
+    from tests.cli.terminal import in_terminal
+
+    made = _tokenomy("batch", "submit", str(_input(tmp_path / "in.jsonl", 1)), "--url", url, "--json")
+    batch_id = json.loads(made.stdout)["id"]
+    code, shown, _ = in_terminal("batch", "list", "--url", url, env={"HOME": str(tmp_path)})
+    assert code == 0 and max(len(line) for line in shown.splitlines()) <= 80
+    assert batch_id in shown.split()  # whole, not cut
+    row = next(line for line in shown.splitlines() if batch_id in line)
+    assert "created (UTC)" in shown and re.search(r" 20\d\d-\d\d-\d\d \d\d:\d\d$", row.rstrip())  # not epoch s

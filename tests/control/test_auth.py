@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,12 @@ def test_revoked_and_expired_keys_are_refused(gateway: tuple[str, Path]) -> None
     url, _ = gateway
     revoked = _new_key(url)
     assert admin(url, "POST", f"/admin/keys/{revoked['id']}/revoke")[1]["status"] == "revoked"
-    expired = _new_key(url, expires="2020-01-01")
+    # a past expiry is refused at creation (issue 23); a key that expires a second from now is refused after it
+    status, body = admin(url, "POST", "/admin/keys", {"name": "k-past", "expires": "2020-01-01"})
+    assert status == 400 and "is in the past" in body["error"]["message"]
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    expired = _new_key(url, expires=soon.isoformat())
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
     for key, why in ((revoked["key"], "revoked"), (expired["key"], "expired")):
         with pytest.raises(openai.AuthenticationError, match=why):
             _ask(_client(url, key))

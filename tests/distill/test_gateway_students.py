@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,29 @@ def test_batch_lines_take_the_same_student_step(trained: dict[str, Any], teacher
     rows = sqlite3.connect(ledger).execute(
         "SELECT endpoint, distill_mode, deployment FROM requests WHERE distill_task = 'topics'").fetchall()
     assert rows and set(rows) == {("batch.chat.completions", "live", "distill/topics")} and len(rows) == len(users)
+
+
+def test_a_student_promoted_while_the_gateway_runs_serves_without_a_restart(
+        trained: dict[str, Any], teacher: tuple[str, Teacher], tmp_path: Path) -> None:
+    root, system, train = trained["root"], trained["system"], trained["train"]
+    registry = tmp_path / "students.json"
+    base, _ = teacher
+    settings = Settings(
+        deployments=[DeploymentConfig(name="gpt-4o", provider="openai_compatible", model="gpt-4o", tier="frontier",
+                                      base_url=base)],
+        local=LocalConfig(enabled=False), ledger=LedgerConfig(database_url=str(tmp_path / "ledger.db")),
+        distill=DistillConfig(registry=str(registry)))
+    with run_gateway(settings) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        _, headers = _ask(client, system, train[0].user)
+        assert "x-tokenomy-distill" not in headers  # nothing promoted yet
+        promoted = CliRunner().invoke(cli, ["distill", "promote", str(root / "student"), "--min-agreement", "0.8",
+                                            "--shadow-sample", "1.0", "--url", url, "--json"],
+                                      env={"TOKENOMY_DISTILL_REGISTRY": str(registry)})
+        assert promoted.exit_code == 0, promoted.output
+        # the command returned once the running gateway listed the student: its next request is shadowed
+        assert json.loads(promoted.output)["gateway"] == url.removesuffix("/v1")
+        _, headers = _ask(client, system, train[1].user)
+        assert headers["x-tokenomy-distill"] == "topics shadow"
+        health = json.loads(urllib.request.urlopen(url.removesuffix("/v1") + "/healthz", timeout=5).read())
+        assert [(s["task"], s["state"]) for s in health["students"]] == [("topics", "shadow")]

@@ -5,12 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from tokenomy.promptcache.prefix import prefix_hash, rendezvous_order
-
 from tokenomy.config.adapters import AdapterConfig
 from tokenomy.config.settings import DeploymentConfig, RetryConfig
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
+from tokenomy.promptcache.prefix import prefix_hash, rendezvous_order
 from tokenomy.providers.registry import Deployment, adapter_deployments
 
 

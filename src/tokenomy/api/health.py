@@ -22,7 +22,8 @@ async def healthz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     deployments = [{"name": d.name, "model": d.config.model, "tier": d.config.tier, "provider": d.config.provider}
                    for d in gateway.dispatcher.catalog.deployments]
-    return json_response({"status": "ok", "version": __version__, "deployments": deployments},
+    return json_response({"status": "ok", "version": __version__, "deployments": deployments,
+                          "students": gateway.students.served()},
                          headers={"x-request-id": request_id(request)})
 
 

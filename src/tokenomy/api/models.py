@@ -38,7 +38,10 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     wanted = request.path_params["model_id"]
-    for entry in _all(gateway):
+    entries = _all(gateway)
+    for entry in entries:
         if entry["id"] == wanted:
             return json_response(entry, headers={"x-request-id": request_id(request)})
-    raise ModelNotFoundError(f"model '{wanted}' is not served here", param="model")
+    served = ", ".join(e["id"] for e in entries)
+    raise ModelNotFoundError(f"model '{wanted}' is not served here; served: {served} (GET /v1/models lists them)",
+                             param="model")

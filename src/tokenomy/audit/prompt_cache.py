@@ -45,6 +45,7 @@ class Totals:
     cache_write_1h_tokens: int = 0
     uncached_input_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    unpriced_requests: int = 0  # no price of the model was in force on the request's date: not in cost_usd
 
     def report(self) -> dict[str, Any]:
         out = asdict(self)
@@ -177,6 +178,8 @@ class Simulator:
         price = self._catalogue.find(self.model, datetime.fromtimestamp(at, tz=UTC))
         if price is not None:
             totals.cost_usd += cost_usd(price, usage)
+        else:
+            totals.unpriced_requests += 1
 
 
 def _segments(request: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:

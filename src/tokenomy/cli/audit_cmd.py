@@ -24,6 +24,7 @@ from tokenomy.audit.routing import RouterTargets
 from tokenomy.audit.run import run_audit
 from tokenomy.audit.strategies import Assumptions
 from tokenomy.audit.terminal import render
+from tokenomy.cli.terminal import out_console, show_progress
 from tokenomy.config.settings import data_home, load_settings
 from tokenomy.db.engine import is_postgres
 from tokenomy.errors import AuditError
@@ -75,6 +76,10 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
     override = data_home(load_settings(str(config_path) if config_path else None)) / OVERRIDE_FILENAME
     assumptions = Assumptions(exact_ttl_s=round(ttl_h * 3600), batchable_share=batchable_share,
                               small_model=small_model)
+    catalogue = Catalogue.load(override)
+    if small_model is not None and catalogue.resolve(small_model) is None:
+        raise AuditError(f"--small-model {small_model!r} has no price in the catalogue, so no routing saving can be "
+                         "measured; `tokenomy prices` lists the priced models (`tokenomy prices import` adds one)")
     router = RouterTargets.load(router_dir, target_quality) if router_dir is not None else None
     err = Console(stderr=True)
     with ExitStack() as stack:
@@ -82,10 +87,10 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tokenomy-audit-")))
             logs = (write_demo(tmp / "demo.jsonl"),)
         progress = None
-        if not as_json:
+        if show_progress():
             progress = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                                     TimeRemainingColumn(), console=err, transient=True))
-        run = run_audit(logs, Catalogue.load(override), assumptions, _on_file(progress), router,
+        run = run_audit(logs, catalogue, assumptions, _on_file(progress), router,
                         semantic)
     doc = audit_document(run)
     if target_quality is not None:
@@ -95,7 +100,7 @@ def audit(logs: tuple[Path | str, ...], as_json: bool, html_out: Path | None, de
     if as_json:
         click.echo(json.dumps(doc))
     else:
-        render(doc, Console() if Console().is_terminal else Console(width=150))
+        render(doc, out_console())
 
 
 def _on_file(progress: Progress | None) -> Callable[[Path, int], Callable[[int], None] | None] | None:

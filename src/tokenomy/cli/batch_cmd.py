@@ -1,7 +1,7 @@
 """``tokenomy batch``: submit a batch input file to a running gateway and follow it, list, cancel, fetch results.
 
 The gateway runs the batch (its own workers, or the provider's batch API with ``--via provider``); these commands
-only talk to it over its OpenAI-compatible API (``--url`` or TOKENOMY_URL, default http://127.0.0.1:4000/v1).
+only talk to it over its OpenAI-compatible API (``--url`` or TOKENOMY_URL, default http://127.0.0.1:4000).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 import click
 import orjson
 
-from tokenomy.cli.gateway_client import GatewayClient, gateway_url
+from tokenomy.cli.gateway_client import GatewayClient, api_key_option, url_option
 from tokenomy.errors import GatewayClientError
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
-_url = click.option("--url", help="The gateway's /v1 URL (default: TOKENOMY_URL or http://127.0.0.1:4000/v1).")
-_key = click.option("--api-key", help="A key for a gateway with auth on (default: TOKENOMY_API_KEY).")
+_url = url_option("else http://127.0.0.1:4000")
+_key = api_key_option("A key for a gateway with auth on: a virtual key or the master key")
 _json = click.option("--json", "as_json", is_flag=True, help="Print the batch object as JSON.")
 
 
@@ -48,7 +48,7 @@ def submit(file: Path, wait: bool, via: str | None, endpoint: str | None, window
            concurrency: int | None, out: Path | None, poll: float, url: str | None, api_key: str | None,
            as_json: bool) -> None:
     """Upload FILE (JSON lines of {custom_id, method, url, body}) and start a batch on it."""
-    client = GatewayClient(gateway_url(url), api_key)
+    client = GatewayClient(url, api_key)
     meta = _metadata(metadata)
     if concurrency is not None:
         meta["tokenomy_concurrency"] = str(concurrency)
@@ -59,7 +59,7 @@ def submit(file: Path, wait: bool, via: str | None, endpoint: str | None, window
         body["metadata"] = meta
     if via:
         body["via"] = via
-    batch = client.call("POST", "/batches", json=body)
+    batch = client.call("POST", "/v1/batches", json=body)
     if not wait:
         _show(batch, as_json)
         return
@@ -67,9 +67,17 @@ def submit(file: Path, wait: bool, via: str | None, endpoint: str | None, window
     if out is not None:
         _save(client, batch, out)
     _show(batch, as_json)
+    counts = batch["request_counts"]
     if batch["status"] != "completed":
         click.echo(f"error: batch {batch['id']} ended {batch['status']}", err=True)
         sys.exit(1)
+    if counts["failed"]:
+        every = counts["failed"] >= counts["total"]
+        click.echo(f"{'error' if every else 'warning'}: {'every line' if every else str(counts['failed'])} of "
+                   f"batch {batch['id']} failed ({counts['failed']} of {counts['total']}); `tokenomy batch results "
+                   f"{batch['id']} --errors` shows why", err=True)
+        if every:
+            sys.exit(1)
 
 
 @batch_group.command("status")
@@ -79,31 +87,40 @@ def submit(file: Path, wait: bool, via: str | None, endpoint: str | None, window
 @_json
 def status(batch_id: str, url: str | None, api_key: str | None, as_json: bool) -> None:
     """Show one batch."""
-    _show(GatewayClient(gateway_url(url), api_key).call("GET", f"/batches/{batch_id}"), as_json)
+    _show(GatewayClient(url, api_key).call("GET", f"/v1/batches/{batch_id}"), as_json)
 
 
 @batch_group.command("list")
 @click.option("--limit", default=20, show_default=True, help="Most recent first.")
+@click.option("--wide", is_flag=True, help="Every column, whatever the terminal's width.")
 @_url
 @_key
 @_json
-def list_(limit: int, url: str | None, api_key: str | None, as_json: bool) -> None:
+def list_(limit: int, wide: bool, url: str | None, api_key: str | None, as_json: bool) -> None:
     """List batches, newest first."""
-    found = GatewayClient(gateway_url(url), api_key).call("GET", "/batches", params={"limit": str(limit)})
+    from tokenomy.cli.terminal import id_column, name_column, out_console, short_column, table, when, wide_enough
+
+    found = GatewayClient(url, api_key).call("GET", "/v1/batches", params={"limit": str(limit)})
     if as_json:
         click.echo(orjson.dumps(found["data"]).decode())
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="batches")
-    for col in ("id", "status", "endpoint", "done / failed / total", "created"):
-        table.add_column(col)
+    if not found["data"]:
+        click.echo("no batches yet: `tokenomy batch submit FILE`", err=True)
+        return
+    console = out_console(wide)
+    every = wide_enough(console, wide, 110)
+    listed = table("batches" if every else "batches (--wide: endpoint)")
+    id_column(listed, "id")
+    for column in ("status", "done/failed/total"):
+        short_column(listed, column)
+    if every:
+        name_column(listed, "endpoint")
+    short_column(listed, "created (UTC)")
     for b in found["data"]:
         counts = b["request_counts"]
-        table.add_row(b["id"], b["status"], b["endpoint"], f"{counts['completed']} / {counts['failed']} / "
-                      f"{counts['total']}", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b["created_at"])))
-    Console().print(table)
+        listed.add_row(b["id"], b["status"], f"{counts['completed']}/{counts['failed']}/{counts['total']}",
+                       *((b["endpoint"],) if every else ()), when(b["created_at"], zone=False))
+    console.print(listed)
 
 
 @batch_group.command("cancel")
@@ -113,7 +130,7 @@ def list_(limit: int, url: str | None, api_key: str | None, as_json: bool) -> No
 @_json
 def cancel(batch_id: str, url: str | None, api_key: str | None, as_json: bool) -> None:
     """Cancel a batch: lines not started are cancelled, finished ones are kept."""
-    _show(GatewayClient(gateway_url(url), api_key).call("POST", f"/batches/{batch_id}/cancel"), as_json)
+    _show(GatewayClient(url, api_key).call("POST", f"/v1/batches/{batch_id}/cancel"), as_json)
 
 
 @batch_group.command("results")
@@ -124,13 +141,13 @@ def cancel(batch_id: str, url: str | None, api_key: str | None, as_json: bool) -
 @_key
 def results(batch_id: str, errors: bool, out: Path | None, url: str | None, api_key: str | None) -> None:
     """Print (or save) a batch's output or error file."""
-    client = GatewayClient(gateway_url(url), api_key)
-    batch = client.call("GET", f"/batches/{batch_id}")
+    client = GatewayClient(url, api_key)
+    batch = client.call("GET", f"/v1/batches/{batch_id}")
     file_id = batch["error_file_id" if errors else "output_file_id"]
     if file_id is None:
         raise GatewayClientError(f"batch {batch_id} ({batch['status']}) has no {'error' if errors else 'output'} "
                                  "file" + ("" if batch["status"] in TERMINAL else " yet"))
-    content = client.download(f"/files/{file_id}/content")
+    content = client.download(f"/v1/files/{file_id}/content")
     if out is None:
         sys.stdout.buffer.write(content)
     else:
@@ -147,13 +164,15 @@ def _follow(client: GatewayClient, batch: dict[str, Any], poll: float) -> dict[s
         TimeRemainingColumn,
     )
 
+    from tokenomy.cli.terminal import err_console, show_progress
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as progress:
+    with Progress(*columns, transient=False, console=err_console(), disable=not show_progress()) as progress:
         task = progress.add_task(batch["id"], total=None, note=batch["status"])
         while batch["status"] not in TERMINAL:
             time.sleep(poll)
-            batch = client.call("GET", f"/batches/{batch['id']}")
+            batch = client.call("GET", f"/v1/batches/{batch['id']}")
             counts = batch["request_counts"]
             progress.update(task, total=counts["total"] or None, completed=counts["completed"] + counts["failed"],
                             note=f"{batch['status']}, {counts['failed']} failed")
@@ -162,9 +181,10 @@ def _follow(client: GatewayClient, batch: dict[str, Any], poll: float) -> dict[s
 
 def _save(client: GatewayClient, batch: dict[str, Any], out: Path) -> None:
     if batch.get("output_file_id"):
-        _write(out, client.download(f"/files/{batch['output_file_id']}/content"))
+        _write(out, client.download(f"/v1/files/{batch['output_file_id']}/content"))
     if batch.get("error_file_id"):
-        _write(out.with_name(out.name + ".errors.jsonl"), client.download(f"/files/{batch['error_file_id']}/content"))
+        errors = client.download(f"/v1/files/{batch['error_file_id']}/content")
+        _write(out.with_name(out.name + ".errors.jsonl"), errors)
 
 
 def _write(path: Path, content: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -23,19 +24,32 @@ def cache_group() -> None:
 @click.option("--provider", type=click.Choice(["anthropic", "openai"]), default="anthropic", show_default=True)
 @click.option("--model", help="Model whose prices and cache minimums apply (default per provider).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def simulate(log: str | None, demo: bool, provider: str, model: str | None, as_json: bool) -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="YAML config file (for the price override file in the data dir).")
+def simulate(log: str | None, demo: bool, provider: str, model: str | None, as_json: bool,
+             config_path: str | None) -> None:
     """Replay LOG (OpenAI-format JSONL: timestamp + request per line) through the provider's caching rules."""
     from tokenomy.audit.cache_workload import demo as demo_workload
     from tokenomy.audit.cache_workload import read_log
     from tokenomy.audit.prompt_cache import Simulator
-    from tokenomy.pricing.catalogue import Catalogue
+    from tokenomy.config.settings import data_home, load_settings
+    from tokenomy.pricing.catalogue import OVERRIDE_FILENAME, Catalogue
     from tokenomy.tokens.counter import TokenCounter
 
     if bool(log) == demo:
         raise InvalidRequestError("give a LOG file or --demo (one of them)")
+    catalogue = Catalogue.load(data_home(load_settings(config_path)) / OVERRIDE_FILENAME)
+    model = model or DEFAULT_MODELS[provider]
+    if catalogue.resolve(model) is None:
+        raise InvalidRequestError(f"--model {model!r} has no price in the catalogue, so nothing can be billed; "
+                                  "`tokenomy prices` lists the priced models (`tokenomy prices import` adds one)")
     workload = demo_workload() if demo else list(read_log(Path(str(log))))
-    simulator = Simulator(provider, model or DEFAULT_MODELS[provider], TokenCounter(), Catalogue.load())
+    if not workload:
+        raise InvalidRequestError(f"{log}: no requests to replay (one JSON object a line with a timestamp and a "
+                                  "request; see docs/cache.md)")
+    simulator = Simulator(provider, model, TokenCounter(), catalogue)
     report = simulator.run(workload)
+    _unpriced(report, catalogue, min(at for at, _ in workload))
     if as_json:
         click.echo(orjson.dumps(report).decode())
         return
@@ -46,6 +60,24 @@ def simulate(log: str | None, demo: bool, provider: str, model: str | None, as_j
                    f" ({r['cacheable_read_share']:.1%} of cacheable)"
                    f"  write {r['cache_write_5m_tokens'] + r['cache_write_1h_tokens']:,}  ${r['cost_usd']}")
     click.echo(f"saving ${report['saving_usd']} ({report['provider']}, {report['model']})")
+
+
+def _unpriced(report: dict[str, Any], catalogue: Any, first_s: float) -> None:
+    """Requests dated before the model's first price cost nothing in the report: an error when that is all of them,
+    a warning when some."""
+    from datetime import UTC, datetime
+
+    unpriced, total = report["unshaped"]["unpriced_requests"], report["unshaped"]["requests"]
+    if not unpriced:
+        return
+    since = catalogue.resolve(report["model"]).rows[0].effective_from
+    first = datetime.fromtimestamp(first_s, UTC).date()
+    why = (f"{unpriced} of {total} requests are dated before the first price of {report['model']} ({since}; the "
+           f"log starts {first})")
+    if unpriced == total:
+        raise InvalidRequestError(f"{why}: nothing could be billed; import the price with an earlier "
+                                  "`tokenomy prices import --effective-from DATE`")
+    click.echo(f"warning: {why}: they are left out of the costs", err=True)
 
 
 @cache_group.command("eval")
@@ -66,6 +98,7 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
     from tokenomy.cache.semantic.evaluate import Evaluation, read_pairs
     from tokenomy.cache.semantic.evaluate import cross_negatives as with_negatives
     from tokenomy.cache.semantic.verifier import load_calibration
+    from tokenomy.cli.terminal import err_console, show_progress
     from tokenomy.embeddings.minilm import MiniLMEmbedder
 
     if not 0 < max_error < 1:
@@ -74,7 +107,7 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
     if cross_negatives:
         pairs = with_negatives(pairs)
     embedder = MiniLMEmbedder.load()
-    with Progress(transient=True, disable=as_json) as progress:
+    with Progress(transient=True, console=err_console(), disable=not show_progress()) as progress:
         tasks: dict[str, object] = {}
 
         def report(stage: str, done: int, total: int) -> None:

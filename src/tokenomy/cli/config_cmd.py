@@ -1,9 +1,10 @@
-"""``tokenomy config show`` and ``tokenomy config import-litellm``."""
+"""``tokenomy config show``, ``tokenomy config check`` and ``tokenomy config import-litellm``."""
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -78,3 +79,24 @@ def import_litellm(litellm_config: str, out: str | None) -> None:
         click.echo(f"wrote {out} ({len(converted.config.get('deployments', []))} deployments)", err=True)
     else:
         click.echo(text.rstrip())
+
+
+@config_group.command("check")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--online", is_flag=True, help="Also connect to the stores and ask each upstream for its models.")
+def check(config_path: str | None, online: bool) -> None:
+    """Check everything `tokenomy serve` would load (routers, fallbacks, keys, prices, stores): one line per
+    problem on stderr, exit 2 when any is an error."""
+    from tokenomy.gateway.check import check_config
+
+    settings = load_settings(config_path)
+    problems = check_config(settings, os.environ, online=online)
+    for problem in problems:
+        click.echo(problem.line(config_path or os.environ.get("TOKENOMY_CONFIG")), err=True)
+    errors = sum(p.level == "error" for p in problems)
+    if errors:
+        sys.exit(2)
+    deployments = resolve_deployments(settings, os.environ)
+    click.echo(f"ok: {config_path or os.environ.get('TOKENOMY_CONFIG') or 'the embedded default'}: "
+               f"{len(deployments)} deployments ({', '.join(d.name for d in deployments)}), "
+               f"{len(problems)} warning(s){'; stores and upstreams reached' if online else ''}")

@@ -11,6 +11,10 @@ from typing import Any
 
 import click
 
+from tokenomy.cli.gateway_client import GatewayClient, api_key_option, given_url, url_option
+from tokenomy.cli.terminal import show_progress, when
+from tokenomy.errors import DistillError
+
 _files = click.Path(exists=True, dir_okay=False, path_type=Path)
 _dirs = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -160,7 +164,7 @@ def train_cmd(data: Path, out: Path, student: str, base: str | None, max_minutes
     from tokenomy.distill.train import train_student
 
     read_manifest(data)  # a bad directory is one line, before any progress bar
-    with _tracker(quiet or as_json) as tracker:
+    with _tracker(not show_progress(quiet)) as tracker:
         meta = train_student(data, out, student=student, base=base, max_minutes=max_minutes, tracker=tracker,
                              threads=threads)
     summary = {k: meta.get(k) for k in ("task", "kind", "why", "train_examples", "train_minutes", "cv_agreement",
@@ -240,9 +244,15 @@ def _registry(config: str | None) -> Path:
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Gateway config (for the registry path).")
 @click.option("--to", "to", help="Serve the (LoRA) student as an adapter on this deployment's shared base.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@url_option("without either, nothing is checked")
+@api_key_option("With --url: a key for a gateway with auth on")
 def promote_cmd(student_dir: Path, min_agreement: float, data: Path | None, shadow_sample: float, spot_check: float,
-                min_checks: int, threshold: float | None, config: str | None, to: str | None, as_json: bool) -> None:
-    """Register a student with the gateway: shadow first, live at agreement >= A, demoted on drift."""
+                min_checks: int, threshold: float | None, config: str | None, to: str | None, as_json: bool,
+                url: str | None, api_key: str | None) -> None:
+    """Register a student with the gateway: shadow first, live at agreement >= A, demoted on drift. A running
+    gateway reading the same registry picks it up within seconds; with --url (or TOKENOMY_URL) this waits until
+    that gateway serves it. With --to, the student is served as an adapter on that deployment's shared base (which
+    loads it when the gateway starts)."""
     import os
 
     from tokenomy.config.settings import load_settings
@@ -257,16 +267,20 @@ def promote_cmd(student_dir: Path, min_agreement: float, data: Path | None, shad
                      serve_on=to)
     if to is not None:
         result["adapter"] = attach_student(student_dir, to, settings, os.environ)
+    if url := given_url(url):
+        result["gateway"] = _await_student(GatewayClient(url, api_key), result)
     if as_json:
         _emit(result)
         return
     at = result["at_threshold"] or {}
+    served = f"; {result['gateway']} serves it" if result.get("gateway") else \
+        "; a gateway reading it picks it up within seconds"
     click.echo(f"{result['task']} -> deployment {result['deployment']} ({result['where']}), state shadow, in "
-               f"{result['registry']} (restart the gateway to load it)")
+               f"{result['registry']}{served}")
     if result.get("adapter"):
         adapter = result["adapter"]
-        click.echo(f"served as adapter {adapter['adapter']} on {adapter['deployment']}'s base"
-                   + (f"; the upstream loads it: {adapter['upstream']}" if adapter["upstream"] else ""))
+        click.echo(f"served as adapter {adapter['adapter']} on {adapter['deployment']}'s base (restart the gateway "
+                   "to load it)" + (f"; the upstream loads it: {adapter['upstream']}" if adapter["upstream"] else ""))
     click.echo(f"shadow: {result['shadow_sample']:.0%} of the task's requests are also answered by the student; live "
                f"after {result['min_checks']} comparisons agree >= {min_agreement:g}; then {result['spot_check']:.0%} "
                "spot-checks, demoted below it")
@@ -277,6 +291,22 @@ def promote_cmd(student_dir: Path, min_agreement: float, data: Path | None, shad
                    f"{at['cascade_agreement']:.3f} at ${at['cascade_usd_per_1k']:.4f} per 1k vs the teacher's "
                    f"${teacher:.4f}; about ${result['monthly_saving_usd_live']:.2f}/month at "
                    f"{result['requests_per_day']:g} requests/day")
+
+
+def _await_student(client: GatewayClient, result: dict[str, Any], wait_s: float = 30.0) -> str:
+    """Wait until the gateway's /healthz lists this promotion; its URL once it does."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        students = client.call("GET", "/healthz").get("students") or []
+        if any(s.get("task") == result["task"] and s.get("promoted_at") == result["promoted_at"] for s in students):
+            return client.url
+        if time.monotonic() > deadline:
+            raise DistillError(f"the gateway at {client.url} did not load {result['task']} within {wait_s:g} s: does "
+                               f"it read the registry {result['registry']} (distill.registry, TOKENOMY_HOME) and "
+                               "serve students (distill.serve_students)? Its log says why a load failed")
+        time.sleep(0.5)
 
 
 @distill_group.command("status")
@@ -296,7 +326,8 @@ def status_cmd(config: str | None, as_json: bool) -> None:
         click.echo("no promoted students")
     for p in promotions:
         last = p["history"][-1] if p["history"] else {}
-        click.echo(f"{p['task']}: {p['kind']} student, {p['state']} since {last.get('at')} ({last.get('reason')}); "
+        click.echo(f"{p['task']}: {p['kind']} student, {p['state']} since {when(last.get('at'))} "
+                   f"({last.get('reason') or 'no reason recorded'}); "
                    f"answers at confidence >= {p['threshold']:.2f}; A = {p['min_agreement']:g}")
 
 

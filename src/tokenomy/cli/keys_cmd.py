@@ -1,13 +1,10 @@
 """``tokenomy keys``: virtual keys and team budgets, in the local data dir's ledger database, or through a running
-gateway's admin API with ``--url`` (the master key comes from TOKENOMY_MASTER_KEY, never from the command line)."""
+gateway's admin API with ``--url`` / TOKENOMY_URL (the master key from ``--api-key``, TOKENOMY_API_KEY or
+TOKENOMY_MASTER_KEY)."""
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -15,10 +12,11 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from tokenomy.cli.gateway_client import GatewayClient, api_key_option, given_url, url_option
 from tokenomy.config.settings import database_url, load_settings
 from tokenomy.control.keys import KeyStore, parse_expiry
 from tokenomy.db.engine import open_database
-from tokenomy.errors import AuthenticationError, InvalidRequestError, TokenomyError
+from tokenomy.errors import AuthenticationError, InvalidRequestError
 from tokenomy.ledger.migrate import upgrade
 
 
@@ -28,27 +26,12 @@ def _store(config_path: str | None) -> KeyStore:
     return KeyStore(open_database(url, pooled=False))
 
 
-def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    master = os.environ.get("TOKENOMY_MASTER_KEY")
-    if not master:
-        raise AuthenticationError("--url needs the gateway's master key in TOKENOMY_MASTER_KEY")
-    base = url.rstrip("/").removesuffix("/v1")
-    data = orjson.dumps(body) if body is not None else None
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers={
-        "authorization": f"Bearer {master}", "content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read())["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {exc.code}"
-        error = TokenomyError(f"{base}: {message}")
-        error.status = exc.code
-        raise error from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise TokenomyError(f"cannot reach the gateway at {base}: {getattr(exc, 'reason', exc)}") from exc
+def _admin(url: str, api_key: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    client = GatewayClient(url, api_key)
+    if not client.key:
+        raise AuthenticationError(f"keys --url {url} needs the gateway's master key: set TOKENOMY_API_KEY (or "
+                                  "TOKENOMY_MASTER_KEY), or pass --api-key")
+    return client.call(method, path, json=body)
 
 
 def _fields(team: str | None, budget_usd: str | None, period: str | None, rpm: int | None, tpm: int | None,
@@ -113,7 +96,8 @@ _OPTIONS = [
 ]
 _COMMON = [
     click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
-    click.option("--url", help="A running gateway (its admin API) instead of the local data dir."),
+    url_option("without either, the local data dir's ledger database"),
+    api_key_option("With --url: the gateway's master key"),
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
 ]
 
@@ -137,11 +121,12 @@ def keys_group() -> None:
 @keys_group.command("create")
 @click.option("--name", required=True, help="A name for the key (shown in reports).")
 @_with(_OPTIONS + _COMMON)
-def create(name: str, as_json: bool, url: str | None, config_path: str | None, **options: Any) -> None:
+def create(name: str, as_json: bool, url: str | None, api_key: str | None, config_path: str | None,
+           **options: Any) -> None:
     """Create a key; the key itself is printed once and never stored."""
     fields = _fields(**options)
-    if url:
-        shown = _admin(url, "POST", "/admin/keys", {"name": name, **_wire(fields)})
+    if url := given_url(url):
+        shown = _admin(url, api_key, "POST", "/admin/keys", {"name": name, **_wire(fields)})
     else:
         record, key = _store(config_path).create(name, **_local(fields))
         shown = {"key": key, **record.public()}
@@ -153,37 +138,63 @@ def create(name: str, as_json: bool, url: str | None, config_path: str | None, *
 
 
 @keys_group.command("list")
+@click.option("--wide", is_flag=True, help="Every column, whatever the terminal's width.")
 @_with(_COMMON)
-def list_cmd(as_json: bool, url: str | None, config_path: str | None) -> None:
+def list_cmd(wide: bool, as_json: bool, url: str | None, api_key: str | None, config_path: str | None) -> None:
     """Every key (never the key itself: its last 4 characters)."""
-    rows = _admin(url, "GET", "/admin/keys")["data"] if url else [k.public() for k in _store(config_path).list_keys()]
+    url = given_url(url)
+    rows = _admin(url, api_key, "GET", "/admin/keys")["data"] if url else \
+        [k.public() for k in _store(config_path).list_keys()]
     if as_json:
         click.echo(orjson.dumps({"object": "list", "data": rows}).decode())
         return
-    from rich.console import Console
-    from rich.table import Table
+    _key_table(rows, wide)
 
-    table = Table(title="keys")
-    for col in ("id", "name", "display", "team", "status", "budget_usd", "period", "rpm", "tpm", "expires"):
-        table.add_column(col)
+
+def _key_table(rows: list[dict[str, Any]], wide: bool) -> None:
+    """Id, name, the key's last characters, status, budget and expiry fit 80 columns; team and limits come with
+    --wide (or on a terminal of 120 columns). Ids are never cut."""
+    from tokenomy.cli.terminal import id_column, name_column, out_console, short_column, shown, table, wide_enough
+
+    if not rows:
+        click.echo("no keys yet: `tokenomy keys create --name NAME`", err=True)
+        return
+    console = out_console(wide)
+    every = wide_enough(console, wide, 120)
+    found = table("keys" if every else "keys (--wide: team, rpm, tpm)")
+    id_column(found, "id")
+    name_column(found, "name")
+    for column in ("key", "status", "budget $", *(("team", "rpm / tpm") if every else ()), "expires"):
+        short_column(found, column)
     for row in rows:
-        table.add_row(*(str(row.get(c) if row.get(c) is not None else "–") for c in
-                        ("id", "name", "display", "team", "status", "budget_usd", "period", "rpm", "tpm", "expires")))
-    Console().print(table)
+        budget = f"{row['budget_usd']} {row['period']}" if row.get("budget_usd") is not None else "–"
+        cells = [row["id"], row["name"], shown(row.get("display")), shown(row.get("status")), budget]
+        if every:
+            cells += [shown(row.get("team")), f"{shown(row.get('rpm'))} / {shown(row.get('tpm'))}"]
+        found.add_row(*cells, _day(row.get("expires")))
+    console.print(found)
+
+
+def _day(iso: str | None) -> str:
+    """An ISO time as its UTC date, with the time of day when it has one."""
+    if not iso:
+        return "–"
+    day, _, clock = iso.partition("T")
+    return day if clock.startswith("00:00:00") else f"{day} {clock[:5]} UTC"
 
 
 @keys_group.command("update")
 @click.argument("key_or_id")
 @click.option("--name", help="A new name.")
 @_with(_OPTIONS + _COMMON)
-def update(key_or_id: str, name: str | None, as_json: bool, url: str | None, config_path: str | None,
-           **options: Any) -> None:
+def update(key_or_id: str, name: str | None, as_json: bool, url: str | None, api_key: str | None,
+           config_path: str | None, **options: Any) -> None:
     """Change a key's name, team, budget, limits, models, expiry or tags."""
     fields = _fields(**options) | ({"name": name} if name is not None else {})
     if not fields:
         raise InvalidRequestError("nothing to change: give at least one option (see --help)")
-    if url:
-        shown = _admin(url, "PATCH", f"/admin/keys/{urllib.parse.quote(key_or_id, safe='')}", _wire(fields))
+    if url := given_url(url):
+        shown = _admin(url, api_key, "PATCH", f"/admin/keys/{urllib.parse.quote(key_or_id, safe='')}", _wire(fields))
     else:
         shown = _store(config_path).update(key_or_id, _local(fields)).public()
     click.echo(orjson.dumps(shown).decode() if as_json else f"updated {shown['id']} ({shown['name']})")
@@ -192,10 +203,10 @@ def update(key_or_id: str, name: str | None, as_json: bool, url: str | None, con
 @keys_group.command("revoke")
 @click.argument("key_or_id")
 @_with(_COMMON)
-def revoke(key_or_id: str, as_json: bool, url: str | None, config_path: str | None) -> None:
+def revoke(key_or_id: str, as_json: bool, url: str | None, api_key: str | None, config_path: str | None) -> None:
     """Revoke a key (by the key, its id or its name): every replica refuses it within seconds."""
-    if url:
-        shown = _admin(url, "POST", f"/admin/keys/{urllib.parse.quote(key_or_id, safe='')}/revoke")
+    if url := given_url(url):
+        shown = _admin(url, api_key, "POST", f"/admin/keys/{urllib.parse.quote(key_or_id, safe='')}/revoke")
     else:
         shown = _store(config_path).revoke(key_or_id).public()
     click.echo(orjson.dumps(shown).decode() if as_json else f"revoked {shown['id']} ({shown['name']})")
@@ -209,12 +220,13 @@ def revoke(key_or_id: str, as_json: bool, url: str | None, config_path: str | No
 @click.option("--tpm", type=click.IntRange(min=0), help="Tokens per minute for the whole team (0 clears).")
 @_with(_COMMON)
 def team(name: str, budget_usd: str | None, period: str | None, rpm: int | None, tpm: int | None, as_json: bool,
-         url: str | None, config_path: str | None) -> None:
+         url: str | None, api_key: str | None, config_path: str | None) -> None:
     """Create or change a team's budget and limits (its keys' spend counts toward it)."""
     fields = _fields(None, budget_usd, period, rpm, tpm, None, None, ())
-    if url:
-        shown = _admin(url, "PUT", f"/admin/teams/{urllib.parse.quote(name, safe='')}", _wire(fields))
+    if url := given_url(url):
+        shown = _admin(url, api_key, "PUT", f"/admin/teams/{urllib.parse.quote(name, safe='')}", _wire(fields))
     else:
         shown = _store(config_path).set_team(name, **fields).public()
-    click.echo(orjson.dumps(shown).decode() if as_json else f"team {shown['name']}: budget {shown['budget_usd']} "
-               f"({shown['period']}), rpm {shown['rpm']}, tpm {shown['tpm']}")
+    budget = f"${shown['budget_usd']} {shown['period']}" if shown.get("budget_usd") is not None else "no budget"
+    limits = ", ".join(f"{n} {shown[n]}" for n in ("rpm", "tpm") if shown.get(n) is not None) or "no rate limits"
+    click.echo(orjson.dumps(shown).decode() if as_json else f"team {shown['name']}: {budget}, {limits}")

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from tokenomy.config.settings import data_home, load_settings
 from tokenomy.errors import PlanDataError
@@ -84,6 +82,7 @@ def policy_from(ctx: click.Context) -> ScalingPolicy:
 @click.option("--cooldown", type=int, default=300, show_default=True, help="KEDA cooldownPeriod, seconds.")
 @click.option("--startup", type=int, default=180, show_default=True, help="Seconds for a new replica to serve.")
 @click.option("--config", "config_path", type=_file, help="YAML config file (for the price override file).")
+@click.option("--wide", is_flag=True, help="Every column of the self-hosted table, whatever the terminal's width.")
 @click.pass_context
 def plan_group(ctx: click.Context, /, **options: Any) -> None:
     """Compare API tiers with self-hosted GPUs for a workload; size and autoscale the self-hosted tier."""
@@ -101,39 +100,50 @@ def plan_group(ctx: click.Context, /, **options: Any) -> None:
     if options["as_json"]:
         click.echo(json.dumps(plan_document(plan)))
     else:
-        _render(plan)
+        _render(plan, options["wide"])
 
 
-def _render(plan: Plan) -> None:
-    console = Console() if Console().is_terminal else Console(width=170)
+def _render(plan: Plan, wide: bool) -> None:
+    """80 columns hold the API table and the self-hosted costs per month; throughput, GPU-hours and $/1M come with
+    --wide (or on a terminal of 150 columns)."""
+    from tokenomy.cli.terminal import name_column, number_column, out_console, table, wide_enough
+
+    console = out_console(wide)
+    every = wide_enough(console, wide, 150)
     doc = plan_document(plan)
     w, t, a = doc["workload"], doc["traffic"], doc["assumptions"]
     console.print(f"[bold]Workload[/]: {w['queries_per_day']:,} queries/day x ({w['input_tokens']:,} in + "
                   f"{w['output_tokens']:,} out) tokens = {w['tokens_per_month'] / 1e6:,.0f}M tokens/month "
                   f"(30 days); curve {t['curve']}, peak {t['peak_factor']:.2f}x mean "
                   f"({w['mean_requests_per_s']:.2f} req/s mean)")
-    apis = Table(title="API tiers (price catalogue)", title_justify="left")
-    for col in ("tier", "model", "$ in / out per 1M", "$ / month", "$ / 1M tokens"):
-        apis.add_column(col, justify="right" if "$" in col else "left")
+    apis = table("API tiers (price catalogue)")
+    for col in ("tier", "model", "$ in/out per 1M", "$/month", "$/1M tok"):
+        (number_column if "$" in col else name_column)(apis, col)
     for o in doc["apis"]:
         apis.add_row(o["tier"], o["model"], f"{o['input_usd_per_mtok']:g} / {o['output_usd_per_mtok']:g}",
                      f"{o['usd_per_month']:,.0f}", f"{o['usd_per_mtok']:.3f}")
     console.print(apis)
-    hosted = Table(title=f"Self-hosted (vLLM), sized at {a['utilisation_target']:.0%} utilisation of peak; spot "
-                         f"+{a['spot_interruption_overhead']:.0%} interruption overhead; autoscaled = KEDA on "
-                         f"queue depth, on-demand prices", title_justify="left")
-    for col in ("model", "prec", "GPU", "req/s/replica", "GPUs", "on-demand $/mo", "spot $/mo", "autoscaled $/mo",
-                "GPU-h/day auto / fixed", "$/1M od / spot / auto", "estimated"):
-        hosted.add_column(col, justify="left" if col in ("model", "prec", "GPU", "estimated") else "right")
+    hosted = table(f"Self-hosted (vLLM), sized at {a['utilisation_target']:.0%} utilisation of peak; spot "
+                   f"+{a['spot_interruption_overhead']:.0%} interruption overhead; autoscaled = KEDA on queue depth, "
+                   f"on-demand prices" + ("" if every else " (--wide: throughput, GPU-hours, $/1M, estimates)"))
+    columns = ["model", "prec", "GPU", "req/s/replica", "GPUs", "on-demand $/mo", "spot $/mo", "autoscaled $/mo",
+               "GPU-h/day auto / fixed", "$/1M od / spot / auto", "estimated"]
+    if not every:
+        columns = [c for c in columns if c not in ("req/s/replica", "GPU-h/day auto / fixed", "$/1M od / spot / auto",
+                                                   "estimated")]
+    for col in columns:
+        (name_column if col in ("model", "prec", "GPU", "estimated") else number_column)(hosted, col)
     for o in doc["self_hosted"]:
         auto = o["autoscaled"]
-        hosted.add_row(o["model_size"], o["precision"], f"{o['gpus_per_replica']}x {o['gpu']}",
-                       f"{o['replica_requests_per_s']:.2f}", str(o["gpus"]),
-                       f"{o['on_demand']['usd_per_month']:,.0f}", f"{o['spot']['usd_per_month']:,.0f}",
-                       f"{auto['usd_per_month']:,.0f}",
-                       f"{auto['gpu_hours_per_day']:.1f} / {auto['fixed_gpu_hours_per_day']:.0f}",
-                       f"{o['on_demand']['usd_per_mtok']:.3f} / {o['spot']['usd_per_mtok']:.3f} / "
-                       f"{auto['usd_per_mtok']:.3f}", "all" if o["estimate"] else "prefill")
+        cells = {"model": o["model_size"], "prec": o["precision"], "GPU": f"{o['gpus_per_replica']}x {o['gpu']}",
+                 "req/s/replica": f"{o['replica_requests_per_s']:.2f}", "GPUs": str(o["gpus"]),
+                 "on-demand $/mo": f"{o['on_demand']['usd_per_month']:,.0f}",
+                 "spot $/mo": f"{o['spot']['usd_per_month']:,.0f}", "autoscaled $/mo": f"{auto['usd_per_month']:,.0f}",
+                 "GPU-h/day auto / fixed": f"{auto['gpu_hours_per_day']:.1f} / {auto['fixed_gpu_hours_per_day']:.0f}",
+                 "$/1M od / spot / auto": f"{o['on_demand']['usd_per_mtok']:.3f} / {o['spot']['usd_per_mtok']:.3f} / "
+                                          f"{auto['usd_per_mtok']:.3f}",
+                 "estimated": "all" if o["estimate"] else "prefill"}
+        hosted.add_row(*(cells[c] for c in columns))
     console.print(hosted)
     target = plan.inputs.policy.latency_target_s
     if target is not None:

@@ -58,6 +58,7 @@ class _PricesGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
+_UNDATED = date(1970, 1, 1)  # the start date of a snapshot row that gives none
 _date = click.DateTime(formats=["%Y-%m-%d"])
 
 
@@ -66,22 +67,35 @@ _date = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--at", "at", type=_date, help="Prices in force on this UTC date (default: now).")
 @click.option("--provider", "providers", multiple=True, help="Only this provider's models (repeatable).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file (for the data dir).")
+@click.option("--wide", is_flag=True, help="Every column, whatever the terminal's width.")
 @click.pass_context
 def prices_group(ctx: click.Context, as_json: bool, at: datetime | None, providers: tuple[str, ...],
-                 config_path: str | None) -> None:
+                 config_path: str | None, wide: bool) -> None:
     """The price catalogue (USD per million tokens): every model, or `prices MODEL` (any name a log carries: dated
     snapshots, provider prefixes, Bedrock/Vertex/OpenRouter/fine-tune ids); `prices update` takes a newer installed
     genai-prices; `prices import FILE` merges a LiteLLM price file into the override file in the data dir."""
     ctx.ensure_object(dict)
-    ctx.obj.update(as_json=as_json, at=at.date() if at else None, config_path=config_path)
+    ctx.obj.update(as_json=as_json, at=at.date() if at else None, config_path=config_path, wide=wide)
     if ctx.invoked_subcommand is None:
         catalogue = Catalogue.load(_override_path(config_path))
         wanted = {p.lower() for p in providers}
-        rows = [p for p in catalogue.in_force(_when(ctx.obj["at"])) if not wanted or p.provider.lower() in wanted]
+        in_force = catalogue.in_force(_when(ctx.obj["at"]))
+        # a snapshot row without a start date applies to every earlier call (old logs stay priced); a date before
+        # the first dated price in the catalogue asks for prices nobody published
+        dated = [r.effective_from for e in catalogue.entries() for r in e.rows if r.effective_from > _UNDATED]
+        first = min(dated, default=_UNDATED)
+        if not in_force or (ctx.obj["at"] is not None and ctx.obj["at"] < first):
+            raise PriceError(f"no model has a price in force on {ctx.obj['at']}: the catalogue's first dated prices "
+                             f"are from {first}; give a later --at")
+        rows = [p for p in in_force if not wanted or p.provider.lower() in wanted]
+        if not rows:
+            known = sorted({p.provider for p in in_force})
+            raise PriceError(f"no model of provider {', '.join(providers)} has a price here; providers: "
+                             f"{', '.join(known)}")
         if as_json:
             click.echo(json.dumps([_price_json(p) for p in rows]))
         else:
-            _table(rows)
+            _table(rows, wide)
             click.echo(f"{len(rows):,} models; sources: {', '.join(catalogue.sources)}, our prices.json"
                        f"{', ' + str(_override_path(config_path)) if _override_path(config_path).is_file() else ''}")
 
@@ -90,33 +104,48 @@ def prices_group(ctx: click.Context, as_json: bool, at: datetime | None, provide
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--at", "at", type=_date, help="The price in force on this UTC date (default: now).")
+@click.option("--wide", is_flag=True, help="Every column, whatever the terminal's width.")
 @click.pass_context
-def show(ctx: click.Context, model: str, as_json: bool, at: datetime | None) -> None:
+def show(ctx: click.Context, model: str, as_json: bool, at: datetime | None, wide: bool) -> None:
     catalogue = Catalogue.load(_override_path(ctx.obj["config_path"]))
     price = catalogue.price_for(model, _when(at.date() if at else ctx.obj["at"]))
     if as_json or ctx.obj["as_json"]:
         entry = catalogue.resolve(model)
         click.echo(json.dumps({**_price_json(price), "asked": model, "aliases": list(entry.aliases) if entry else []}))
     else:
-        _table([price])
+        _table([price], wide or ctx.obj["wide"])
 
 
-def _table(rows: list[Price]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+_NARROW = ("model", "input", "cached", "output", "batch in/out")
+_ALL = ("model", "provider", "since", "input", "cached", "write 5m/1h", "output", "batch in/out", "long context",
+        "verified")
 
-    table = Table(title=f"prices, {UNIT}")
-    for column in ("model", "provider", "since", "input", "cached", "write 5m/1h", "output", "batch in/out",
-                   "long context", "verified"):
-        left = column in ("model", "provider")
-        table.add_column(column, justify="left" if left else "right", no_wrap=column == "model")
+
+def _table(rows: list[Price], wide: bool) -> None:
+    """Model and the four prices a user compares fit 80 columns; provider, dates, cache writes and long-context
+    rates come with --wide (or on a terminal of 150 columns)."""
+    from tokenomy.cli.terminal import name_column, number_column, out_console, table, wide_enough
+
+    console = out_console(wide)
+    columns = _ALL if wide_enough(console, wide, 150) else _NARROW
+    found = table(f"prices, {UNIT}" + ("" if columns == _ALL else " (--wide: provider, dates, cache writes, long "
+                                                                   "context)"))
+    for column in columns:
+        if column in ("model", "provider"):
+            name_column(found, column)
+        else:
+            number_column(found, column)
     for p in rows:
         tier = p.long_context
-        long_context = f">{tier.threshold_tokens:,}: {plain(tier.input)}/{plain(tier.output)}" if tier else "-"
-        table.add_row(p.model, p.provider, p.effective_from.isoformat(), plain(p.input), plain(p.cached_input),
-                      f"{plain(p.cache_write_5m)}/{plain(p.cache_write_1h)}", plain(p.output),
-                      f"{plain(p.batch_input)}/{plain(p.batch_output)}", long_context, "yes" if p.verified else "no")
-    Console().print(table)
+        since = "–" if p.effective_from == _UNDATED else p.effective_from.isoformat()  # a snapshot row gives none
+        cells = {"model": p.model, "provider": p.provider, "since": since,
+                 "input": plain(p.input), "cached": plain(p.cached_input),
+                 "write 5m/1h": f"{plain(p.cache_write_5m)}/{plain(p.cache_write_1h)}", "output": plain(p.output),
+                 "batch in/out": f"{plain(p.batch_input)}/{plain(p.batch_output)}",
+                 "long context": f">{tier.threshold_tokens:,}: {plain(tier.input)}/{plain(tier.output)}" if tier
+                 else "-", "verified": "yes" if p.verified else "no"}
+        found.add_row(*(cells[c] for c in columns))
+    console.print(found)
 
 
 @prices_group.command("import")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tokenomy.cli.terminal import show_progress
+
 if TYPE_CHECKING:
     from tokenomy.routing.features import Embed
 
@@ -28,14 +30,15 @@ def route_group() -> None:
 
 
 @contextmanager
-def _embedding_progress(embedders: Sequence[Any], quiet: bool) -> Iterator[list[Embed]]:
-    """One embed function per embedder, sharing one rich progress bar on stderr for long inputs."""
+def _embedding_progress(embedders: Sequence[Any]) -> Iterator[list[Embed]]:
+    """One embed function per embedder, sharing one rich progress bar on stderr for long inputs (when stderr is a
+    terminal, also with --json)."""
     import numpy as np
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), disable=quiet, transient=True) as bar:
+                  console=Console(stderr=True), disable=not show_progress(), transient=True) as bar:
 
         def with_bar(embedder: Any) -> Embed:
             def embed(texts: list[str]) -> Any:
@@ -123,11 +126,11 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
     from tokenomy.tokens.counter import TokenCounter
 
     parse_target(target)  # a bad target fails before minutes of embedding
-    console = Console(stderr=True, quiet=as_json)
+    console = Console(stderr=True, quiet=not show_progress())
     say = lambda text: console.print(f"[dim]{text}[/dim]")  # noqa: E731
     names = list(EMBEDDERS) if embedder == "auto" else [embedder]
     folder = _cache_folder(embedding_cache, no_embedding_cache, out)
-    with _embedding_progress([load_embedder(name) for name in names], as_json) as bars:
+    with _embedding_progress([load_embedder(name) for name in names]) as bars:
         embeds = {name: _cached(embed, folder, name, say) for name, embed in zip(names, bars, strict=True)}
         first = embeds.pop(names[0])
         report = train(list(data), out, embed=first, counter=TokenCounter(), prices=_prices(prices), target=target,
@@ -164,9 +167,9 @@ def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions:
         parse_target(text)
     from rich.console import Console
 
-    console = Console(stderr=True, quiet=as_json)
+    console = Console(stderr=True, quiet=not show_progress())
     router = Router.load(router_dir, threads=2)
-    with _embedding_progress([router.embedder], as_json) as (embed,):
+    with _embedding_progress([router.embedder]) as (embed,):
         router.batch_embed = _cached(embed, _cache_folder(embedding_cache, no_embedding_cache, router_dir),
                                      router.state.features.embedder, lambda t: console.print(f"[dim]{t}[/dim]"))
         result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import click
 import msgspec
 
 from tokenomy.config.settings import Settings, load_settings
-from tokenomy.errors import ConfigError
+from tokenomy.errors import ConfigError, TokenomyError
 
 SETTINGS_ENV = "TOKENOMY_RESOLVED_SETTINGS"
 
@@ -51,6 +55,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
                           "it could spend on your upstreams; set TOKENOMY_MASTER_KEY, or pass --insecure")
     if workers > 1:
         check_workers(settings, workers)
+    preflight(settings, config_path or os.environ.get("TOKENOMY_CONFIG"))
     level = settings.server.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"tokenomy gateway on http://{settings.server.host}:{settings.server.port}/v1 ({server_kind})",
@@ -66,8 +71,14 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
                         host=settings.server.host, port=settings.server.port, loop="uvloop", http="httptools",
                         log_level=level, access_log=False, lifespan="on")
             return
-        uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, loop="uvloop",
-                    http="httptools", log_level=level, access_log=False, lifespan="on")
+        app = StartupErrors(create_app(settings))
+        try:
+            uvicorn.run(app, host=settings.server.host, port=settings.server.port, loop="uvloop",
+                        http="httptools", log_level=level, access_log=False, lifespan="on")
+        except SystemExit:
+            if app.error is not None:
+                raise app.error from None
+            raise
         return
     from granian import Granian
     from granian.constants import Interfaces, Loops
@@ -90,3 +101,60 @@ def check_workers(settings: Settings, workers: int) -> None:
         missing.append("TOKENOMY_REDIS_URL=redis://… (budgets, rate limits and caches shared by the workers)")
     if missing:
         raise ConfigError(f"--workers {workers} needs " + " and ".join(missing))
+
+
+def preflight(settings: Settings, origin: str | None) -> None:
+    """What ``tokenomy config check`` checks, then the port: each problem one line on stderr; exit 2 on an error,
+    before anything is loaded."""
+    from tokenomy.gateway.check import check_config
+
+    problems = check_config(settings, os.environ)
+    for problem in problems:
+        click.echo(problem.line(origin), err=True)
+    if any(p.level == "error" for p in problems):
+        sys.exit(2)
+    check_port(settings.server.host, settings.server.port)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail at once, in one line, when the address is taken (else uvicorn would say so after a full start-up)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another tokenomy serve?); "
+                              "pass --port or set TOKENOMY_PORT") from exc
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+class StartupErrors:
+    """The app, with a tokenomy error raised while it starts kept in ``error`` for ``serve`` to report as one line
+    (uvicorn would log the traceback Starlette hands it)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+        self.error: TokenomyError | None = None
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet(message: Message) -> None:
+            failed = sys.exc_info()[1]  # Starlette reports a failed start-up while it handles the exception
+            if message["type"] == "lifespan.startup.failed" and isinstance(failed, TokenomyError):
+                self.error = failed
+                message = {**message, "message": ""}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, quiet)
+        except TokenomyError as exc:
+            if exc is not self.error:
+                raise

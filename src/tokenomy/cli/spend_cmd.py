@@ -1,16 +1,20 @@
-"""``tokenomy spend``: what was spent and saved, from the ledger. The first line gives the window, the spend and the
-unpriced share (requests and tokens no price covered: not in the cost, never counted as $0)."""
+"""``tokenomy spend``: what was spent and saved, from the ledger: the local data dir's, or a running gateway's with
+``--url`` / TOKENOMY_URL (``GET /v1/spend``: a virtual key sees its own requests, the master key all). The first
+line gives the window, the spend and the unpriced share (requests and tokens no price covered: not in the cost,
+never counted as $0)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 import orjson
 
+from tokenomy.cli.gateway_client import GatewayClient, api_key_option, given_url, url_option
 from tokenomy.config.settings import database_url, load_settings
 from tokenomy.db.engine import ledger_source
-from tokenomy.ledger.queries import GROUPS, spend_report
+from tokenomy.ledger.queries import GROUPS, Window, spend_report
 from tokenomy.ledger.window import window_from
 
 
@@ -19,27 +23,35 @@ from tokenomy.ledger.window import window_from
 @click.option("--by", type=click.Choice(sorted(GROUPS)), help="Group the report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
-def spend(since: str, by: str | None, as_json: bool, config_path: str | None) -> None:
+@url_option("without either, the ledger in the data dir or TOKENOMY_DATABASE_URL")
+@api_key_option("With --url: a virtual key (its own spend) or the master key (all)")
+def spend(since: str, by: str | None, as_json: bool, config_path: str | None, url: str | None,
+          api_key: str | None) -> None:
     """Spend, savings, cache hit rate and tier mix from the ledger (TOKENOMY_DATABASE_URL or the data dir)."""
-    settings = load_settings(config_path)
-    now_s = time.time()
-    window = window_from(since, now_s)
-    source = ledger_source(database_url(settings))
-    try:
-        report = spend_report(source, window, by)
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+    window = window_from(since, time.time())  # a bad window is refused before anything is opened
+    if url := given_url(url):
+        report = GatewayClient(url, api_key).call("GET", "/v1/spend", params={"since": since, **(
+            {"by": by} if by else {})})
+    else:
+        report = _local(config_path, window, by)
     if as_json:
         click.echo(orjson.dumps(report).decode())
         return
     _print(report)
 
 
-def first_line(report: dict[str, object]) -> str:
+def _local(config_path: str | None, window: Window, by: str | None) -> dict[str, Any]:
+    source = ledger_source(database_url(load_settings(config_path)))
+    try:
+        return spend_report(source, window, by)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def first_line(report: dict[str, Any]) -> str:
     unpriced = report["unpriced"]
-    assert isinstance(unpriced, dict)
     line = f"spend {report['since']} → {report['until']}: {report['requests']:,} requests, ${report['cost_usd']}; "
     if unpriced["requests"]:
         return line + (f"UNPRICED: {unpriced['share_of_requests']:.1%} of requests, {unpriced['share_of_tokens']:.1%}"
@@ -47,33 +59,39 @@ def first_line(report: dict[str, object]) -> str:
     return line + "unpriced: 0 requests"
 
 
-def _print(report: dict[str, object]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print(report: dict[str, Any]) -> None:
+    from tokenomy.cli.terminal import name_column, number_column, out_console, table
 
-    console = Console()
-    console.print(first_line(report), markup=False, highlight=False, soft_wrap=True,
+    console = out_console()
+    console.print(first_line(report), markup=False, highlight=False,
                   style="bold yellow" if report["unpriced_requests"] else "bold")
-    tokens = report["tokens"]
-    assert isinstance(tokens, dict)
-    summary = Table(title=f"spend {report['since']} → {report['until']}", show_header=False)
+    tokens, cache = report["tokens"], report["cache"]
+    summary = table(f"spend {report['since']} → {report['until']}")
+    summary.show_header = False
+    name_column(summary, "")
+    name_column(summary, "")
+    mix = ", ".join(f"{tier} {share:.0%}" for tier, share in report["tier_mix"].items()) or "–"
     for label, value in (
-        ("requests", report["requests"]), ("errors", report["errors"]),
-        ("upstream calls", f"{report['upstream_calls']} ({report['failed_upstream_calls']} failed)"),
+        ("requests", f"{report['requests']:,} ({report['errors']:,} errors)"),
+        ("upstream calls", f"{report['upstream_calls']:,} ({report['failed_upstream_calls']:,} failed)"),
         ("tokens in / cached / cache-write / out",
          f"{tokens['input']:,} / {tokens['cached_read']:,} / {tokens['cache_write']:,} / {tokens['output']:,}"),
         ("cost", f"${report['cost_usd']}"), ("would have cost", f"${report['counterfactual_usd']}"),
-        ("saved", f"${report['saving_usd']}"), ("unpriced requests", report["unpriced_requests"]),
-        ("cache hit rate", report["cache"]), ("tier mix", report["tier_mix"]),
+        ("saved", f"${report['saving_usd']}"), ("unpriced requests", f"{report['unpriced_requests']:,}"),
+        ("cache hits", f"{cache['hits']:,} ({cache['hit_rate']:.1%} of requests)"), ("tier mix", mix),
     ):
-        summary.add_row(label, str(value))
+        summary.add_row(label, value)
     console.print(summary)
     groups = report.get("groups")
     if isinstance(groups, list) and groups:
-        table = Table(title=f"by {report['by']}")
-        for col in ("key", "requests", "errors", "prompt_tokens", "output_tokens", "cost_usd", "saving_usd"):
-            table.add_column(col, justify="left" if col == "key" else "right")
+        by = table(f"by {report['by']}")
+        name_column(by, str(report["by"]))
+        for column in ("requests", "errors", "tokens in", "tokens out", "cost $", "saved $"):
+            number_column(by, column)
         for row in groups:
-            table.add_row(*(str(row[c]) for c in ("key", "requests", "errors", "prompt_tokens", "output_tokens",
-                                                  "cost_usd", "saving_usd")))
-        console.print(table)
+            by.add_row(str(row["key"]), f"{row['requests']:,}", f"{row['errors']:,}", f"{row['prompt_tokens']:,}",
+                       f"{row['output_tokens']:,}", str(row["cost_usd"]), str(row["saving_usd"]))
+        console.print(by)
+    if not report["requests"]:
+        click.echo(f"no requests in the ledger since {report['since']}: serve some traffic, or widen --since",
+                   err=True)

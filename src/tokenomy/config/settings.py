@@ -16,6 +16,7 @@ import msgspec
 import yaml
 
 from tokenomy.config.adapters import AdapterConfig, check_adapters
+from tokenomy.config.explain import describe
 from tokenomy.errors import ConfigError
 
 Tier = Literal["small", "medium", "frontier"]
@@ -354,6 +355,10 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(data).__name__}")
+    if "model_list" in data:
+        raise ConfigError(f"config file {path} is a LiteLLM proxy config (it has model_list): convert it with "
+                          f"`tokenomy config import-litellm {path} --out tokenomy.yaml`, then pass "
+                          "--config tokenomy.yaml")
     return data
 
 
@@ -384,47 +389,9 @@ def _convert(tree: dict[str, Any], *, origin: str) -> Settings:
     try:
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_describe(exc, tree)}") from exc
+        raise ConfigError(f"{origin}: {describe(exc, tree, Settings)}") from exc
     _check(settings, origin)
     return settings
-
-
-def _describe(exc: msgspec.ValidationError, tree: dict[str, Any]) -> str:
-    text = str(exc)
-    if " - at `$" not in text:
-        return text
-    message, _, path = text.partition(" - at `$")
-    key = _named(tree, path.rstrip("`").lstrip("."), message)
-    return f"key '{key}': {message} (got {_lookup(tree, key)!r})"
-
-
-def _named(tree: dict[str, Any], key: str, message: str) -> str:
-    """``key`` with each ``[...]`` (msgspec's mark for some entry of a mapping, e.g. ``routing.routers``) replaced
-    by the entry's name: the only entry that has the rest of the key, else the only one holding the value the
-    message quotes; left as it is when that does not decide."""
-    head, mark, rest = key.partition("[...]")
-    node = _lookup(tree, head) if mark else None
-    if not isinstance(node, dict):
-        return key
-    named = [_named(tree, f"{head}.{name}{rest}", message) for name in node]
-    present = [k for k in named if _lookup(tree, k) is not None]
-    quoted = [k for k in present if repr(_lookup(tree, k)) in message]
-    for found in (present, quoted):
-        if len(found) == 1:
-            return found[0]
-    return key
-
-
-def _lookup(tree: Any, key: str) -> Any:
-    node = tree
-    for part in key.replace("[", ".").replace("]", "").split("."):
-        if part == "":
-            continue
-        try:
-            node = node[int(part)] if part.isdigit() and isinstance(node, list) else node[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
 
 
 def _check(settings: Settings, origin: str) -> None:

@@ -124,7 +124,7 @@ def check_fields(fields: Mapping[str, Any]) -> None:
             raise InvalidRequestError(f"{name} must be a positive integer (got {value!r})", param=name)
     budget = fields.get("budget_usd")
     if budget is not None and (not isinstance(budget, Decimal) or not budget.is_finite() or budget < 0):
-        raise InvalidRequestError(f"budget_usd must be a non-negative amount (got {budget!r})", param="budget_usd")
+        raise InvalidRequestError(f"budget_usd must be a non-negative amount (got {budget})", param="budget_usd")
     if budget is not None and budget > MAX_BUDGET_USD:  # pico-USD in a 64-bit integer, with room for spend
         raise InvalidRequestError(f"budget_usd may be at most {MAX_BUDGET_USD} (got {budget})", param="budget_usd")
     for name, most in (("tags", 50), ("models", 100)):
@@ -135,6 +135,10 @@ def check_fields(fields: Mapping[str, Any]) -> None:
                                   param="period")
     if "name" in fields and not (isinstance(fields["name"], str) and fields["name"].strip(_BLANKS)):
         raise InvalidRequestError("name must be a non-empty string", param="name")
+    expires = fields.get("expires_us")
+    if expires is not None and expires <= now_us():
+        raise InvalidRequestError(f"expires {_iso(expires)} is in the past: the key would never work; give a "
+                                  "later date (to stop a key now: `tokenomy keys revoke`)", param="expires")
 
 
 class KeyStore:
@@ -155,6 +159,7 @@ class KeyStore:
     def create(self, name: str, **fields: Any) -> tuple[KeyRecord, str]:
         """A new key; returns its record and the key itself (shown once)."""
         check_fields({"name": name, **fields})
+        self._name_free(name)
         key = new_key()
         at = now_us()
         record = KeyRecord(id="key_" + secrets.token_hex(8), key_hash=hash_key(key), last4=key[-4:], name=name,
@@ -188,7 +193,8 @@ class KeyStore:
             digest = hash_key(key_or_id)
             found = [k for k in keys if hmac.compare_digest(k.key_hash, digest)]
         else:
-            found = [k for k in keys if k.id == key_or_id] or [k for k in keys if k.name == key_or_id]
+            named = [k for k in keys if k.name == key_or_id]
+            found = [k for k in keys if k.id == key_or_id] or [k for k in named if k.revoked_us is None] or named
         if len(found) != 1:
             why = "no key" if not found else f"{len(found)} keys"
             raise KeyNotFoundError(f"{why} matches {_shown(key_or_id)}; `tokenomy keys list` shows them")
@@ -200,12 +206,22 @@ class KeyStore:
             raise InvalidRequestError(f"cannot change {unknown[0]!r} of a key", param=unknown[0])
         check_fields(changes)
         record = self.find(key_or_id)
+        if "name" in changes and changes["name"] != record.name:
+            self._name_free(changes["name"])
         row = {k: v for k, v in _key_row(_replace(record, _typed(changes))).items() if k in _changed_columns(changes)}
         row["updated_us"] = now_us()
         with self._db() as db:
             db.execute(f"UPDATE api_keys SET {', '.join(f'{c} = ?' for c in row)} WHERE id = ?",
                        (*row.values(), record.id))
         return self.find(record.id)
+
+    def _name_free(self, name: str) -> None:
+        """A name picks a key in ``keys revoke``/``update``: no two keys in use share one."""
+        taken = [k for k in self.list_keys() if k.name == name and k.revoked_us is None]
+        if taken:
+            raise InvalidRequestError(f"a key named {name!r} exists ({taken[0].id}); names pick keys in `tokenomy "
+                                      "keys revoke`/`update`: choose another name, or revoke that key first",
+                                      param="name")
 
     def revoke(self, key_or_id: str) -> KeyRecord:
         record = self.find(key_or_id)

@@ -59,13 +59,16 @@ class Window:
 
     def wait_s(self, room: int) -> float:
         """Seconds until the count is at most ``room`` (the previous minute's weight decays linearly; a current
-        minute over ``room`` first has to become the previous one)."""
+        minute over ``room`` first has to become the previous one), at most one minute: by then every request the
+        count holds has left a true sliding minute (the counter's even spread may still count some; a retry then
+        is told again)."""
         if self.current <= room:
             if self.previous <= 0:
                 return 0.0
-            return max(0.0, self.previous_ttl - (room - self.current) * self.expiry / self.previous)
-        rest_of_minute = max(0.0, self.current_ttl - self.expiry)
-        return rest_of_minute + max(0.0, self.expiry * (1 - room / self.current))
+            wait = self.previous_ttl - (room - self.current) * self.expiry / self.previous
+        else:
+            wait = max(0.0, self.current_ttl - self.expiry) + self.expiry * (1 - room / self.current)
+        return min(float(self.expiry), max(0.0, wait))
 
 
 class RateLimiter:

@@ -28,6 +28,14 @@ class ModelEntry:
     owned_by: str
 
 
+def fallback_problems(models: Iterable[str], fallbacks: Mapping[str, list[str]]) -> list[ConfigError]:
+    """Each fallback entry naming something that is neither one of ``models`` nor a tier."""
+    known = {*models, *TIERS}
+    return [ConfigError(f"key 'fallbacks.{source}': {name!r} is neither a configured model nor a tier; known: "
+                        f"{', '.join(sorted(known))}")
+            for source, targets in fallbacks.items() for name in (source, *targets) if name not in known]
+
+
 class Catalog:
     def __init__(self, deployments: Iterable[Deployment], fallbacks: dict[str, list[str]] | None = None) -> None:
         self.deployments = list(deployments)
@@ -38,10 +46,8 @@ class Catalog:
         self._by_tier: dict[str, list[Deployment]] = {
             tier: [d for d in self.deployments if d.config.tier == tier] for tier in TIERS}
         self._fallbacks = dict(fallbacks or {})
-        for source, targets in self._fallbacks.items():
-            for name in (source, *targets):
-                if not self._known(name):
-                    raise ConfigError(f"key 'fallbacks.{source}': {name!r} is neither a configured model nor a tier")
+        for problem in fallback_problems(self._by_model, self._fallbacks):
+            raise problem
 
     def _known(self, name: str) -> bool:
         return name in self._by_model or name in self._by_tier

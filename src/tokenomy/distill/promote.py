@@ -69,7 +69,8 @@ def promote(student_dir: Path, registry: Path, *, min_agreement: float, data: Pa
     if chosen is not None:
         saving = (result["teacher_usd_per_1k"] - chosen["cascade_usd_per_1k"]) * per_day * 30 / 1000
     return {"task": promotion.task, "deployment": promotion.deployment, "where": promotion.where,
-            "state": promotion.state, "registry": str(registry), "min_agreement": min_agreement,
+            "state": promotion.state, "registry": str(registry), "promoted_at": promotion.promoted_at,
+            "min_agreement": min_agreement,
             "threshold": threshold, "eval": {k: result[k] for k in ("agreement", "n", "rule", "student_usd_per_1k",
                                                                     "teacher_usd_per_1k", "cost_ratio")},
             "at_threshold": chosen, "requests_per_day": per_day, "monthly_saving_usd_live": saving,

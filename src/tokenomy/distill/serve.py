@@ -14,6 +14,12 @@ asked for, or ``metadata.tag``) is handled by that task's student before anythin
 
 The student runs before the teacher (so its answer is known when the ledger row is written): a head student adds a
 few milliseconds to the sampled shadow requests; a LoRA student the time of one short generation.
+
+A student promoted while the gateway runs is picked up without a restart: at most every ``RELOAD_S`` seconds a
+request (or ``/healthz``) looks at the registry file's modification time; when another process changed it, the new
+registry is read and its new students loaded in a background thread, then swapped in (students already served keep
+their state and their checks). Such a student serves its task's traffic (shadow, then live); being listed in
+``/v1/models`` and asked for by name (``distill/<task>``) as a deployment of its own needs a restart.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import deque
@@ -71,31 +78,72 @@ def student_deployment(p: Promotion) -> DeploymentConfig:
     return DeploymentConfig(name=p.deployment, provider="local", model=p.deployment, tier="small", price=price)
 
 
+RELOAD_S = 2.0  # how often a request may look at the registry file for a promotion made while the gateway runs
+
+
+def _serve(p: Promotion, bases: LoraBases) -> ServedStudent:
+    """Load a promoted student (blocking: seconds); LoRA students on the same base GGUF share one loaded model."""
+    student = load_student(Path(p.path), threads=1, bases=bases)
+    log.info("distill: serving %s student for %s (%s) in %s mode", p.kind, p.task, p.where, p.state)
+    return ServedStudent(p, student, Selector.parse(p.where), student_deployment(p),
+                         ThreadPoolExecutor(1, thread_name_prefix=f"student-{p.task}"),
+                         deque(maxlen=max(p.min_checks, p.window)), deque(maxlen=p.window), random.Random(p.task))
+
+
+def _identity(p: Promotion) -> tuple[str, str, int]:
+    """A promotion is the same one while its task, student and promotion time are (its state may move)."""
+    return p.task, p.path, p.promoted_at
+
+
 class StudentSet:
-    def __init__(self, served: list[ServedStudent], path: Path) -> None:
+    def __init__(self, served: list[ServedStudent], path: Path, bases: LoraBases | None = None) -> None:
         self._served = served
         self._path = path
+        self._bases = bases or LoraBases()
+        self._seen = _stamp(path)  # the registry file as last read or written here
+        self._next_look = time.monotonic() + RELOAD_S
+        self._reloading = threading.Lock()
 
     @classmethod
     def load(cls, settings: Settings, env: Mapping[str, str]) -> StudentSet | None:
-        """The promoted students that are not demoted (blocking: run in a worker thread); None when there are
-        none."""
+        """The promoted students that are not demoted (blocking: run in a worker thread), watched for new
+        promotions; None when the gateway serves no students (``distill.serve_students: false``)."""
         if not settings.distill.serve_students:
             return None
         path = registry_path(settings.distill.registry, data_home(settings, env))
-        promotions = [p for p in load_registry(path) if p.state != "demoted"]
-        if not promotions:
-            return None
-        served = []
-        bases = LoraBases()  # LoRA students on the same base GGUF share one loaded model
-        for p in promotions:
-            student = load_student(Path(p.path), threads=1, bases=bases)
-            served.append(ServedStudent(p, student, Selector.parse(p.where), student_deployment(p),
-                                        ThreadPoolExecutor(1, thread_name_prefix=f"student-{p.task}"),
-                                        deque(maxlen=max(p.min_checks, p.window)), deque(maxlen=p.window),
-                                        random.Random(p.task)))
-            log.info("distill: serving %s student for %s (%s) in %s mode", p.kind, p.task, p.where, p.state)
-        return cls(served, path)
+        bases = LoraBases()
+        return cls([_serve(p, bases) for p in load_registry(path) if p.state != "demoted"], path, bases)
+
+    def _look(self) -> None:
+        """At most every RELOAD_S: when the registry file changed, reload it in a background thread."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return
+        self._next_look = now + RELOAD_S
+        stamp = _stamp(self._path)
+        if stamp != self._seen and self._reloading.acquire(blocking=False):
+            self._seen = stamp
+            threading.Thread(target=self._reload, name="student-reload", daemon=True).start()
+
+    def _reload(self) -> None:
+        """Serve the registry as it is now: students already served stay as they are (state, checks), new ones
+        are loaded, removed or demoted ones dropped. A registry or student that cannot be read leaves the set
+        as it was (logged)."""
+        try:
+            current = {_identity(s.promotion): s for s in self._served}
+            wanted = [p for p in load_registry(self._path) if p.state != "demoted"]
+            served = [current.get(_identity(p)) or _serve(p, self._bases) for p in wanted]
+            kept = {id(s) for s in served}
+            for gone in (s for s in self._served if id(s) not in kept):
+                gone.executor.shutdown(wait=False, cancel_futures=True)
+                log.warning("distill: the %s student for %s is no longer served", gone.promotion.kind,
+                            gone.promotion.task)
+            self._served = served
+        except Exception:  # a bad registry or student must not take the gateway down: it keeps what it serves
+            log.exception("distill: cannot load the changed registry %s; serving the students loaded before",
+                          self._path)
+        finally:
+            self._reloading.release()
 
     @property
     def students(self) -> list[ServedStudent]:
@@ -104,6 +152,7 @@ class StudentSet:
     def match(self, body: Mapping[str, Any]) -> ServedStudent | None:
         """The task's student for a request (None for a request that asks for a student by name: it is no teacher
         traffic to shadow or replace)."""
+        self._look()
         model = str(body.get("model") or "")
         if any(model == s.deployment.model for s in self._served):
             return None
@@ -176,6 +225,7 @@ class StudentSet:
         for served in self._served:
             current[served.promotion.task] = served.promotion
         save_registry(self._path, list(current.values()))
+        self._seen = _stamp(self._path)  # our own write is no promotion to reload
 
     def deployments(self) -> list[Deployment]:
         """Each student as a deployment on the small tier (``distill/<task>``: listed in /v1/models, and a client
@@ -184,9 +234,23 @@ class StudentSet:
         return [Deployment(config=s.deployment, provider=StudentProvider(self, s)) for s in self._served
                 if s.promotion.serve_on is None]
 
+    def served(self) -> list[dict[str, Any]]:
+        self._look()  # a health check also picks up a promotion, so `distill promote --url` sees it without traffic
+        return [{"task": s.promotion.task, "kind": s.promotion.kind, "state": s.promotion.state,
+                 "promoted_at": s.promotion.promoted_at} for s in self._served]
+
     def close(self) -> None:
         for served in self._served:
             served.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """The registry file's modification time and size; None when there is none."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size
 
 
 class StudentProvider:

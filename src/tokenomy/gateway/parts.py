@@ -76,6 +76,9 @@ class Students(Protocol):
 
     def deployments(self) -> list[Deployment]: ...
 
+    def served(self) -> list[dict[str, Any]]:
+        """The students served now (task, kind, state, promoted_at): ``/healthz`` shows them."""
+
     def close(self) -> None: ...
 
 
@@ -151,6 +154,9 @@ class NoStudents:
         return None
 
     def deployments(self) -> list[Deployment]:
+        return []
+
+    def served(self) -> list[dict[str, Any]]:
         return []
 
     def close(self) -> None:

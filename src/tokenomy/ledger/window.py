@@ -27,5 +27,10 @@ def parse_since(text: str, now_s: float) -> int:
 
 
 def window_from(since: str, now_s: float) -> Window:
-    """From ``since`` up to now (inclusive)."""
-    return Window(since_us=parse_since(since, now_s), until_us=int(now_s * 1_000_000) + 1)
+    """From ``since`` up to now (inclusive); a start in the future is an error (the window would be empty)."""
+    since_us, until_us = parse_since(since, now_s), int(now_s * 1_000_000) + 1
+    if since_us >= until_us:
+        start = datetime.fromtimestamp(since_us / 1_000_000, UTC).isoformat(timespec="seconds")
+        raise InvalidRequestError(f"--since {since!r} is in the future ({start}): nothing can have been spent "
+                                  "since; give a past date or a duration such as 24h or 7d", param="since")
+    return Window(since_us=since_us, until_us=until_us)

@@ -166,12 +166,20 @@ def _row(when: date, standard: dict[str, Any] | None, batch: dict[str, Any] | No
 def _flat(value: Any) -> Decimal | None:
     if value is None:
         return None
-    return Decimal(value.base) if hasattr(value, "base") else Decimal(value)
+    return _tidy(Decimal(value.base) if hasattr(value, "base") else Decimal(value))
 
 
 def _tier_price(value: Any) -> Decimal | None:
     tiers = getattr(value, "tiers", None)
-    return Decimal(tiers[0].price) if tiers else None
+    return _tidy(Decimal(tiers[0].price)) if tiers else None
+
+
+def _tidy(price: Decimal) -> Decimal:
+    """A price as published: a few of genai-prices' figures carry a float's artefact (``0.18000000000000002``,
+    ``1.0399999999999998`` per 1M tokens); rounded to 12 decimal places they are the figures meant. No real price
+    per million tokens has more decimals than that."""
+    exponent = price.as_tuple().exponent
+    return price.quantize(Decimal("1e-12")).normalize() if isinstance(exponent, int) and exponent < -12 else price
 
 
 def _threshold(value: Any) -> int | None:

@@ -65,12 +65,14 @@ class Router:
         self.default_target = parse_target(state.manifest["default_target"])
 
     @classmethod
-    def load(cls, directory: Path, *, threads: int = 1) -> Router:
+    def load(cls, directory: Path, *, threads: int = 1, embedder: bool = True) -> Router:
+        """The router in ``directory``; ``embedder`` False reads and checks its files only (it cannot decide)."""
         from tokenomy.embeddings.choice import load_embedder
         from tokenomy.tokens.counter import TokenCounter
 
         state = store.load(directory)
-        return cls(state, load_embedder(state.features.embedder, threads=threads), TokenCounter())
+        model = load_embedder(state.features.embedder, threads=threads) if embedder else None
+        return cls(state, model, TokenCounter())
 
     # --- batch (evaluation) ------------------------------------------------------------------------------------
 

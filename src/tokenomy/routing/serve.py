@@ -177,23 +177,11 @@ class RouterSet:
     def load(cls, config: RoutingConfig, served: Served) -> RouterSet:
         """Load every configured router (blocking: call it in a worker thread). Raises :class:`ConfigError`
         naming the key when a router cannot be loaded, its target is invalid, or none of its models is served."""
-        from tokenomy.routing.router import Router
-
         loaded: dict[str, ServedRouter] = {}
         for name, entry in router_configs(config).items():
-            key = f"routing.routers.{name}" if name in config.routers else "routing.auto_router"
-            try:
-                router = Router.load(Path(entry.path).expanduser(), threads=1)
-                target = parse_target(entry.target) if entry.target else None
-            except ConfigError as exc:
-                raise ConfigError(f"key '{key}': {exc.message}") from exc
-            if not any(served(m) for m in router.models):
-                raise ConfigError(f"key '{key}': none of the router's models ({', '.join(router.models)}) has a "
-                                  "deployment here; name deployments or models after them")
+            router, target = load_router(config, name, served)
             served_router = ServedRouter(name, router, target, cascade=entry.policy == "cascade",
                                          margin=entry.margin, fallback=entry.fallback == "next")
-            if served_router.cascade:
-                _check_cascade(key, served_router, served)
             if config.decision_cache > 0:
                 served_router.remembered = DecisionCache(config.decision_cache)
             if config.hold_window > 0:
@@ -204,6 +192,18 @@ class RouterSet:
                                                      max_inflight=config.batching.max_inflight)
             loaded[PREFIX + name] = served_router
         return cls(loaded)
+
+    @staticmethod
+    def check(config: RoutingConfig, served: Served) -> list[ConfigError]:
+        """What :meth:`load` would refuse, router by router, reading each router's files but not its embedder
+        (``tokenomy config check``)."""
+        problems = []
+        for name in router_configs(config):
+            try:
+                load_router(config, name, served, embedder=False)
+            except ConfigError as exc:
+                problems.append(exc)
+        return problems
 
     def names(self) -> list[str]:
         return list(self._routers)
@@ -244,9 +244,30 @@ class RouterSet:
             entry.hold.settle(entry.router.models.index(model), estimated_usd, real_usd)
 
 
-def _check_cascade(key: str, entry: ServedRouter, served: Served) -> None:
+def load_router(config: RoutingConfig, name: str, served: Served, *,
+                embedder: bool = True) -> tuple[Router, Target | None]:
+    """The router configured as ``name`` and its configured target, checked against what is served here; raises
+    :class:`ConfigError` naming the key. ``embedder`` False reads the router's files only."""
+    from tokenomy.routing.router import Router
+
+    entry = router_configs(config)[name]
+    key = f"routing.routers.{name}" if name in config.routers else "routing.auto_router"
+    try:
+        router = Router.load(Path(entry.path).expanduser(), threads=1, embedder=embedder)
+        target = parse_target(entry.target) if entry.target else None
+    except ConfigError as exc:
+        raise ConfigError(f"key '{key}': {exc.message}") from exc
+    if not any(served(m) for m in router.models):
+        raise ConfigError(f"key '{key}': none of the router's models ({', '.join(router.models)}) has a "
+                          "deployment here; name deployments or models after them")
+    if entry.policy == "cascade":
+        _check_cascade(key, router, target, entry.margin, served)
+    return router, target
+
+
+def _check_cascade(key: str, router: Router, target: Target | None, margin: float | None, served: Served) -> None:
     """A cascade needs the router's check, both of its models served, and a usable configured target."""
-    check = entry.router.state.cascade
+    check = router.state.cascade
     if check is None:
         raise ConfigError(f"key '{key}': policy cascade needs a router with a cascade check; train it on rows "
                           "that carry the cheapest model's responses")
@@ -255,7 +276,7 @@ def _check_cascade(key: str, entry: ServedRouter, served: Served) -> None:
         raise ConfigError(f"key '{key}': a cascade serves both {check.cheap} and {check.frontier}; "
                           f"{', '.join(missing)} has no deployment here")
     try:
-        entry.router.cascade_margin(entry.target, entry.margin)
+        router.cascade_margin(target, margin)
     except TargetError as exc:
         raise ConfigError(f"key '{key}': {exc.message}") from exc
 
