@@ -22,6 +22,7 @@ from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
 from tokenomy.api.health import healthz, readyz
+from tokenomy.api.messages import count_tokens, create_message
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.openapi import openapi_endpoint
@@ -42,6 +43,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", create_message, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
         _by_method("/v1/files", POST=create_file, GET=list_files),

@@ -28,6 +28,7 @@ from tokenomy.ledger.trace import CachedAnswer, RequestTrace
 from tokenomy.promptcache.shape import shape_body
 from tokenomy.providers.registry import Deployment
 from tokenomy.routing.serve import Routed
+from tokenomy.wire.chat import ANTHROPIC_REQUEST
 from tokenomy.wire.stream import fresh, replay_chunks
 from tokenomy.wire.validation import ValidChat, validate_chat
 
@@ -42,6 +43,9 @@ async def serve_chat(gw: Gateway, body: dict[str, Any], caller: Caller, rid: str
     from tokenomy.gateway.cascade import answer_cascade
     from tokenomy.gateway.students import serve_student
 
+    body.pop(ANTHROPIC_REQUEST, None)  # only the Messages door's caller carries one, never a client's body
+    if caller.anthropic is not None:
+        body[ANTHROPIC_REQUEST] = dict(caller.anthropic)  # in the body: the exact cache keys on it too
     chat = validate_chat(body)
     principal = caller.principal
     chat = replace(chat, body=shape_body(chat.body))  # prompt-cache shaping; never changes meaning

@@ -94,6 +94,18 @@ class Gateway:
             exc.request_id = rid
             raise
 
+    async def count_tokens(self, body: dict[str, Any], caller: Caller) -> int:
+        """The prompt tokens of a chat body, counted offline as budget reservations count them (an estimate for
+        models with another tokenizer); no upstream call, no ledger row. The model must be served here and be one
+        the caller may use."""
+        from tokenomy.control.estimate import input_tokens
+
+        model = str(body.get("model") or "")
+        if not self.dispatcher.catalog.serves(model) and self.routers.models_of(model) is None:
+            self.dispatcher.catalog.chain(model)  # raises ModelNotFoundError, naming the models served
+        caller.principal.check_model(model)
+        return input_tokens(body, model, self.accountant.counter)
+
     @property
     def batches(self) -> BatchService:
         """The batch service; NotFoundError (404) when batches are switched off."""
