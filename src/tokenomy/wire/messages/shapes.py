@@ -113,6 +113,11 @@ class OutputFormat(_Base):
     schema: dict[str, Any]
 
 
+class OutputConfig(_Base):
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: OutputFormat | None = None
+
+
 class MessagesRequest(_Base, forbid_unknown_fields=True):
     model: str
     max_tokens: int
@@ -127,8 +132,12 @@ class MessagesRequest(_Base, forbid_unknown_fields=True):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
-    output_format: OutputFormat | None = None
+    output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None  # the structured-outputs beta's name for output_config.format
+    cache_control: CacheControl | None = None  # automatic caching: Anthropic marks the last cacheable block
     service_tier: Literal["auto", "standard_only"] | None = None
+    speed: Literal["standard", "fast"] | None = None
+    inference_geo: str | None = None
 
 
 class CountTokensRequest(_Base, forbid_unknown_fields=True):
@@ -140,4 +149,7 @@ class CountTokensRequest(_Base, forbid_unknown_fields=True):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
+    output_config: OutputConfig | None = None
     output_format: OutputFormat | None = None
+    cache_control: CacheControl | None = None
+    speed: Literal["standard", "fast"] | None = None
