@@ -81,7 +81,8 @@ def test_the_chat_body_goes_back_to_anthropic_with_thinking_and_marks_intact() -
     ({"max_tokens": 0}, "max_tokens"),
     ({"temperature": 1.5}, "temperature"),
     ({"container": "c-1"}, None),  # a top-level field this door does not know is refused, not dropped
-    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),  # server tools run at Anthropic: no chat shape
+    # a server tool runs at Anthropic: no chat shape holds it
+    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
     ({"messages": []}, "messages"),
     ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),
     ({"messages": [{"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "x", "input": {}}]}]},
@@ -130,9 +131,8 @@ def test_an_anthropic_answer_comes_back_whole_with_its_own_usage() -> None:
 
 
 def test_a_chat_answer_becomes_a_message_with_cached_tokens_as_cache_reads() -> None:
-    completion = _completion({"role": "assistant", "content": "Paris"},
-                             {"prompt_tokens": 30, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 8}},
-                             "length")
+    usage = {"prompt_tokens": 30, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 8}}
+    completion = _completion({"role": "assistant", "content": "Paris"}, usage, "length")
     message = to_message(completion, "req_1")
     assert message["content"] == [{"type": "text", "text": "Paris"}] and message["stop_reason"] == "max_tokens"
     assert message["usage"] == {"input_tokens": 22, "cache_read_input_tokens": 8, "cache_creation_input_tokens": 0,
