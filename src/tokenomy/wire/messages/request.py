@@ -142,7 +142,8 @@ def _assistant_turn(blocks: list[Part], where: str) -> dict[str, Any]:
             thinking.append({"type": "redacted_thinking", "data": block["data"]})
         else:
             raise InvalidRequestError(f"an assistant turn cannot hold a '{kind}' block", param=f"{where}[{j}]")
-    message: dict[str, Any] = {"role": "assistant", "content": _text_content(texts) if texts or not calls else None}
+    # "" rather than null beside tool calls: llama.cpp's server and some chat templates refuse a null content
+    message: dict[str, Any] = {"role": "assistant", "content": _text_content(texts)}
     if calls:
         message["tool_calls"] = calls
     if thinking:
