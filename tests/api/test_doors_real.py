@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import anthropic
-import openai
 import pytest
 
 from servers import llama_cpp_available, need, run_gateway, run_llama_server

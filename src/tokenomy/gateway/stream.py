@@ -107,19 +107,10 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
     assembler = StreamAssembler() if on_complete is not None else None
     accounted = False
     broken: UpstreamError | None = None
+    passed = _passed_on(served, assembler, include_usage)
     try:
-        if assembler is not None:
-            assembler.feed(served.first)
-        first = served.first if include_usage else _without_usage(served.first)
-        if first is not None:
-            yield first
-        async for chunk in served.rest:
-            call.chunk(chunk)
-            if assembler is not None:
-                assembler.feed(chunk)
-            out = chunk if include_usage else _without_usage(chunk)
-            if out is not None:
-                yield out
+        async for out in passed:
+            yield out
         call.end_stream("ok")
         if on_complete is not None and assembler is not None:
             await on_complete(assembler)
@@ -136,6 +127,7 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
         log.warning("stream from %s broke: %s", served.deployment.name, exc.message)
         broken = exc
     finally:
+        await passed.aclose()
         disconnected = call.outcome == "open"
         if disconnected:
             local = served.deployment.config.provider == "local"
@@ -145,6 +137,22 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
             on_done(disconnected)
     if broken is not None:
         raise StreamBrokenError(broken)
+
+
+async def _passed_on(served: ServedStream, assembler: StreamAssembler | None, include_usage: bool) -> Chunks:
+    """The upstream's chunks as the client sees them (each one traced, and assembled when the answer is cached)."""
+    if assembler is not None:
+        assembler.feed(served.first)
+    first = served.first if include_usage else _without_usage(served.first)
+    if first is not None:
+        yield first
+    async for chunk in served.rest:
+        served.call.chunk(chunk)
+        if assembler is not None:
+            assembler.feed(chunk)
+        out = chunk if include_usage else _without_usage(chunk)
+        if out is not None:
+            yield out
 
 
 async def _drain(served: ServedStream, drain_s: float) -> None:
