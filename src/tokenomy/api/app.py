@@ -25,6 +25,7 @@ from tokenomy.api.health import healthz, readyz
 from tokenomy.api.messages import count_tokens, create_message
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
+from tokenomy.api.openai_responses import create_response, delete_response, list_input_items, retrieve_response
 from tokenomy.api.openapi import openapi_endpoint
 from tokenomy.config.settings import Settings
 from tokenomy.gateway.build import running_gateway
@@ -45,6 +46,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", create_message, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        _by_method("/v1/responses/{response_id}", GET=retrieve_response, DELETE=delete_response),
+        Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
         _by_method("/v1/files", POST=create_file, GET=list_files),
