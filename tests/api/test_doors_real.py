@@ -92,7 +92,7 @@ def test_messages_forced_tool_use(upstream: Upstream) -> None:
     assert len(calls) == 1 and calls[0].name == "get_capital" and message.stop_reason == "tool_use"
     assert isinstance(calls[0].input, dict) and isinstance(calls[0].input["country"], str)
     answered = _anthropic(upstream).messages.create(
-        model=upstream.model, max_tokens=20, tools=[WEATHER],  # type: ignore[list-item]
+        model=upstream.model, max_tokens=8, tools=[WEATHER],  # type: ignore[list-item]
         extra_body={"temperature": 0}, messages=[{"role": "user", "content": "Which city is the capital of France?"},
                   {"role": "assistant", "content": message.content},  # type: ignore[typeddict-item]
                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": calls[0].id,
@@ -129,9 +129,9 @@ def test_responses_create_and_stream_answer_alike(upstream: Upstream) -> None:
 def test_responses_conversation(upstream: Upstream) -> None:
     client = _openai(upstream)
     first = client.responses.create(model=upstream.model, input="My name is Ada. Say hello to me.", temperature=0,
-                                    max_output_tokens=20)
+                                    max_output_tokens=8)
     second = client.responses.create(model=upstream.model, input="What is my name? Answer with the name only.",
-                                     previous_response_id=first.id, temperature=0, max_output_tokens=10)
+                                     previous_response_id=first.id, temperature=0, max_output_tokens=4)
     assert first.usage is not None and second.usage is not None
     # the stored first turn (its question and answer) is in the second prompt: a 135M model is no judge of recall
     assert second.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens
@@ -149,12 +149,7 @@ def test_responses_forced_function_call(upstream: Upstream) -> None:
                                     temperature=0, max_output_tokens=40)
     call = asked.output[-1]
     assert call.type == "function_call" and call.name == "get_capital"
-    assert isinstance(json.loads(call.arguments)["country"], str)
-    answered = client.responses.create(model=upstream.model, previous_response_id=asked.id, temperature=0,
-                                       max_output_tokens=20, tools=[tool],  # type: ignore[list-item]
-                                       input=[{"type": "function_call_output", "call_id": call.call_id,
-                                               "output": json.dumps({"capital": "Paris"})}])
-    assert answered.previous_response_id == asked.id and "Paris" in answered.output_text
+    assert isinstance(json.loads(call.arguments)["country"], str)  # the round trip: the Agents SDK test below
 
 
 def test_an_agents_sdk_agent_with_a_function_tool(upstream: Upstream) -> None:
