@@ -8,7 +8,8 @@ before any upstream call; RPM → 429 (a batch run by our workers waits its rate
 it); one ledger row per request, under the key; the key's spend counter = the sum of its rows.
 
 One gateway (master key, keys made through the admin API) serves the whole module; each cell makes its own keys.
-Clients are the official ``openai`` SDK (``anthropic`` for the Messages door). A batch cell asks with a one-line batch and reads the line's outcome.
+Clients are the official ``openai`` SDK (``anthropic`` for the Messages door). A batch cell asks with a one-line
+batch and reads the line's outcome.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import orjson
 
 from tokenomy.errors import CapabilityError, InvalidRequestError
 from tokenomy.wire.messages.shapes import CountTokensRequest, MessagesRequest
-from tokenomy.wire.validation import typed_view
+from tokenomy.wire.validation import integral, typed_view
 
 Part = dict[str, Any]
 
@@ -33,6 +33,7 @@ _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     """The chat body for a Messages request body (validated here: InvalidRequestError names the field)."""
+    integral(body, ("max_tokens", "top_k"))
     typed = typed_view(body, MessagesRequest)
     _require(typed.max_tokens >= 1, f"'max_tokens' must be at least 1, got {typed.max_tokens}", "max_tokens")
     if typed.temperature is not None:
@@ -71,10 +72,10 @@ def _conversation(body: dict[str, Any]) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        messages.append({"role": "system", "content": _text_content(_as_blocks(system))})
+        messages.append({"role": "system", "content": _text_content(_as_blocks(system, "system"))})
     for i, message in enumerate(body["messages"]):
-        blocks = _as_blocks(message["content"])
         where = f"messages[{i}].content"
+        blocks = _as_blocks(message["content"], where)
         if message["role"] == "user":
             messages.extend(_user_turn(blocks, where))
         else:
@@ -94,8 +95,13 @@ def _require(ok: bool, message: str, param: str) -> None:
         raise InvalidRequestError(message, param=param)
 
 
-def _as_blocks(content: str | list[Part]) -> list[Part]:
-    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+def _as_blocks(content: str | list[Part], where: str) -> list[Part]:
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    for j, block in enumerate(blocks):  # as Anthropic's API: an empty text is an error, not a turn
+        if block["type"] == "text" and not block["text"]:
+            raise InvalidRequestError(f"{where}: text content must be non-empty",
+                                      param=where if isinstance(content, str) else f"{where}[{j}].text")
+    return blocks
 
 
 def _user_turn(blocks: list[Part], where: str) -> list[dict[str, Any]]:

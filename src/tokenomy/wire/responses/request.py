@@ -22,7 +22,7 @@ from typing import Any
 
 from tokenomy.errors import CapabilityError, InvalidRequestError
 from tokenomy.wire.responses.shapes import ResponsesRequest
-from tokenomy.wire.validation import typed_view
+from tokenomy.wire.validation import integral, typed_view
 
 Item = dict[str, Any]
 _ROLES = ("user", "system", "developer", "assistant")
@@ -30,6 +30,7 @@ _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco
 
 
 def validate(body: dict[str, Any]) -> ResponsesRequest:
+    integral(body, ("max_output_tokens",))
     typed = typed_view(body, ResponsesRequest)
     _require(bool(typed.model.strip()), "'model' must be a non-empty string", "model")
     _require(bool(typed.input), "'input' must not be empty", "input")
