@@ -9,7 +9,8 @@ posts the same question in each door's own request shape) share core 0; the gate
 bench/overhead.py). Each round measures, in an order that rotates between rounds: the upstream called directly,
 then every door, plain and streamed, at ``--rate`` requests/s for ``--seconds``. Added latency = the door's
 percentile − the direct percentile of the same round; the report gives the median over the rounds and each door's
-ratio to the chat door's: on a shared machine the ratio is the figure to read, not the milliseconds.
+ratio to the chat door's (on a shared machine the ratio is the figure to read, not the milliseconds), and the
+gateway's CPU time per request (from /proc over each point), which shared load moves less than latency.
 """
 
 from __future__ import annotations
@@ -69,9 +70,17 @@ def run(rounds: int, rate: int, plan: Plan) -> dict[str, Any]:
                         f"{name} {mode} +{_added(found, name, mode, 'p50_ms'):.2f}/"
                         f"+{_added(found, name, mode, 'p99_ms'):.2f} ms" for name in doors for mode in MODES),
                         flush=True)
-    report["median"] = {name: {mode: {q: statistics.median(_added(r, name, mode, q) for r in report["rounds"])
-                                      for q in ("p50_ms", "p99_ms")} for mode in MODES} for name in DOORS}
+    report["median"] = {name: {mode: {
+        **{q: statistics.median(_added(r, name, mode, q) for r in report["rounds"]) for q in ("p50_ms", "p99_ms")},
+        "cpu_us": statistics.median(float(r[name][mode]["server_cpu_us_per_request"] or 0) for r in report["rounds"]),
+        "errors": sum(r[name][mode]["errors"] for r in report["rounds"]),
+        "achieved_rps": statistics.median(r[name][mode]["achieved_rps"] for r in report["rounds"]),
+    } for mode in MODES} for name in DOORS}
     return report
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}" if base > 0 else "n/a"
 
 
 def _added(found: dict[str, Any], name: str, mode: str, q: str) -> float:
@@ -87,16 +96,18 @@ def main() -> None:
     args = parser.parse_args()
     plan = Plan(point_s=args.seconds, max_s=args.seconds, loads=(args.rate,))
     report = run(args.rounds, args.rate, plan)
-    errors = sum(r[name][mode]["errors"] for r in report["rounds"] for name in r for mode in MODES)
-    print(f"\nadded latency at {args.rate} rps, median of {args.rounds} rounds ({errors} errors in all):")
-    print("| door | mode | added p50 ms | added p99 ms | p50 / chat's | p99 / chat's |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nat {args.rate} rps offered, median of {args.rounds} rounds; gateway CPU per request (a figure the "
+          "load on a shared machine moves less than latency); errors summed over the rounds:")
+    print("| door | mode | achieved rps | added p50 ms | added p99 ms | p50 / chat's | p99 / chat's | CPU µs/request "
+          "| CPU / chat's | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     chat = report["median"]["chat"]
     for name in DOORS:
         for mode in MODES:
-            m = report["median"][name][mode]
-            print(f"| {name} | {mode} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                  f"{m['p50_ms'] / chat[mode]['p50_ms']:.2f} | {m['p99_ms'] / chat[mode]['p99_ms']:.2f} |")
+            m, c = report["median"][name][mode], chat[mode]
+            print(f"| {name} | {mode} | {m['achieved_rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                  f"{_ratio(m['p50_ms'], c['p50_ms'])} | {_ratio(m['p99_ms'], c['p99_ms'])} | {m['cpu_us']:.0f} | "
+                  f"{_ratio(m['cpu_us'], c['cpu_us'])} | {m['errors']} |")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
 

@@ -67,7 +67,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
     middleware = [Middleware(AuthMiddleware)]
     if settings.control.cors_origins:  # CORS is off unless origins are configured
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
-                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
+                                     allow_methods=["GET", "POST", "DELETE"],
+                                     allow_headers=["authorization", "content-type", "x-api-key",
+                                                    "anthropic-version", "anthropic-beta"]))
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
 
 

@@ -24,6 +24,7 @@ from tokenomy.batch.service import BatchService
 from tokenomy.config.settings import Settings
 from tokenomy.control.admission import Admission
 from tokenomy.control.auth import Principal
+from tokenomy.control.estimate import input_tokens
 from tokenomy.conversations.store import ResponseStore
 from tokenomy.db.engine import Database
 from tokenomy.dispatch.dispatcher import Dispatcher
@@ -31,6 +32,7 @@ from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
 from tokenomy.embeddings.batched import LazyEmbedder
 from tokenomy.errors import NotFoundError, TokenomyError
 from tokenomy.gateway.parts import BodyStorage, ResponseCache, Routers, SemanticCache, Students
+from tokenomy.gateway.responses import delete, owner_of, serve_responses, stored
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.metrics import Metrics
 from tokenomy.ledger.records import LedgerEntry
@@ -99,33 +101,23 @@ class Gateway:
     async def responses(self, body: dict[str, Any], caller: Caller) -> ResponsesAnswer | ResponsesStream:
         """An OpenAI Responses request (the parsed JSON body), translated onto ``chat``; the conversation state is
         the caller's own (``previous_response_id``, ``store``)."""
-        from tokenomy.gateway.responses import serve_responses
-
         return await serve_responses(self, body, caller)
 
     async def stored_response(self, response_id: str, caller: Caller) -> dict[str, Any]:
         """A stored response object; NotFoundError (404) when the caller stored none by that id."""
-        from tokenomy.gateway.responses import owner_of, stored
-
         return (await stored(self, response_id, owner_of(caller.principal))).response
 
     async def stored_input_items(self, response_id: str, caller: Caller) -> list[dict[str, Any]]:
         """A stored response's own input items, in order; NotFoundError (404) as for ``stored_response``."""
-        from tokenomy.gateway.responses import owner_of, stored
-
         return (await stored(self, response_id, owner_of(caller.principal))).input_items
 
     async def delete_response(self, response_id: str, caller: Caller) -> None:
-        from tokenomy.gateway.responses import delete, owner_of
-
         await delete(self, response_id, owner_of(caller.principal))
 
     async def count_tokens(self, body: dict[str, Any], caller: Caller) -> int:
         """The prompt tokens of a chat body, counted offline as budget reservations count them (an estimate for
         models with another tokenizer); no upstream call, no ledger row. The model must be served here and be one
         the caller may use."""
-        from tokenomy.control.estimate import input_tokens
-
         model = str(body.get("model") or "")
         if not self.dispatcher.catalog.serves(model) and self.routers.models_of(model) is None:
             self.dispatcher.catalog.chain(model)  # raises ModelNotFoundError, naming the models served
