@@ -2,7 +2,7 @@
 clients call it: ``store`` on, one stored row per response; and with ``store: false``), against the same zero-delay
 upstream through the same ``tokenomy serve``.
 
-    .venv/bin/python bench/doors.py [--rounds 3] [--rate 500] [--seconds 8] [--out FILE.json]
+    .venv/bin/python bench/doors.py [--rounds 3] [--rate 500] [--seconds 8] [--out FILE.json] | --show FILE.json
 
 The upstream (tokenomy.testing.fault_upstream, model ``echo``) and the load generator (bench/loadgen.py, which
 posts the same question in each door's own request shape) share core 0; the gateway has core 1 (as in
@@ -70,13 +70,33 @@ def run(rounds: int, rate: int, plan: Plan) -> dict[str, Any]:
                         f"{name} {mode} +{_added(found, name, mode, 'p50_ms'):.2f}/"
                         f"+{_added(found, name, mode, 'p99_ms'):.2f} ms" for name in doors for mode in MODES),
                         flush=True)
-    report["median"] = {name: {mode: {
-        **{q: statistics.median(_added(r, name, mode, q) for r in report["rounds"]) for q in ("p50_ms", "p99_ms")},
-        "cpu_us": statistics.median(float(r[name][mode]["server_cpu_us_per_request"] or 0) for r in report["rounds"]),
-        "errors": sum(r[name][mode]["errors"] for r in report["rounds"]),
-        "achieved_rps": statistics.median(r[name][mode]["achieved_rps"] for r in report["rounds"]),
-    } for mode in MODES} for name in DOORS}
+    report["median"] = medians(report)
     return report
+
+
+def medians(report: dict[str, Any]) -> dict[str, Any]:
+    rounds = report["rounds"]
+    return {name: {mode: {
+        **{q: statistics.median(_added(r, name, mode, q) for r in rounds) for q in ("p50_ms", "p99_ms")},
+        "cpu_us": statistics.median(float(r[name][mode]["server_cpu_us_per_request"] or 0) for r in rounds),
+        "errors": sum(r[name][mode]["errors"] for r in rounds),
+        "achieved_rps": statistics.median(r[name][mode]["achieved_rps"] for r in rounds),
+    } for mode in MODES} for name in DOORS}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    median = medians(report)
+    print(f"\nat {report['rate']} rps offered, median of {len(report['rounds'])} rounds; gateway CPU per request (a "
+          "figure the load on a shared machine moves less than latency); errors summed over the rounds:")
+    print("| door | mode | achieved rps | added p50 ms | added p99 ms | p50 / chat's | p99 / chat's | CPU µs/request "
+          "| CPU / chat's | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in DOORS:
+        for mode in MODES:
+            m, c = median[name][mode], median["chat"][mode]
+            print(f"| {name} | {mode} | {m['achieved_rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                  f"{_ratio(m['p50_ms'], c['p50_ms'])} | {_ratio(m['p99_ms'], c['p99_ms'])} | {m['cpu_us']:.0f} | "
+                  f"{_ratio(m['cpu_us'], c['cpu_us'])} | {m['errors']} |")
 
 
 def _ratio(value: float, base: float) -> str:
@@ -93,21 +113,14 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="offered requests/s")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per point")
     parser.add_argument("--out", type=Path, help="write the report as JSON here too")
+    parser.add_argument("--show", type=Path, help="print the table of a report written with --out, and stop")
     args = parser.parse_args()
+    if args.show:
+        print_table(json.loads(args.show.read_text()))
+        return
     plan = Plan(point_s=args.seconds, max_s=args.seconds, loads=(args.rate,))
     report = run(args.rounds, args.rate, plan)
-    print(f"\nat {args.rate} rps offered, median of {args.rounds} rounds; gateway CPU per request (a figure the "
-          "load on a shared machine moves less than latency); errors summed over the rounds:")
-    print("| door | mode | achieved rps | added p50 ms | added p99 ms | p50 / chat's | p99 / chat's | CPU µs/request "
-          "| CPU / chat's | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    chat = report["median"]["chat"]
-    for name in DOORS:
-        for mode in MODES:
-            m, c = report["median"][name][mode], chat[mode]
-            print(f"| {name} | {mode} | {m['achieved_rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                  f"{_ratio(m['p50_ms'], c['p50_ms'])} | {_ratio(m['p99_ms'], c['p99_ms'])} | {m['cpu_us']:.0f} | "
-                  f"{_ratio(m['cpu_us'], c['cpu_us'])} | {m['errors']} |")
+    print_table(report)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
 
