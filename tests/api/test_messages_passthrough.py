@@ -88,14 +88,17 @@ def _request(**extra: Any) -> dict[str, Any]:
         ], **extra}
 
 
-def _ledger(home: Path, expected: int) -> list[tuple[Any, ...]]:
-    deadline = time.monotonic() + 10
+def _ledger(home: Path, request_ids: list[str]) -> list[tuple[Any, ...]]:
+    """The rows (with their calls) of these requests, once all are written."""
+    marks = ", ".join("?" for _ in request_ids)
+    deadline = time.monotonic() + 15
     while True:
         with sqlite3.connect(home / "ledger.db") as db:
             rows = db.execute("SELECT r.endpoint, r.status, c.input_tokens, c.cached_read_tokens, "
                               "c.cache_write_5m_tokens, c.cache_write_1h_tokens, c.output_tokens, r.cost_pusd "
-                              "FROM requests r JOIN calls c ON c.request_id = r.id ORDER BY r.started_us").fetchall()
-        if len(rows) >= expected or time.monotonic() > deadline:
+                              f"FROM requests r JOIN calls c ON c.request_id = r.id WHERE r.id IN ({marks}) "
+                              "ORDER BY r.started_us", request_ids).fetchall()
+        if len(rows) >= len(request_ids) or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
 
@@ -141,11 +144,11 @@ def test_the_stream_keeps_thinking_and_signatures(world: World) -> None:
 
 
 def test_one_ledger_row_per_request_priced_exactly(world: World) -> None:
-    before = len(_ledger(world.home, 0))
-    world.client.messages.create(**_request())
+    whole = world.client.messages.with_raw_response.create(**_request())
     with world.client.messages.stream(**_request()) as stream:
         stream.until_done()
-    rows = _ledger(world.home, before + 2)[before:]
+        streamed = stream.response.headers["x-request-id"]
+    rows = _ledger(world.home, [whole.headers["x-request-id"], streamed])
     assert [r[:7] for r in rows] == [("messages", 200, 13, 20480, 1024, 496, 96)] * 2
     assert [Decimal(r[7]) / 10**12 for r in rows] == [COST, COST]
 
