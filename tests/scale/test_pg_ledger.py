@@ -55,7 +55,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pos
     sqlite = tmp_path_factory.mktemp("ledger") / "ledger.db"
     with fresh_database() as url:
         assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs",
-                                "0006.daily_rollup", "0007.distill", "0008.client_request_id"]
+                                "0006.daily_rollup", "0007.distill", "0008.client_request_id",
+                                "0010.responses_state"]
         assert upgrade(url) == []
         pg_store, sqlite_store = open_store(url), open_store(str(sqlite))
         for at in range(0, 300, 40):
