@@ -1,6 +1,7 @@
 """The load generator bench/overhead.py runs as its own process (pinned apart from the target under test).
 
     python bench/loadgen.py --url URL (--rate R | --concurrency C) [--seconds S] [--stream] [--bearer KEY]
+                            [--door chat|messages|responses|responses-nostore]
 
 It speaks HTTP/1.1 itself over keep-alive connections (uvloop + httptools' C parser, one request per connection at a
 time, the request bytes built once), because a general-purpose client costs several times more CPU per request and
@@ -47,16 +48,28 @@ class Target:
     marker: bytes
 
     @classmethod
-    def build(cls, url: str, *, stream: bool, bearer: str) -> Target:
+    def build(cls, url: str, *, stream: bool, bearer: str, door: str = "chat") -> Target:
         parts = urlsplit(url)
         if parts.hostname != "127.0.0.1" or parts.port is None:
             raise SystemExit(f"loadgen: only http://127.0.0.1:PORT/... targets are allowed, not {url!r}")
-        body = json.dumps({"model": "echo", "stream": stream,
-                           "messages": [{"role": "user", "content": BODY_TEXT}]}).encode()
+        body, done = _door_body(door, stream)
         auth = f"Authorization: Bearer {bearer}\r\n" if bearer else ""
         head = (f"POST {parts.path} HTTP/1.1\r\nHost: 127.0.0.1:{parts.port}\r\nContent-Type: application/json\r\n"
                 f"Accept: */*\r\n{auth}Content-Length: {len(body)}\r\n\r\n")
-        return cls(parts.hostname, parts.port, head.encode() + body, b"[DONE]" if stream else b'"echo: ')
+        return cls(parts.hostname, parts.port, head.encode() + body, done if stream else b'"echo: ')
+
+
+def _door_body(door: str, stream: bool) -> tuple[bytes, bytes]:
+    """The request body each door (API) takes for the same question, and the bytes that end its stream."""
+    messages = [{"role": "user", "content": BODY_TEXT}]
+    if door == "messages":  # Anthropic's Messages API
+        return json.dumps({"model": "echo", "max_tokens": 64, "stream": stream, "messages": messages}).encode(), \
+            b"event: message_stop"
+    if door in ("responses", "responses-nostore"):  # OpenAI's Responses API (store is its default)
+        store = {"store": False} if door == "responses-nostore" else {}
+        return json.dumps({"model": "echo", "input": BODY_TEXT, "stream": stream, **store}).encode(), \
+            b"event: response.completed"
+    return json.dumps({"model": "echo", "stream": stream, "messages": messages}).encode(), b"[DONE]"
 
 
 class Connection(asyncio.Protocol):
@@ -340,9 +353,11 @@ def main() -> None:
     parser.add_argument("--max-connections", type=int, default=512, help="open loop: connection cap")
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--bearer", default="")
+    parser.add_argument("--door", choices=("chat", "messages", "responses", "responses-nostore"), default="chat",
+                        help="the API the body is in (the URL must be that door's)")
     parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw", help="aiohttp: closed loop only")
     args = parser.parse_args()
-    target = Target.build(args.url, stream=args.stream, bearer=args.bearer)
+    target = Target.build(args.url, stream=args.stream, bearer=args.bearer, door=args.door)
     import uvloop
 
     if args.client == "aiohttp":

@@ -59,10 +59,12 @@ def summarise(raw: dict[str, Any], server_cpu_s: float, other_cpu_s: float) -> d
 
 
 def run_loadgen(service: Service, plan: Plan, *, upstream: Service | None, stream: bool, rate: int | None = None,
-                concurrency: int | None = None, seconds: float, client: str = "raw") -> dict[str, Any]:
-    """One point against ``service``; ``upstream`` is the service behind it (None when it is the upstream)."""
+                concurrency: int | None = None, seconds: float, client: str = "raw",
+                door: str = "chat") -> dict[str, Any]:
+    """One point against ``service``; ``upstream`` is the service behind it (None when it is the upstream).
+    ``door``: the API of ``service.chat_url`` (bench/doors.py points it at /v1/messages or /v1/responses)."""
     argv = [sys.executable, str(services.BENCH / "loadgen.py"), "--url", service.chat_url, "--seconds", str(seconds),
-            "--timeout", str(plan.timeout_s), "--client", client]
+            "--timeout", str(plan.timeout_s), "--client", client, "--door", door]
     argv += ["--rate", str(rate)] if rate is not None else ["--concurrency", str(concurrency or plan.concurrency)]
     if stream:
         argv.append("--stream")

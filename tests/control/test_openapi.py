@@ -84,4 +84,6 @@ def test_openapi_lists_the_served_models_and_every_route(gateway: str) -> None:
     model = doc["components"]["schemas"]["ChatCompletionRequest"]["properties"]["model"]
     assert set(model["enum"]) >= {"echo", "small-echo", "small", "medium"}
     assert {"/v1/chat/completions", "/v1/models", "/admin/keys", "/admin/keys/{key_id}/revoke", "/v1/spend",
-            "/v1/key"} <= set(doc["paths"])
+            "/v1/key", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses", "/v1/responses/{response_id}",
+            "/v1/responses/{response_id}/input_items"} <= set(doc["paths"])
+    assert doc["components"]["schemas"]["MessagesRequest"]["properties"]["model"]["enum"] == model["enum"]

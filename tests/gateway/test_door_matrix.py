@@ -1,13 +1,15 @@
 """The door × rule matrix: every way in is held to every rule of the one request path.
 
-Doors: chat, chat stream, embeddings (an upstream ``kind: embeddings`` deployment), a batch run by our workers
-(``via: gateway``) and a batch handed to a provider (``via: provider``, the stand-in batch API). Rules: no key → 401;
+Doors: chat, chat stream, Anthropic's Messages API, OpenAI's Responses API, embeddings (an upstream ``kind:
+embeddings`` deployment), a batch run by our workers (``via: gateway``) and a batch handed to a provider (``via:
+provider``, the stand-in batch API). Rules: no key → 401;
 a revoked key → 401; a model the key may not use → 403, no upstream call; a spent budget → 429 ``insufficient_quota``
 before any upstream call; RPM → 429 (a batch run by our workers waits its rate limit out instead: no line passes
 it); one ledger row per request, under the key; the key's spend counter = the sum of its rows.
 
 One gateway (master key, keys made through the admin API) serves the whole module; each cell makes its own keys.
-Clients are the official ``openai`` SDK. A batch cell asks with a one-line batch and reads the line's outcome.
+Clients are the official ``openai`` SDK (``anthropic`` for the Messages door). A batch cell asks with a one-line
+batch and reads the line's outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from tests.control.parts import MASTER, admin, priced
@@ -113,6 +116,29 @@ def stream(world: World, key: str | None) -> Outcome:
     return 200, None
 
 
+def messages(world: World, key: str | None) -> Outcome:
+    """Anthropic's Messages API through the official ``anthropic`` SDK (``x-api-key``); the error code of our tree
+    comes in the ``x-tokenomy-error-code`` header, beside Anthropic's error body."""
+    client = anthropic.Anthropic(base_url=world.url.removesuffix("/v1"), api_key=key or "unused", max_retries=0,
+                                 timeout=30)
+    try:
+        client.messages.create(model="echo", max_tokens=8, messages=[{"role": "user", "content": "matrix messages"}],
+                               **({} if key else {"extra_headers": {"X-Api-Key": anthropic.Omit()}}))
+    except anthropic.APIStatusError as exc:
+        assert isinstance(exc.body, dict) and exc.body["type"] == "error", exc.body  # Anthropic's error shape
+        return exc.status_code, exc.response.headers.get("x-tokenomy-error-code")
+    return 200, None
+
+
+def responses(world: World, key: str | None) -> Outcome:
+    try:
+        _client(world, key).responses.create(model="echo", input="matrix responses", max_output_tokens=8,
+                                             **_no_key(key))
+    except openai.APIStatusError as exc:
+        return _failure(exc)
+    return 200, None
+
+
 def embeddings(world: World, key: str | None) -> Outcome:
     try:
         _client(world, key).embeddings.create(model="emb", input=["matrix embeddings"], **_no_key(key))
@@ -169,6 +195,8 @@ class Door:
 DOORS = [
     Door("chat", chat, lambda w: w.fault.calls["echo"], "echo"),
     Door("chat-stream", stream, lambda w: w.fault.calls["echo"], "echo"),
+    Door("messages", messages, lambda w: w.fault.calls["echo"], "echo"),
+    Door("responses", responses, lambda w: w.fault.calls["echo"], "echo"),
     Door("embeddings", embeddings, lambda w: w.fault.embedding_calls["emb"], "emb"),
     Door("batch-gateway", batch_gateway, lambda w: w.fault.calls["echo"], "echo"),
     Door("batch-provider", batch_provider,

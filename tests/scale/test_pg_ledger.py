@@ -56,7 +56,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pos
     with fresh_database() as url:
         assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs",
                                 "0006.daily_rollup", "0007.distill", "0008.client_request_id",
-                                "0009.unpriced"]
+                                "0009.unpriced", "0010.responses_state"]
         assert upgrade(url) == []
         pg_store, sqlite_store = open_store(url), open_store(str(sqlite))
         for at in range(0, 300, 40):

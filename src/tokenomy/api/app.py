@@ -22,8 +22,10 @@ from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
 from tokenomy.api.health import healthz, readyz
+from tokenomy.api.messages import count_tokens, create_message
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
+from tokenomy.api.openai_responses import create_response, delete_response, list_input_items, retrieve_response
 from tokenomy.api.openapi import openapi_endpoint
 from tokenomy.config.settings import Settings
 from tokenomy.gateway.build import running_gateway
@@ -42,6 +44,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", create_message, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        _by_method("/v1/responses/{response_id}", GET=retrieve_response, DELETE=delete_response),
+        Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
         _by_method("/v1/files", POST=create_file, GET=list_files),
@@ -60,7 +67,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
     middleware = [Middleware(AuthMiddleware)]
     if settings.control.cors_origins:  # CORS is off unless origins are configured
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
-                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
+                                     allow_methods=["GET", "POST", "DELETE"],
+                                     allow_headers=["authorization", "content-type", "x-api-key",
+                                                    "anthropic-version", "anthropic-beta"]))
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
 
 

@@ -1,6 +1,6 @@
 """Authentication at the door: a pure ASGI middleware that resolves every ``/v1`` request's caller (master key,
 virtual key, or anonymous when no master key is set) before any endpoint runs, and answers 401 in OpenAI's error
-format. The endpoints read the caller with ``principal_of(request)``."""
+format (Anthropic's on the Messages door). The endpoints read the caller with ``principal_of(request)``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class AuthMiddleware:
                 try:
                     principal = await gateway.authenticate(Headers(scope=scope))
                 except TokenomyError as exc:
-                    await error_response(exc, request_id(Request(scope)))(scope, receive, send)
+                    await error_response(exc, request_id(Request(scope)), str(scope.get("path", "")))(
+                        scope, receive, send)
                     return
                 scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenomy.api.responses import caller_of, gateway_of, json_response, read_body
-from tokenomy.api.streaming import SSEResponse
+from tokenomy.api.streaming import SSEResponse, openai_frames
 from tokenomy.gateway.results import Answer
 from tokenomy.wire.validation import parse_json_object
 
@@ -17,4 +17,4 @@ async def chat_completions(request: Request) -> Response:
     served = await gateway.chat(body, caller_of(request))
     if isinstance(served, Answer):
         return json_response(served.completion, headers=served.headers)
-    return SSEResponse(served.chunks, served.headers)
+    return SSEResponse(openai_frames(served.chunks), served.headers)

@@ -1,4 +1,4 @@
-"""The one place errors become HTTP responses, all in OpenAI's error format."""
+"""The one place errors become HTTP responses: in OpenAI's error format, or Anthropic's on the Messages door."""
 
 from __future__ import annotations
 
@@ -19,30 +19,32 @@ async def on_tokenomy_error(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id(request)
     if exc.status >= 500 and not getattr(exc, "outage", False):  # outages have their own line per interval
         log.warning("%s %s -> %s %s: %s", request.method, request.url.path, exc.status, exc.code, exc.message)
-    return error_response(exc, rid)
+    return error_response(exc, rid, request.url.path)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     rid = request_id(request)
     if exc.status_code == 404:
-        return error_response(RouteNotFoundError(f"unknown URL: {request.method} {request.url.path}"), rid)
+        return error_response(RouteNotFoundError(f"unknown URL: {request.method} {request.url.path}"), rid,
+                              request.url.path)
     if exc.status_code == 405:
         response = error_response(MethodNotAllowedError(f"method {request.method} is not allowed on "
-                                                        f"{request.url.path}"), rid)
+                                                        f"{request.url.path}"), rid, request.url.path)
         if exc.headers and "Allow" in exc.headers:  # RFC 9110: a 405 lists the methods that are allowed
             response.headers["allow"] = exc.headers["Allow"]
         return response
     err = TokenomyError(str(exc.detail))
     err.status = exc.status_code
     err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return error_response(err, rid)
+    return error_response(err, rid, request.url.path)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id(request)
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
-    return error_response(TokenomyError(f"internal error (request {rid}); see the gateway log"), rid)
+    return error_response(TokenomyError(f"internal error (request {rid}); see the gateway log"), rid,
+                          request.url.path)
 
 
 HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, Exception: on_unexpected}

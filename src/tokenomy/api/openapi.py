@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from tokenomy import __version__
 from tokenomy.api.openapi_batch import batch_paths, batch_schemas
+from tokenomy.api.openapi_doors import door_paths, door_schemas
 from tokenomy.api.responses import json_response
 from tokenomy.control.keys import VISIBLE
 from tokenomy.gateway.core import Gateway
@@ -186,13 +187,16 @@ def openapi_document(gateway: Gateway) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "tokenomy gateway", "version": __version__,
-                 "description": "OpenAI-compatible chat completions with routing, caching and cost control; "
-                                "/admin is master-key only. See docs/api.md and docs/control.md."},
-        "components": {"schemas": {**_schemas(models), **batch_schemas()}, "securitySchemes": {
+                 "description": "OpenAI-compatible chat completions, Anthropic Messages and OpenAI Responses with "
+                                "routing, caching and cost control; /admin is master-key only. See docs/api.md, "
+                                "docs/messages.md, docs/responses.md and docs/control.md."},
+        "components": {"schemas": {**_schemas(models), **door_schemas(models), **batch_schemas()},
+                       "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
         "security": [{"bearer": []}, {"apiKey": []}],
-        "paths": {**_paths(gateway.settings.embeddings.enabled), **(batch_paths() if gateway.batch_service else {})},
+        "paths": {**_paths(gateway.settings.embeddings.enabled), **door_paths(),
+                  **(batch_paths() if gateway.batch_service else {})},
     }
 
 

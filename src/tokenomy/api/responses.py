@@ -12,11 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenomy.control.auth import ANONYMOUS, Principal
-from tokenomy.errors import RequestTooLargeError, TokenomyError
+from tokenomy.errors import InsufficientQuotaError, RequestTooLargeError, TokenomyError
 from tokenomy.gateway.core import Gateway, new_request_id
 from tokenomy.gateway.requests import Caller
+from tokenomy.wire.messages.errors import error_body
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+ANTHROPIC_PATHS = ("/v1/messages",)  # the routes that answer in Anthropic's shapes, errors included
 
 
 def principal_of(request: Request) -> Principal:
@@ -52,12 +54,21 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def error_response(exc: TokenomyError, request_id_value: str) -> Response:
-    headers = {"x-request-id": exc.request_id or request_id_value}
+def error_response(exc: TokenomyError, request_id_value: str, path: str = "") -> Response:
+    """The error in the format of the API its ``path`` belongs to: Anthropic's under ``/v1/messages`` (with our
+    error code in ``x-tokenomy-error-code``), OpenAI's everywhere else. A spent budget says ``x-should-retry:
+    false``, which the official SDKs honour (a retry could only be refused again)."""
+    rid = exc.request_id or request_id_value
+    headers = {"x-request-id": rid}
     retry_after = getattr(exc, "retry_after_s", None)
     if exc.status == 429 and retry_after:
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(exc, InsufficientQuotaError):
+        headers["x-should-retry"] = "false"
     headers.update(getattr(exc, "headers", None) or {})
+    if path.startswith(ANTHROPIC_PATHS):
+        headers["x-tokenomy-error-code"] = exc.code or exc.type
+        return json_response(error_body(exc, rid), status=exc.status, headers=headers)
     return json_response(exc.to_body(), status=exc.status, headers=headers)
 
 

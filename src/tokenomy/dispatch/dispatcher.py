@@ -38,6 +38,7 @@ from tokenomy.ledger.trace import CallTrace, RequestTrace
 from tokenomy.promptcache.prefix import SELF_HOSTED, prefix_hash, rendezvous_order
 from tokenomy.providers.base import ChatCall, Chunk, ChunkStream, Completion
 from tokenomy.providers.registry import Deployment
+from tokenomy.wire.chat import ANTHROPIC_REQUEST
 from tokenomy.wire.validation import ValidChat
 
 
@@ -96,9 +97,9 @@ class Dispatcher:
         for model, dep in self._ordered(chat, then, allow):
             if await self._at_limit(dep, chat, attempts):
                 continue
-            body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
+            body = _with_cache_key({**_upstream_body(chat), "model": dep.config.sent_model}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
-                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, anthropic=_anthropic(chat))
             result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
             if result is not None:
                 return Served(deployment=dep, completion=result, model=model, attempts=attempts)
@@ -112,11 +113,11 @@ class Dispatcher:
             if await self._at_limit(dep, chat, attempts):
                 continue
             # Always ask for usage, whatever the client asked: the ledger needs it (the API strips it back out).
-            body = _with_cache_key({**chat.body, "model": dep.config.sent_model, "stream": True,
+            body = _with_cache_key({**_upstream_body(chat), "model": dep.config.sent_model, "stream": True,
                                     "stream_options": {**(chat.body.get("stream_options") or {}),
                                                        "include_usage": True}}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
-                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, anthropic=_anthropic(chat))
             result = await self._on_deployment(dep, call, attempts, trace, _open_once)
             if result is not None:
                 first, rest, call_trace = result
@@ -212,6 +213,18 @@ class Dispatcher:
         cap = min(float(self._retry.max_delay_ms), self._retry.base_delay_ms * 2.0 ** attempt_no) / 1000
         floor = cap / 2 if isinstance(exc, UpstreamRateLimitError) else 0.0
         return floor + (cap - floor) * self._jitter()
+
+
+def _upstream_body(chat: ValidChat) -> dict[str, Any]:
+    """The chat body an upstream sees: without the Anthropic request it may carry (that goes in ``ChatCall``)."""
+    if ANTHROPIC_REQUEST not in chat.body:
+        return chat.body
+    return {k: v for k, v in chat.body.items() if k != ANTHROPIC_REQUEST}
+
+
+def _anthropic(chat: ValidChat) -> dict[str, Any] | None:
+    found = chat.body.get(ANTHROPIC_REQUEST)
+    return found if isinstance(found, dict) else None
 
 
 def _with_cache_key(body: dict[str, Any], dep: Deployment) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from tokenomy.batch.setup import build_batches
 from tokenomy.cache.setup import build_exact_cache, build_semantic_layer
 from tokenomy.config.settings import Settings, database_url
 from tokenomy.control.setup import build_admission
+from tokenomy.conversations.store import ResponseStore
 from tokenomy.db.engine import DatabaseOpener
 from tokenomy.dispatch.catalog import Catalog
 from tokenomy.dispatch.dispatcher import Dispatcher
@@ -82,7 +83,7 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer, metrics=metrics,
                       control=control, cache=cache, semantic=semantic, routers=routers, students=students,
                       bodies=bodies, embedder=embedder, upstream_embeddings=upstream_embeddings,
-                      ledger_source=opener.report_source(),
+                      ledger_source=opener.report_source(), conversations=ResponseStore(opener()),
                       durable_ack=_durable_ack(settings.ledger.ack, opener.postgres))
     if settings.batch.enabled:  # the lines run through the core built so far (they never touch its batches)
         service = await asyncio.to_thread(build_batches, settings, env, GatewayLines(gateway), RemoteLines(gateway),

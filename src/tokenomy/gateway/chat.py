@@ -24,6 +24,7 @@ from tokenomy.gateway.students import serve_student
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.promptcache.shape import shape_body
 from tokenomy.routing.serve import Routed
+from tokenomy.wire.chat import ANTHROPIC_REQUEST
 from tokenomy.wire.stream import replay_chunks
 from tokenomy.wire.validation import ValidChat, validate_chat
 
@@ -35,6 +36,9 @@ async def serve_chat(gw: Gateway, body: dict[str, Any], caller: Caller, rid: str
                      record: Recorder) -> Answer | StreamAnswer:
     """Answer one chat request under request id ``rid``; its ledger entry goes to ``record``. Raises the request's
     TokenomyError (after recording it, once it got as far as a ledger entry)."""
+    body.pop(ANTHROPIC_REQUEST, None)  # only the Messages door's caller carries one, never a client's body
+    if caller.anthropic is not None:
+        body[ANTHROPIC_REQUEST] = dict(caller.anthropic)  # in the body: the exact cache keys on it too
     chat = validate_chat(body)
     principal = caller.principal
     chat = replace(chat, body=shape_body(chat.body))  # prompt-cache shaping; never changes meaning

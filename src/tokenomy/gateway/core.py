@@ -1,7 +1,7 @@
 """The gateway core: built once when a server starts (``gateway.build``), never changed after, and knowing no HTTP.
 
-Every door (``/v1/chat/completions``, ``/v1/embeddings``, a batch line run by our workers, a batch handed to a
-provider) calls one entry point here, and each entry point runs the one ordered path:
+Every door (``/v1/chat/completions``, ``/v1/messages``, ``/v1/responses``, ``/v1/embeddings``, a batch line run by
+our workers, a batch handed to a provider) calls one entry point here, and each entry point runs the one ordered path:
 
     authenticate → resolve (the model, a router's choice, a student; the caller's model rules) → caches
     → admit (RPM/TPM, the budget reservation) → dispatch with fallback → settle → ledger → metrics
@@ -27,6 +27,8 @@ from tokenomy.batch.service import BatchService
 from tokenomy.config.settings import Settings
 from tokenomy.control.admission import Admission
 from tokenomy.control.auth import Principal
+from tokenomy.control.estimate import input_tokens
+from tokenomy.conversations.store import ResponseStore
 from tokenomy.db.engine import Database
 from tokenomy.dispatch.dispatcher import Dispatcher
 from tokenomy.dispatch.embeddings import EmbeddingsDispatcher
@@ -37,7 +39,8 @@ from tokenomy.gateway.embeddings import serve_embeddings
 from tokenomy.gateway.parts import BodyStorage, ResponseCache, Routers, SemanticCache, Students
 from tokenomy.gateway.recorders import LiveRecorder
 from tokenomy.gateway.requests import Caller
-from tokenomy.gateway.results import Answer, EmbeddingsAnswer, StreamAnswer
+from tokenomy.gateway.responses import delete, owner_of, serve_responses, stored
+from tokenomy.gateway.results import Answer, EmbeddingsAnswer, ResponsesAnswer, ResponsesStream, StreamAnswer
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.metrics import Metrics
 from tokenomy.ledger.records import LedgerEntry
@@ -66,6 +69,7 @@ class Gateway:
     embedder: LazyEmbedder  # the local embedding model, loaded on first use
     upstream_embeddings: EmbeddingsDispatcher  # ``kind: embeddings`` deployments (none: serves no model)
     ledger_source: Path | Database  # what /admin, /ui and /v1/spend read
+    conversations: ResponseStore  # the Responses API's stored responses (in the ledger's database)
     durable_ack: bool = False  # responses wait for their ledger row to be durable (ledger.ack)
     batch_service: BatchService | None = None  # /v1/files and /v1/batches (batch.enabled)
 
@@ -91,6 +95,32 @@ class Gateway:
         except TokenomyError as exc:
             exc.request_id = rid
             raise
+
+    async def responses(self, body: dict[str, Any], caller: Caller) -> ResponsesAnswer | ResponsesStream:
+        """An OpenAI Responses request (the parsed JSON body), translated onto ``chat``; the conversation state is
+        the caller's own (``previous_response_id``, ``store``)."""
+        return await serve_responses(self, body, caller)
+
+    async def stored_response(self, response_id: str, caller: Caller) -> dict[str, Any]:
+        """A stored response object; NotFoundError (404) when the caller stored none by that id."""
+        return (await stored(self, response_id, owner_of(caller.principal))).response
+
+    async def stored_input_items(self, response_id: str, caller: Caller) -> list[dict[str, Any]]:
+        """A stored response's own input items, in order; NotFoundError (404) as for ``stored_response``."""
+        return (await stored(self, response_id, owner_of(caller.principal))).input_items
+
+    async def delete_response(self, response_id: str, caller: Caller) -> None:
+        await delete(self, response_id, owner_of(caller.principal))
+
+    async def count_tokens(self, body: dict[str, Any], caller: Caller) -> int:
+        """The prompt tokens of a chat body, counted offline as budget reservations count them (an estimate for
+        models with another tokenizer); no upstream call, no ledger row. The model must be served here and be one
+        the caller may use."""
+        model = str(body.get("model") or "")
+        if not self.dispatcher.catalog.serves(model) and self.routers.models_of(model) is None:
+            self.dispatcher.catalog.chain(model)  # raises ModelNotFoundError, naming the models served
+        caller.principal.check_model(model)
+        return input_tokens(body, model, self.accountant.counter)
 
     @property
     def batches(self) -> BatchService:

@@ -83,3 +83,20 @@ def client_id_headers(trace: RequestTrace) -> dict[str, str]:
 async def replay(chunks: list[dict[str, Any]]) -> Chunks:
     for chunk in chunks:
         yield chunk
+
+
+@dataclass(slots=True)
+class ResponsesAnswer:
+    """A Responses API ``response`` object (the Responses door's whole answer, or a stored one) and metadata."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class ResponsesStream:
+    """A streamed Responses API answer: its semantic events in order (``response.created`` … ``response.completed``,
+    or ``response.failed``), and the response metadata. Closing ``events`` early closes the chat stream under it."""
+
+    events: AsyncGenerator[dict[str, Any], None]
+    headers: dict[str, str]

@@ -29,6 +29,7 @@ from tokenomy.gateway.recorders import Recorder
 from tokenomy.gateway.results import Chunks, StreamAnswer, deployment_headers, fell_back
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
+from tokenomy.pricing.cost import TokenUsage
 from tokenomy.wire.stream import StreamAssembler
 from tokenomy.wire.validation import ValidChat
 
@@ -51,10 +52,11 @@ async def open_stream(gw: Gateway, chat: ValidChat, trace: RequestTrace, decisio
     route = fell_back(trace, chat.typed.model, then, served.model)
     ended: list[LedgerEntry] = []
 
-    def done(disconnected: bool) -> None:
+    def done(disconnected: bool) -> LedgerEntry:
         trace.client_disconnected = disconnected
         error = served.call.error
         ended.append(record(trace, 200 if error is None else error.status, error))
+        return ended[-1]
 
     store = None
     if decision is not None:
@@ -91,42 +93,40 @@ async def _settled(chunks: Chunks, control: Admission, ticket: Ticket | None, en
             await control.settle_deployments(entry, asked_output)
 
 
-async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on_done: Callable[[bool], None],
+async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
+                on_done: Callable[[bool], LedgerEntry],
                 on_complete: Callable[[StreamAssembler], Awaitable[None]] | None = None,
                 before_done: Callable[[], Awaitable[None]] | None = None) -> Chunks:
-    """The client's chunks. ``on_done(client_disconnected)`` is called once, when the upstream side is over;
-    ``on_complete`` gets the whole answer of a stream that ended well (the exact cache stores it); with
-    ``before_done``, a stream that ended well is accounted before its last chunk is released (the ledger's durable
-    acknowledgement)."""
+    """The client's chunks. ``on_done(client_disconnected)`` is called once, when the upstream side is over, and
+    returns the ledger entry; ``on_complete`` gets the whole answer of a stream that ended well (the exact cache
+    stores it); with ``before_done``, a stream that ended well is accounted before its last chunk is released (the
+    ledger's durable acknowledgement). A client that asked for usage from an upstream that sent none (some servers
+    ignore ``stream_options``) gets a last usage chunk with the ledger's own (counted) figures."""
     call = served.call
     assembler = StreamAssembler() if on_complete is not None else None
     accounted = False
     broken: UpstreamError | None = None
+    passed = _passed_on(served, assembler, include_usage)
     try:
-        if assembler is not None:
-            assembler.feed(served.first)
-        first = served.first if include_usage else _without_usage(served.first)
-        if first is not None:
-            yield first
-        async for chunk in served.rest:
-            call.chunk(chunk)
-            if assembler is not None:
-                assembler.feed(chunk)
-            out = chunk if include_usage else _without_usage(chunk)
-            if out is not None:
-                yield out
+        async for out in passed:
+            yield out
         call.end_stream("ok")
         if on_complete is not None and assembler is not None:
             await on_complete(assembler)
-        if before_done is not None:
+        counted = include_usage and call.usage is None
+        if before_done is not None or counted:
             accounted = True
-            on_done(False)
-            await before_done()
+            entry = on_done(False)
+            if before_done is not None:
+                await before_done()
+            if counted:
+                yield _usage_chunk(served.first, entry.request.tokens)
     except UpstreamError as exc:
         call.end_stream("error", exc)
         log.warning("stream from %s broke: %s", served.deployment.name, exc.message)
         broken = exc
     finally:
+        await passed.aclose()
         disconnected = call.outcome == "open"
         if disconnected:
             local = served.deployment.config.provider == "local"
@@ -136,6 +136,22 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float, on
             on_done(disconnected)
     if broken is not None:
         raise StreamBrokenError(broken)
+
+
+async def _passed_on(served: ServedStream, assembler: StreamAssembler | None, include_usage: bool) -> Chunks:
+    """The upstream's chunks as the client sees them (each one traced, and assembled when the answer is cached)."""
+    if assembler is not None:
+        assembler.feed(served.first)
+    first = served.first if include_usage else _without_usage(served.first)
+    if first is not None:
+        yield first
+    async for chunk in served.rest:
+        served.call.chunk(chunk)
+        if assembler is not None:
+            assembler.feed(chunk)
+        out = chunk if include_usage else _without_usage(chunk)
+        if out is not None:
+            yield out
 
 
 async def _drain(served: ServedStream, drain_s: float) -> None:
@@ -154,6 +170,13 @@ async def _drain(served: ServedStream, drain_s: float) -> None:
     with contextlib.suppress(Exception):
         await served.rest.aclose()
     call.end_stream("disconnected")
+
+
+def _usage_chunk(first: dict[str, Any], tokens: TokenUsage) -> dict[str, Any]:
+    usage = {"prompt_tokens": tokens.prompt_tokens, "completion_tokens": tokens.output_tokens,
+             "total_tokens": tokens.prompt_tokens + tokens.output_tokens}
+    return {"id": first.get("id"), "object": "chat.completion.chunk", "created": first.get("created"),
+            "model": first.get("model"), "choices": [], "usage": usage}
 
 
 def _without_usage(chunk: dict[str, Any]) -> dict[str, Any] | None:

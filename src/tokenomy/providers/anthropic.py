@@ -1,6 +1,8 @@
 """Anthropic's Messages API (``POST /v1/messages``) behind the OpenAI-shaped provider seam.
 
-The translation both ways lives in ``anthropic_translate``; this module is the transport, shaped like
+The translation both ways lives in ``anthropic_translate``; a request that came in through our own Messages door
+is sent as the client wrote it (``ChatCall.anthropic``: its ``cache_control``, thinking blocks and signatures,
+``top_k`` intact), only its model named for this deployment. This module is the transport, shaped like
 ``openai_compatible``: one pooled aiohttp session opened on first use inside the running loop, closed by ``aclose``,
 and every failure converted to an UpstreamError here. A request the translation cannot express raises
 CapabilityError before anything is sent.
@@ -52,16 +54,16 @@ class AnthropicProvider:
         await self._pool.aclose()
 
     async def chat(self, call: ChatCall) -> Completion | ChunkStream:
-        request = to_messages_request(call.body)
+        model = str(call.body["model"])
+        request, headers = self._request(call, model)
         if self._breakpoints is not None:
             request = self._breakpoints.apply(request)
         payload = orjson.dumps(request)
-        model = str(call.body["model"])
         if call.stream:
-            return await self._open_stream(call, payload, model)
+            return await self._open_stream(call, payload, headers, model)
         timeout = aiohttp.ClientTimeout(total=call.timeout_s)
         try:
-            async with self._pool.session().post(self._url, data=payload, headers=self._headers,
+            async with self._pool.session().post(self._url, data=payload, headers=headers,
                                                  timeout=timeout) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
@@ -71,6 +73,21 @@ class AnthropicProvider:
         except aiohttp.ClientError as exc:
             raise self._connection_error(exc) from exc
         return from_messages_response(self._decode_message(raw), model)
+
+    def _request(self, call: ChatCall, model: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The Messages body and headers: the client's own Messages request when it came through the Messages door
+        (only the model and ``stream`` set here, its ``anthropic-beta`` passed on), else the translated chat body."""
+        if call.anthropic is None:
+            return to_messages_request(call.body), self._headers
+        request = {k: v for k, v in call.anthropic["request"].items() if k != "stream"}
+        request["model"] = model
+        if call.stream:
+            request["stream"] = True
+        beta = call.anthropic.get("beta")
+        if not beta:
+            return request, self._headers
+        own = self._headers.get("anthropic-beta")
+        return request, {**self._headers, "anthropic-beta": f"{own},{beta}" if own else str(beta)}
 
     def _decode_message(self, raw: bytes) -> dict[str, Any]:
         data = self._decode(raw)
@@ -89,12 +106,13 @@ class AnthropicProvider:
             raise UpstreamProtocolError("upstream JSON is not an object", deployment=self.deployment)
         return data
 
-    async def _open_stream(self, call: ChatCall, payload: bytes, model: str) -> ChunkStream:
+    async def _open_stream(self, call: ChatCall, payload: bytes, headers: dict[str, str],
+                           model: str) -> ChunkStream:
         # sock_read bounds every read: the wait for the headers and each gap between events (the idle timeout).
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=call.timeout_s,
                                         sock_read=min(call.timeout_s, call.stream_idle_timeout_s))
         try:
-            resp = await self._pool.session().post(self._url, data=payload, headers=self._headers, timeout=timeout)
+            resp = await self._pool.session().post(self._url, data=payload, headers=headers, timeout=timeout)
         except TimeoutError as exc:  # asyncio.TimeoutError is TimeoutError since 3.11
             raise UpstreamTimeoutError(f"no answer within {call.timeout_s:g}s", deployment=self.deployment) from exc
         except aiohttp.ClientError as exc:

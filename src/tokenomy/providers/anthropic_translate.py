@@ -17,6 +17,13 @@ Request (``to_messages_request``):
 - Refused with CapabilityError: n > 1, logprobs/top_logprobs, logit_bias, audio output, ``input_audio`` parts, file
   parts other than PDF data URLs, and the legacy ``functions``/``function_call``/``function`` role.
 
+Thinking: Anthropic's thinking blocks travel in the chat shapes the way other gateways carry them: an answer's
+``message.thinking_blocks`` (``{"type": "thinking", "thinking", "signature"}`` or ``{"type": "redacted_thinking",
+"data"}``, in order) and ``message.reasoning_content`` (their text); in a stream, ``delta.thinking_blocks`` items carry
+an ``index`` (the block's place among the thinking blocks) and the part that arrived. An assistant message sent back
+with ``thinking_blocks`` has them put first in its turn, signatures intact, as Anthropic requires for tool use with
+thinking.
+
 Usage: Anthropic's ``input_tokens`` excludes cached tokens, so ``prompt_tokens`` = input + cache read + cache write
 and ``prompt_tokens_details.cached_tokens`` = cache read. The raw numbers stay under ``usage["anthropic"]``
 (``input_tokens``, ``cache_read_input_tokens``, ``cache_creation_input_tokens``, always ints, and ``cache_creation``
@@ -42,6 +49,7 @@ _JSON_OBJECT_INSTRUCTION = "Respond with one JSON object only: no prose, no code
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
                    "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
 _TOOL_CHOICES = {"none": "none", "auto": "auto", "required": "any"}
+_THINKING_FIELDS = {"thinking": ("type", "thinking", "signature"), "redacted_thinking": ("type", "data")}
 
 Block = dict[str, Any]
 
@@ -156,13 +164,20 @@ def _turn_blocks(message: dict[str, Any], i: int) -> list[Block]:
         content = message.get("content")
         result["content"] = content if isinstance(content, str) else _blocks(content, f"{where}.content")
         return [result]
-    blocks = _blocks(message.get("content"), f"{where}.content")
+    blocks = [_thinking_block(b) for b in message.get("thinking_blocks") or () if isinstance(b, dict)]
+    blocks += _blocks(message.get("content"), f"{where}.content")
     if message.get("refusal"):
         blocks.append({"type": "text", "text": message["refusal"]})
     for call in message.get("tool_calls") or []:
         blocks.append({"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
                        "input": _arguments(call["function"].get("arguments"), f"{where}.tool_calls")})
     return blocks
+
+
+def _thinking_block(block: dict[str, Any]) -> Block:
+    if block.get("type") == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.get("data", "")}
+    return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": block.get("signature", "")}
 
 
 def _arguments(raw: str | None, where: str) -> Any:
@@ -237,6 +252,11 @@ def from_messages_response(msg: dict[str, Any], model: str, created: int | None 
                                "refusal": None}
     if calls:
         message["tool_calls"] = calls
+    thinking = [{k: b.get(k, "") for k in _THINKING_FIELDS[b["type"]]}
+                for b in msg.get("content") or [] if b.get("type") in _THINKING_FIELDS]
+    if thinking:
+        message["thinking_blocks"] = thinking
+        message["reasoning_content"] = "".join(b.get("thinking", "") for b in thinking)
     return {"id": msg.get("id", ""), "object": "chat.completion", "created": created or int(time.time()),
             "model": model, "system_fingerprint": None,
             "choices": [{"index": 0, "message": message, "logprobs": None,
@@ -279,6 +299,7 @@ class StreamTranslator:
         self._id = ""
         self._usage: dict[str, Any] = {}
         self._tool_index: dict[int, int] = {}  # content block index -> OpenAI tool call index
+        self._thinking_index: dict[int, int] = {}  # content block index -> place among the thinking blocks
 
     def feed(self, event_type: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if event_type == "message_start":
@@ -308,6 +329,12 @@ class StreamTranslator:
             return [self._chunk({"tool_calls": [call]})]
         if block.get("type") == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
+        if block.get("type") in _THINKING_FIELDS:
+            self._thinking_index[index] = len(self._thinking_index)
+            if block["type"] == "redacted_thinking":
+                return [self._thinking(index, {"type": "redacted_thinking", "data": block.get("data", "")})]
+            if block.get("thinking"):
+                return [self._thinking(index, {"type": "thinking", "thinking": block["thinking"]})]
         return []
 
     def _block_delta(self, index: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -316,7 +343,17 @@ class StreamTranslator:
         if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index in self._tool_index:
             call = {"index": self._tool_index[index], "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [call]})]
+        if index in self._thinking_index and delta.get("type") == "thinking_delta" and delta.get("thinking"):
+            return [self._thinking(index, {"type": "thinking", "thinking": delta["thinking"]})]
+        if index in self._thinking_index and delta.get("type") == "signature_delta":
+            return [self._thinking(index, {"type": "thinking", "signature": delta.get("signature", "")})]
         return []
+
+    def _thinking(self, index: int, part: Block) -> dict[str, Any]:
+        delta: dict[str, Any] = {"thinking_blocks": [{"index": self._thinking_index[index], **part}]}
+        if part.get("thinking"):
+            delta["reasoning_content"] = part["thinking"]
+        return self._chunk(delta)
 
     def _head(self) -> dict[str, Any]:
         return {"id": self._id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}

@@ -2,8 +2,11 @@
 
 A provider receives the client's (validated) chat body with ``model`` already set to the upstream's own model
 name, and returns either a whole ``chat.completion`` object or, for ``stream: true``, an async generator of
-``chat.completion.chunk`` objects. It converts every failure of its upstream into an ``UpstreamError`` at its
-boundary; nothing above it sees aiohttp, llama.cpp or a vendor's error shapes.
+``chat.completion.chunk`` objects. A request that came in through the Anthropic Messages door also carries the
+client's own Messages request (``ChatCall.anthropic``, see ``wire.chat.ANTHROPIC_REQUEST``): an Anthropic provider
+sends that, untranslated; every other provider answers the chat body it was translated into. It converts every
+failure of its upstream into an ``UpstreamError`` at its boundary; nothing above it sees aiohttp, llama.cpp or a
+vendor's error shapes.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ ChunkStream = AsyncGenerator[Chunk, None]
 
 @dataclass(frozen=True, slots=True)
 class ChatCall:
-    """One upstream call. ``timeout_s`` bounds a whole call, or the first byte of a stream."""
+    """One upstream call. ``timeout_s`` bounds a whole call, or the first byte of a stream. ``anthropic``: the
+    Anthropic Messages request the body was translated from (see ``ANTHROPIC_REQUEST``), or None."""
 
     body: dict[str, Any]
     request_id: str
     timeout_s: float
     stream_idle_timeout_s: float = 60.0
+    anthropic: dict[str, Any] | None = None
 
     @property
     def stream(self) -> bool:

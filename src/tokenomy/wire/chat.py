@@ -11,6 +11,11 @@ from typing import Any, Literal
 
 import msgspec
 
+# The key under which a chat body carries the Anthropic Messages request it was translated from (set by the gateway
+# core for the Messages door only; the dispatcher lifts it out into ``ChatCall.anthropic``, so no upstream sees it):
+# ``{"request": <the client's Messages body>, "beta": <its anthropic-beta header>}``.
+ANTHROPIC_REQUEST = "x-tokenomy-anthropic"
+
 
 class _Base(msgspec.Struct, omit_defaults=True):
     pass

@@ -23,13 +23,17 @@ class StreamAssembler:
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
-            slot = self._choices.setdefault(int(choice.get("index", 0)), {"content": [], "tools": {}, "role":
-                                                                          "assistant", "finish_reason": None})
+            slot = self._choices.setdefault(int(choice.get("index", 0)), {
+                "content": [], "tools": {}, "thinking": {}, "reasoning": [], "finish_reason": None})
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 slot["content"].append(delta["content"])
+            if delta.get("reasoning_content"):
+                slot["reasoning"].append(delta["reasoning_content"])
             for call in delta.get("tool_calls") or ():
                 _merge_tool_call(slot["tools"], call)
+            for part in delta.get("thinking_blocks") or ():
+                _merge_thinking(slot["thinking"], part)
             if choice.get("finish_reason"):
                 slot["finish_reason"] = choice["finish_reason"]
 
@@ -40,6 +44,10 @@ class StreamAssembler:
             message: dict[str, Any] = {"role": "assistant", "content": "".join(slot["content"]) or None}
             if slot["tools"]:
                 message["tool_calls"] = [slot["tools"][i] for i in sorted(slot["tools"])]
+            if slot["thinking"]:
+                message["thinking_blocks"] = [slot["thinking"][i] for i in sorted(slot["thinking"])]
+            if slot["reasoning"]:
+                message["reasoning_content"] = "".join(slot["reasoning"])
             choices.append({"index": index, "message": message, "finish_reason": slot["finish_reason"],
                             "logprobs": None})
         out = {**self._head, "object": "chat.completion", "choices": choices}
@@ -58,6 +66,19 @@ def _merge_tool_call(calls: dict[int, dict[str, Any]], part: dict[str, Any]) -> 
     call["function"]["arguments"] += function.get("arguments") or ""
 
 
+def _merge_thinking(blocks: dict[int, dict[str, Any]], part: dict[str, Any]) -> None:
+    """A streamed piece of an Anthropic thinking block (see providers/anthropic_translate): text appended, the
+    signature or a redacted block's data set."""
+    index = int(part.get("index", 0))
+    if part.get("type") == "redacted_thinking":
+        blocks[index] = {"type": "redacted_thinking", "data": part.get("data", "")}
+        return
+    block = blocks.setdefault(index, {"type": "thinking", "thinking": "", "signature": ""})
+    block["thinking"] += part.get("thinking") or ""
+    if part.get("signature"):
+        block["signature"] = part["signature"]
+
+
 def fresh(completion: dict[str, Any]) -> dict[str, Any]:
     """A cached completion re-issued: its own id and time."""
     return {**completion, "id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time())}
@@ -72,6 +93,11 @@ def replay_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[di
         index, message = choice.get("index", 0), choice.get("message") or {}
         chunks.append({**head, "choices": [{"index": index, "delta": {"role": "assistant", "content": ""},
                                             "finish_reason": None}]})
+        if message.get("thinking_blocks") or message.get("reasoning_content"):
+            thinking: dict[str, Any] = {"reasoning_content": message.get("reasoning_content") or ""}
+            if message.get("thinking_blocks"):
+                thinking["thinking_blocks"] = [{**b, "index": i} for i, b in enumerate(message["thinking_blocks"])]
+            chunks.append({**head, "choices": [{"index": index, "delta": thinking, "finish_reason": None}]})
         if message.get("content"):
             chunks.append({**head, "choices": [{"index": index, "delta": {"content": message["content"]},
                                                 "finish_reason": None}]})

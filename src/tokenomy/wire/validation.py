@@ -71,12 +71,17 @@ def typed_view(body: dict[str, Any], shape: type[T]) -> T:
 _INTEGERS = ("n", "max_tokens", "max_completion_tokens", "seed", "top_logprobs")
 
 
-def validate_chat(body: dict[str, Any]) -> ValidChat:
-    """Validate a chat-completions body (shape, then the rules between fields)."""
-    for name in _INTEGERS:  # JSON counts 2.0 as the integer 2 (JSON Schema does); so do we
+def integral(body: dict[str, Any], names: tuple[str, ...]) -> None:
+    """JSON counts 2.0 as the integer 2 (JSON Schema does); so do we, for these fields of ``body``."""
+    for name in names:
         value = body.get(name)
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:  # exact as a float
             body[name] = int(value)
+
+
+def validate_chat(body: dict[str, Any]) -> ValidChat:
+    """Validate a chat-completions body (shape, then the rules between fields)."""
+    integral(body, _INTEGERS)
     typed = typed_view(body, ChatCompletionRequest)
     _check_ranges(typed)
     _check_messages(typed)

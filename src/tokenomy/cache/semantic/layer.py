@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision, request_key
 from tokenomy.cache.semantic.cache import Match, SemanticCache
+from tokenomy.wire.chat import ANTHROPIC_REQUEST
 from tokenomy.wire.completion import answer_text
 from tokenomy.wire.prompt import sole_prompt
 
@@ -61,9 +62,20 @@ class Probe:
 
 
 def context_key(body: Mapping[str, Any], namespace: str) -> str:
-    messages = list(body["messages"])
-    messages[-1] = {**messages[-1], "content": None}
-    return request_key({**body, "messages": messages}, f"semantic:{namespace}")
+    """Everything but the last message's content (the Anthropic request a Messages-door body carries likewise)."""
+    context = {**body, "messages": _without_last_content(body["messages"])}
+    native = body.get(ANTHROPIC_REQUEST)
+    if isinstance(native, dict) and isinstance(native.get("request"), dict):
+        request = native["request"]
+        context[ANTHROPIC_REQUEST] = {**native, "request": {**request, "messages": _without_last_content(
+            request.get("messages") or [{}])}}
+    return request_key(context, f"semantic:{namespace}")
+
+
+def _without_last_content(messages: Any) -> list[Any]:
+    found = list(messages)
+    found[-1] = {**found[-1], "content": None}
+    return found
 
 
 class SemanticLayer:

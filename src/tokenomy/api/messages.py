@@ -1,0 +1,54 @@
+"""POST /v1/messages (Anthropic's Messages API) and POST /v1/messages/count_tokens: parse the body, translate it
+onto a chat request (``wire.messages.request``), hand that to the gateway core with the client's own request beside
+it (an Anthropic deployment is sent that, untranslated), and render the answer in Anthropic's shapes (a ``message``,
+or its SSE events). Errors answer in Anthropic's error body (``api.responses.error_response``). Clients authenticate
+with ``x-api-key`` (or a bearer token); ``anthropic-version`` is accepted and not needed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokenomy.api.responses import caller_of, gateway_of, json_response, read_body
+from tokenomy.api.streaming import Frames, SSEResponse, encode_event
+from tokenomy.errors import StreamBrokenError
+from tokenomy.gateway.results import Answer, Chunks
+from tokenomy.wire.messages.answer import to_message
+from tokenomy.wire.messages.events import MessageEvents
+from tokenomy.wire.messages.request import count_tokens_chat, to_chat
+from tokenomy.wire.validation import parse_json_object
+
+
+async def create_message(request: Request) -> Response:
+    gateway = gateway_of(request)
+    body = parse_json_object(await read_body(request, gateway.settings.server.max_body_bytes))
+    chat = to_chat(body)
+    native = {"request": {k: v for k, v in body.items() if k != "stream"},
+              "beta": request.headers.get("anthropic-beta")}
+    served = await gateway.chat(chat, replace(caller_of(request), endpoint="messages", anthropic=native))
+    rid = served.headers["x-request-id"]
+    if isinstance(served, Answer):
+        return json_response(to_message(served.completion, rid), headers=served.headers)
+    return SSEResponse(_frames(served.chunks, MessageEvents(rid, str(body["model"]))), served.headers)
+
+
+async def count_tokens(request: Request) -> Response:
+    gateway = gateway_of(request)
+    body = parse_json_object(await read_body(request, gateway.settings.server.max_body_bytes))
+    tokens = await gateway.count_tokens(count_tokens_chat(body), caller_of(request))
+    return json_response({"input_tokens": tokens})
+
+
+async def _frames(chunks: Chunks, events: MessageEvents) -> Frames:
+    try:
+        async for chunk in chunks:
+            for name, data in events.feed(chunk):
+                yield encode_event(name, data)
+        for name, data in events.finish():
+            yield encode_event(name, data)
+    except StreamBrokenError as exc:
+        yield encode_event(*events.error(exc))
+    finally:
+        await chunks.aclose()
