@@ -440,6 +440,8 @@ def _check(settings: Settings, origin: str) -> None:
                               "(chat backends batch internally)")
         if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
             raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
+        if dep.price is not None:
+            _check_price(dep.price, f"{origin}: key 'deployments[{i}].price'")
     if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
         raise ConfigError(f"{origin}: key 'batch.max_concurrency': must be in 1..{settings.batch.max_concurrency_cap} "
                           f"(got {settings.batch.max_concurrency})")
@@ -454,6 +456,21 @@ def _check(settings: Settings, origin: str) -> None:
                               f"{batching.max_wait_ms})")
     if settings.retry.max_retries < 0:
         raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
+
+
+def _check_price(price: PriceOverride, where: str) -> None:
+    """A price is whole or refused: a half-given one would leave the deployment unpriced (no budget reserved)."""
+    per_token = (price.input_usd_per_mtok, price.output_usd_per_mtok)
+    per_gpu = (price.gpu_hour_usd, price.tokens_per_s)
+    given = [v for v in (*per_token, *per_gpu, price.cached_input_usd_per_mtok) if v is not None]
+    if any(v < 0 for v in given) or price.tokens_per_s == 0:
+        raise ConfigError(f"{where}: prices must be >= 0 and tokens_per_s > 0")
+    token_given = [v is not None for v in (*per_token, price.cached_input_usd_per_mtok)]
+    gpu_given = [v is not None for v in per_gpu]
+    if not ((all(token_given[:2]) and not any(gpu_given)) or (all(gpu_given) and not any(token_given))):
+        raise ConfigError(f"{where}: give both input_usd_per_mtok and output_usd_per_mtok (cached_input_usd_per_mtok "
+                          "optional), or both gpu_hour_usd and tokens_per_s; a half-given price would leave the "
+                          "deployment unpriced")
 
 
 def database_url(settings: Settings, env: Mapping[str, str] | None = None) -> str:
