@@ -252,6 +252,7 @@ class ControlConfig(_Strict, frozen=True):
     # unchecked (their spend is in the ledger, not in the shared counters). Caches always fail open.
     on_redis_down: Literal["closed", "open"] = "closed"
     cors_origins: list[str] = []  # CORS is off unless origins are listed here
+    metrics_key: str | None = None  # with a master key set, /metrics needs it or this scrape-only key
     ui_session_s: float = 8 * 3600.0
 
 
@@ -309,12 +310,13 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_SEMANTIC_MAX_ERROR": "cache.semantic.max_error",
     "TOKENOMY_ROUTER": "routing.auto_router",
     "TOKENOMY_MASTER_KEY": "control.master_key",
+    "TOKENOMY_METRICS_KEY": "control.metrics_key",
     "TOKENOMY_REDIS_PREFIX": "control.redis_prefix",
     "TOKENOMY_STORE_BODIES": "distill.store_bodies.enabled",
     "TOKENOMY_DISTILL_REGISTRY": "distill.registry",
 }
 
-_RAW_STRINGS = frozenset({"control.master_key", "control.redis_prefix"})  # secrets stay strings, even "1234"
+_RAW_STRINGS = frozenset({"control.master_key", "control.metrics_key", "control.redis_prefix"})  # secrets stay strings, even "1234"
 
 
 def load_settings(

@@ -59,8 +59,6 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     opener = DatabaseOpener(database_url(settings, env))
     writer = await asyncio.to_thread(open_writer, settings, env, opener)
     await writer.start()
-    metrics = Metrics()
-    metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
     accountant = build_accountant(settings, env)
     control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
     dispatcher.gate = control
@@ -79,6 +77,8 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     embedding_deployments = build_embedding_deployments(settings, env)
     upstream_embeddings = EmbeddingsDispatcher(embedding_deployments,
                                                _token_count() if embedding_deployments else len)
+    metrics = Metrics(_label_models(settings, deployments, routers, upstream_embeddings))
+    metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments), lambda: writer.queued)
     gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer, metrics=metrics,
                       control=control, cache=cache, semantic=semantic, routers=routers, students=students,
                       bodies=bodies, embedder=embedder, upstream_embeddings=upstream_embeddings,
@@ -123,6 +123,13 @@ def _token_count() -> TokenCount:
 
     counter = TokenCounter()
     return lambda text: counter.count_text(text, "text-embedding-3-small")
+
+
+def _label_models(settings: Settings, deployments: list[Deployment], routers: Routers,
+                  embeddings: EmbeddingsDispatcher) -> frozenset[str]:
+    """The model names metrics may carry as labels: only configured ones (docs/security.md)."""
+    names = {n for d in deployments for n in (d.config.model, d.config.sent_model, d.config.tier)}
+    return frozenset(names | set(routers.names()) | set(embeddings.models()) | {settings.embeddings.model})
 
 
 def _queue_depths(deployments: list[Deployment]) -> dict[str, Any]:

@@ -203,7 +203,7 @@ async def _lookup(gw: Gateway, chat: ValidChat, trace: RequestTrace, decision: C
     trace.cache_status = "miss"
     probe = await gw.semantic.probe(chat.body, decision, namespace)
     if probe is not None and probe.answer is not None and probe.match is not None:
-        gw.semantic.served(trace.id, probe.match)
+        gw.semantic.served(trace.id, probe.match, trace.key_id)
         return _serve_hit(chat, trace, probe.answer, record, semantic_score=probe.match.score), probe
     return None, probe
 
