@@ -25,6 +25,7 @@ from tokenomy.api.health import healthz, readyz
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.openapi import openapi_endpoint
+from tokenomy.api.throttle import LoginThrottle
 from tokenomy.config.settings import Settings
 from tokenomy.gateway.build import running_gateway
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running_gateway(settings, environment) as gateway:
             app.state.gateway = gateway
+            app.state.login_throttle = LoginThrottle()
             yield
 
     routes = [
