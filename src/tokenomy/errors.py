@@ -118,6 +118,22 @@ class RequestTooLargeError(TokenomyError):
     code = "request_too_large"
 
 
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """A body whose Content-Type the endpoint does not take (a JSON body must say ``application/json``)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ForeignOriginError(TokenomyError):
+    """A gateway without a master key refused a request for a Host or from an Origin that is not loopback (nor
+    configured): what a web page in the user's browser, or a DNS-rebound name, would send."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "foreign_origin"
+
+
 class RateLimitError(TokenomyError):
     """A key's, team's or the gateway's own rate limit is spent; ``headers`` are the ``x-ratelimit-*`` figures."""
 

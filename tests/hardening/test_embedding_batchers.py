@@ -9,8 +9,9 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
-from servers import run_gateway
 from tests.hardening.parts import JSON, request
+
+from servers import run_gateway
 from tokenomy.config.settings import DeploymentConfig, LocalConfig, MicroBatchConfig, Settings
 from tokenomy.testing.fault_upstream import FaultUpstream, fake_vector
 

@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.hardening.parts import JSON, MASTER, echo_settings, request
 
 from servers import run_gateway
-from tests.hardening.parts import JSON, MASTER, echo_settings, request
 from tokenomy.cache.semantic.verifier import Calibration, load_calibration
 from tokenomy.config.settings import CacheConfig, ControlConfig, SemanticCacheConfig
 from tokenomy.testing.fault_upstream import FaultUpstream
@@ -43,8 +43,9 @@ def test_only_the_key_served_may_report_on_a_semantic_hit(fault: tuple[str, Faul
     home: Path = tmp_path_factory.mktemp("feedback-home")
     calibration = home / "calibration.json"  # the shipped verifier, serving from score 0.8
     calibration.write_bytes(Calibration(load_calibration().verifier, ((0.001, 0.8),), "test").to_json())
+    semantic = SemanticCacheConfig(enabled=True, calibration=str(calibration))
     settings = echo_settings(base, home=str(home), control=ControlConfig(master_key=MASTER),
-                             cache=CacheConfig(semantic=SemanticCacheConfig(enabled=True, calibration=str(calibration))))
+                             cache=CacheConfig(semantic=semantic))
     with run_gateway(settings) as url:
         owner, other = _key(url), _key(url)
         _ask(url, owner, "Why is the sky blue?")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from servers import run_gateway
 from tests.hardening.parts import MASTER, keyed, request
+
+from servers import run_gateway
 from tokenomy.testing.fault_upstream import FaultUpstream
 
 PER_CLIENT = 5  # wrong guesses one address may make at once

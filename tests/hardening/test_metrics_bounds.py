@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from tests.hardening.parts import JSON, MASTER, chat_body, echo_settings, request
+
 from servers import run_gateway
 from tokenomy.config.settings import ControlConfig
 from tokenomy.testing.fault_upstream import FaultUpstream

@@ -21,6 +21,7 @@ from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
+from tokenomy.api.guard import LoopbackGuard
 from tokenomy.api.health import healthz, readyz
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
@@ -60,6 +61,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         *_control_routes(),
     ]
     middleware = [Middleware(AuthMiddleware)]
+    if not settings.control.master_key:  # loopback mode: no web page may use it (api/guard.py)
+        middleware.insert(0, Middleware(LoopbackGuard, settings=settings))
     if settings.control.cors_origins:  # CORS is off unless origins are configured
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
                                      allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))

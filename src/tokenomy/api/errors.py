@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tokenomy.api.responses import error_response, request_id
@@ -39,10 +39,17 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, rid)
 
 
+async def on_client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while sending its body: one line at INFO (nobody is left to answer), not a traceback."""
+    log.info("%s %s: the client left before its body was read", request.method, request.url.path)
+    return Response(status_code=499)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id(request)
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
     return error_response(TokenomyError(f"internal error (request {rid}); see the gateway log"), rid)
 
 
-HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, Exception: on_unexpected}
+HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, ClientDisconnect: on_client_gone,
+            Exception: on_unexpected}

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from tokenomy.config.checks import check_settings
 from tokenomy.errors import ConfigError
 
 Tier = Literal["small", "medium", "frontier"]
@@ -130,6 +131,9 @@ class ServerConfig(_Strict, frozen=True):
     host: str = "127.0.0.1"
     port: int = 4000
     max_body_bytes: int = 20 * 1024 * 1024
+    # without a master key, only requests for these Host names (and from these Origins) are served, besides
+    # loopback names; ["*"] switches the check off (docs/security.md)
+    allowed_hosts: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -316,7 +320,8 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_DISTILL_REGISTRY": "distill.registry",
 }
 
-_RAW_STRINGS = frozenset({"control.master_key", "control.metrics_key", "control.redis_prefix"})  # secrets stay strings, even "1234"
+# secrets stay strings, even "1234"
+_RAW_STRINGS = frozenset({"control.master_key", "control.metrics_key", "control.redis_prefix"})
 
 
 def load_settings(
@@ -383,7 +388,7 @@ def _convert(tree: dict[str, Any], *, origin: str) -> Settings:
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {_describe(exc, tree)}") from exc
-    _check(settings, origin)
+    check_settings(settings, origin)
     return settings
 
 
@@ -423,56 +428,6 @@ def _lookup(tree: Any, key: str) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return node
-
-
-def _check(settings: Settings, origin: str) -> None:
-    if not 0 < settings.server.port < 65536:
-        raise ConfigError(f"{origin}: key 'server.port': must be in 1..65535 (got {settings.server.port})")
-    names: set[str] = set()
-    for i, dep in enumerate(settings.deployments or ()):
-        if dep.name in names:
-            raise ConfigError(f"{origin}: key 'deployments[{i}].name': duplicate deployment name {dep.name!r}")
-        names.add(dep.name)
-        if dep.timeout_s <= 0:
-            raise ConfigError(f"{origin}: key 'deployments[{i}].timeout_s': must be > 0 (got {dep.timeout_s})")
-        if dep.kind == "embeddings" and dep.provider in ("local", "anthropic"):
-            raise ConfigError(f"{origin}: key 'deployments[{i}].kind': provider {dep.provider!r} serves no embeddings")
-        if dep.batching is not None and dep.kind != "embeddings":
-            raise ConfigError(f"{origin}: key 'deployments[{i}].batching': only embeddings deployments take a batch "
-                              "(chat backends batch internally)")
-        if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
-            raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
-        if dep.price is not None:
-            _check_price(dep.price, f"{origin}: key 'deployments[{i}].price'")
-    if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
-        raise ConfigError(f"{origin}: key 'batch.max_concurrency': must be in 1..{settings.batch.max_concurrency_cap} "
-                          f"(got {settings.batch.max_concurrency})")
-    deployments = enumerate(settings.deployments or ())
-    for key, batching in [("embeddings.batching", settings.embeddings.batching),
-                          ("routing.batching", settings.routing.batching),
-                          *((f"deployments[{i}].batching", d.batching) for i, d in deployments)]:
-        if batching is not None and (batching.max_batch < 1 or batching.max_inflight < 1
-                                     or not 0 <= batching.max_wait_ms <= 1000):
-            raise ConfigError(f"{origin}: key '{key}': max_batch and max_inflight must be >= 1 and "
-                              f"max_wait_ms in [0, 1000] (got {batching.max_batch}, {batching.max_inflight}, "
-                              f"{batching.max_wait_ms})")
-    if settings.retry.max_retries < 0:
-        raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
-
-
-def _check_price(price: PriceOverride, where: str) -> None:
-    """A price is whole or refused: a half-given one would leave the deployment unpriced (no budget reserved)."""
-    per_token = (price.input_usd_per_mtok, price.output_usd_per_mtok)
-    per_gpu = (price.gpu_hour_usd, price.tokens_per_s)
-    given = [v for v in (*per_token, *per_gpu, price.cached_input_usd_per_mtok) if v is not None]
-    if any(v < 0 for v in given) or price.tokens_per_s == 0:
-        raise ConfigError(f"{where}: prices must be >= 0 and tokens_per_s > 0")
-    token_given = [v is not None for v in (*per_token, price.cached_input_usd_per_mtok)]
-    gpu_given = [v is not None for v in per_gpu]
-    if not ((all(token_given[:2]) and not any(gpu_given)) or (all(gpu_given) and not any(token_given))):
-        raise ConfigError(f"{where}: give both input_usd_per_mtok and output_usd_per_mtok (cached_input_usd_per_mtok "
-                          "optional), or both gpu_hour_usd and tokens_per_s; a half-given price would leave the "
-                          "deployment unpriced")
 
 
 def database_url(settings: Settings, env: Mapping[str, str] | None = None) -> str:

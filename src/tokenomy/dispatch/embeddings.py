@@ -6,8 +6,10 @@ Coalescing gathers the texts of concurrent requests that ask for the same deploy
 ``encoding_format`` / ``dimensions``, sends them as one ``input`` list and hands each request its own embeddings
 back. The batchers are few and bounded (``MAX_BATCHERS``, idle ones dropped first): a request whose options would
 need a batcher of its own (a ``user`` value, an unknown ``encoding_format``, a full table) goes upstream alone, so no
-value a client chooses becomes a structure the gateway keeps. The upstream reports one ``prompt_tokens`` for the whole call; each request is given a share in proportion to
-its texts' offline token counts (largest remainder, so the shares add up to the upstream's figure exactly). Each
+value a client chooses becomes a structure the gateway keeps.
+
+The upstream reports one ``prompt_tokens`` for the whole call; each request is given a share in proportion to its
+texts' offline token counts (largest remainder, so the shares add up to the upstream's figure exactly). Each
 request's ledger row carries its share; a coalesced call therefore appears as one call row per request it served.
 """
 

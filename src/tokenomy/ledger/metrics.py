@@ -3,9 +3,9 @@ agree.
 
 A registry per app (no global state). Every label value comes from configuration: a model name a client sends that
 no deployment, tier or router of this gateway bears is counted as ``other`` (else each unknown name would be a new
-series, and ``/metrics`` would grow with whatever clients send). Gauges that describe the moment — upstream calls in flight and requests
-queued per deployment (the local tier's queue; what an autoscaler scales on), the ledger writer's backlog — are read
-at scrape time from their owners, costing nothing per request.
+series, and ``/metrics`` would grow with whatever clients send). Gauges that describe the moment — upstream calls in
+flight and requests queued per deployment (the local tier's queue; what an autoscaler scales on), the ledger
+writer's backlog — are read at scrape time from their owners, costing nothing per request.
 """
 
 from __future__ import annotations
