@@ -9,9 +9,9 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from tests.hardening.parts import JSON, chat_body, echo_settings, request
 
 from servers import run_gateway
-from tests.hardening.parts import JSON, chat_body, echo_settings, request
 from tokenomy.testing.fault_upstream import FaultUpstream
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.hardening.parts import JSON, MASTER, chat_body, echo_settings, keyed, request
 
 from servers import run_gateway
-from tests.hardening.parts import JSON, MASTER, chat_body, echo_settings, keyed, request
 from tokenomy.config.settings import ServerConfig
 from tokenomy.testing.fault_upstream import FaultUpstream
 

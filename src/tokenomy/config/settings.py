@@ -135,6 +135,12 @@ class ServerConfig(_Strict, frozen=True):
     # loopback names; ["*"] switches the check off (docs/security.md)
     allowed_hosts: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # the HTTP server's own limits (tokenomy serve; docs/security.md)
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0  # request line and headers must arrive in this
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    body_idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # most time between two pieces of a body
+    keep_alive_s: Annotated[int, msgspec.Meta(ge=1)] = 5
+    graceful_shutdown_s: Annotated[int, msgspec.Meta(ge=1)] = 10  # on stop, requests still open then are cancelled
 
 
 class LocalConfig(_Strict, frozen=True):

@@ -88,9 +88,9 @@ class EmbeddingsDispatcher:
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else inputs
         sent = {**body, "model": dep.config.sent_model}
-        batcher = self._batcher(dep, sent) if isinstance(texts, list) and all(isinstance(t, str) for t in texts) \
-            else None
-        if batcher is None:
+        listed = isinstance(texts, list) and all(isinstance(t, str) for t in texts)
+        batcher = self._batcher(dep, sent) if listed else None
+        if batcher is None or not isinstance(texts, list):
             answer = await dep.provider.embed(sent, dep.config.timeout_s)
             usage = answer.get("usage") or {}
             return _indexed([item["embedding"] for item in answer["data"]]), int(usage.get("prompt_tokens") or 0)
@@ -114,7 +114,7 @@ class EmbeddingsDispatcher:
             if idle is None:
                 return None
             del self._batchers[idle]
-        options = {k: sent[k] for k in ("encoding_format", "dimensions") if k in sent}
+        options: dict[str, Any] = {k: sent[k] for k in ("encoding_format", "dimensions") if k in sent}
         batcher = self._batchers[key] = MicroBatcher(
             lambda items: self._coalesced(dep, options, items), max_batch=batching.max_batch,
             max_wait_ms=batching.max_wait_ms, max_inflight=batching.max_inflight)
