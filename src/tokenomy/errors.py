@@ -284,6 +284,13 @@ class UpstreamUnavailableError(UpstreamError):
     code = "upstream_unavailable"
 
 
+class UpstreamBusyError(UpstreamUnavailableError):
+    """A deployment's own queue is full (the in-process model): the next deployment is tried at once, and a client
+    left with no other is told when to come back (``retry_after_s``: ``Retry-After`` on the 503)."""
+
+    code = "upstream_busy"
+
+
 class UpstreamRateLimitError(UpstreamError):
     status = 429
     type = "rate_limit_error"
@@ -332,7 +339,7 @@ class AllUpstreamsFailedError(UpstreamError):
         self.attempts = attempts
         self.status, self.type, self.code = _summarise(attempts)
         waits = [a.error.retry_after_s for a in attempts if a.error.retry_after_s is not None]
-        if self.status == 429 and waits:
+        if self.status in (429, 503) and waits:
             self.retry_after_s = min(waits)
 
 

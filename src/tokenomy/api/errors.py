@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from tokenomy.api.disconnect import ClientGoneError
 from tokenomy.api.responses import error_response, request_id
 from tokenomy.errors import MethodNotAllowedError, RouteNotFoundError, TokenomyError
 
@@ -45,6 +46,11 @@ async def on_client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+async def on_gone(request: Request, exc: Exception) -> Response:
+    """The client left while its answer was made: the core recorded it; nobody is left to answer."""
+    return Response(status_code=499)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id(request)
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
@@ -52,4 +58,5 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, ClientDisconnect: on_client_gone,
+            ClientGoneError: on_gone,
             Exception: on_unexpected}

@@ -55,7 +55,7 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
 def error_response(exc: TokenomyError, request_id_value: str) -> Response:
     headers = {"x-request-id": exc.request_id or request_id_value}
     retry_after = getattr(exc, "retry_after_s", None)
-    if exc.status == 429 and retry_after:
+    if exc.status in (429, 503) and retry_after:
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
     headers.update(getattr(exc, "headers", None) or {})
     return json_response(exc.to_body(), status=exc.status, headers=headers)

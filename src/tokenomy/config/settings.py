@@ -151,7 +151,9 @@ class LocalConfig(_Strict, frozen=True):
     model_path: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
-    max_queue: int = 64
+    max_queue: Annotated[int, msgspec.Meta(ge=1)] = 64  # requests waiting for the model, in all
+    max_queue_per_key: Annotated[int, msgspec.Meta(ge=1)] = 16  # ... for one virtual key (the keys take turns)
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 1024  # generated per choice at most, whatever is asked
 
 
 class EmbeddingsConfig(_Strict, frozen=True):

@@ -30,6 +30,7 @@ from tokenomy.errors import (
     Attempt,
     TokenomyError,
     UpstreamAuthError,
+    UpstreamBusyError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRateLimitError,
@@ -98,7 +99,7 @@ class Dispatcher:
                 continue
             body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
-                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, key_id=trace.key_id)
             result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
             if result is not None:
                 return Served(deployment=dep, completion=result, model=model, attempts=attempts)
@@ -116,7 +117,7 @@ class Dispatcher:
                                     "stream_options": {**(chat.body.get("stream_options") or {}),
                                                        "include_usage": True}}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
-                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s)
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, key_id=trace.key_id)
             result = await self._on_deployment(dep, call, attempts, trace, _open_once)
             if result is not None:
                 first, rest, call_trace = result
@@ -175,12 +176,17 @@ class Dispatcher:
                 attempts.append(Attempt(dep.name, exc))
                 if not exc.retryable:
                     raise
+                if isinstance(exc, UpstreamBusyError):  # its own queue is full: the next deployment, now, and
+                    return None  # no cool-down (busy is not broken)
                 delay = self._delay(exc, attempt_no)
                 if isinstance(exc, UpstreamAuthError) or delay is None or attempt_no == retries:
                     break
                 await self._sleep(delay)
             except TokenomyError as exc:  # the request cannot be served here (e.g. a capability): not retried
                 call_trace.fail(exc)
+                raise
+            except asyncio.CancelledError:  # the client left (its door cancelled the request)
+                call_trace.end_stream("disconnected")
                 raise
             except BaseException as exc:
                 call_trace.fail(TokenomyError(f"{type(exc).__name__}: {exc}"))

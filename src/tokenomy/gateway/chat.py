@@ -8,6 +8,7 @@ fallbacks, a router's next choices; a deployment the caller may not use is never
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ from tokenomy.wire.validation import ValidChat, validate_chat
 
 if TYPE_CHECKING:
     from tokenomy.gateway.core import Gateway
+
+CLIENT_GONE = 499  # the status of a request whose client left before its answer (nginx's "client closed request")
 
 
 async def serve_chat(gw: Gateway, body: dict[str, Any], caller: Caller, rid: str,
@@ -163,6 +166,10 @@ async def _serve(gw: Gateway, chat: ValidChat, trace: RequestTrace, caller: Call
         entry = record(trace, 200)
     except TokenomyError as exc:
         entry = record(trace, exc.status, exc)
+        raise
+    except asyncio.CancelledError:  # the client left: its door cancelled the request, and the call was stopped
+        trace.client_disconnected = True
+        entry = record(trace, CLIENT_GONE)
         raise
     finally:
         await _settle(gw.control, ticket, entry, chat)

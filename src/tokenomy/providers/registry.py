@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenomy.config.settings import DeploymentConfig, Settings
+from tokenomy.config.settings import DeploymentConfig, LocalConfig, Settings
 from tokenomy.config.vendors import VENDORS, env_deployments
 from tokenomy.errors import ConfigError
 from tokenomy.providers.base import Provider
@@ -37,19 +37,24 @@ def resolve_deployments(settings: Settings, env: Mapping[str, str]) -> list[Depl
         local = settings.local
         configs.insert(0, DeploymentConfig(name=f"local/{local.model}", provider="local", model=local.model,
                                            tier="small", model_path=local.model_path, n_ctx=local.n_ctx,
-                                           n_threads=local.n_threads, timeout_s=300.0))
+                                           n_threads=local.n_threads, timeout_s=300.0,
+                                           max_output_tokens=local.max_tokens))
     return configs
 
 
-def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queue: int = 64,
+def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, local: LocalConfig | None = None,
                    prompt_caching: bool = True) -> Provider:
-    """One provider for one deployment; a missing key or package is a ConfigError naming the deployment."""
+    """One provider for one deployment; a missing key or package is a ConfigError naming the deployment.
+    ``local``: the queue and output limits of in-process models."""
     if config.provider == "local":
         from tokenomy.providers.local_llama import LocalLlamaProvider, bundled_model_path
 
+        limits = local or LocalConfig()
         path = Path(config.model_path).expanduser() if config.model_path else bundled_model_path()
         return LocalLlamaProvider(deployment=config.name, model_path=path, n_ctx=config.n_ctx,
-                                  n_threads=config.n_threads, max_queue=max_queue)
+                                  n_threads=config.n_threads, max_queue=limits.max_queue,
+                                  max_queue_per_key=limits.max_queue_per_key,
+                                  max_tokens=min(limits.max_tokens, config.max_output_tokens or limits.max_tokens))
     base_url, api_key = _endpoint(config, env)
     if config.provider == "anthropic":
         from tokenomy.promptcache.breakpoints import BreakpointPlanner
@@ -68,7 +73,7 @@ def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queu
 
 def build_deployments(settings: Settings, env: Mapping[str, str]) -> list[Deployment]:
     """The chat deployments (``kind: chat``)."""
-    return [Deployment(config=c, provider=build_provider(c, env, max_queue=settings.local.max_queue,
+    return [Deployment(config=c, provider=build_provider(c, env, local=settings.local,
                                                          prompt_caching=settings.cache.prompt_breakpoints))
             for c in resolve_deployments(settings, env) if c.kind == "chat"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 class StreamAssembler:
     """Folds ``chat.completion.chunk`` objects into the ``chat.completion`` they describe (any ``n``, tool calls
-    merged by index, the final usage)."""
+    merged by index, token logprobs joined, the final usage)."""
 
     def __init__(self) -> None:
         self._choices: dict[int, dict[str, Any]] = {}
@@ -24,10 +24,14 @@ class StreamAssembler:
             self._usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             slot = self._choices.setdefault(int(choice.get("index", 0)), {"content": [], "tools": {}, "role":
-                                                                          "assistant", "finish_reason": None})
+                                                                          "assistant", "finish_reason": None,
+                                                                          "logprobs": None})
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 slot["content"].append(delta["content"])
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+                slot["logprobs"] = (slot["logprobs"] or []) + logprobs["content"]
             for call in delta.get("tool_calls") or ():
                 _merge_tool_call(slot["tools"], call)
             if choice.get("finish_reason"):
@@ -40,8 +44,9 @@ class StreamAssembler:
             message: dict[str, Any] = {"role": "assistant", "content": "".join(slot["content"]) or None}
             if slot["tools"]:
                 message["tool_calls"] = [slot["tools"][i] for i in sorted(slot["tools"])]
+            logprobs = None if slot["logprobs"] is None else {"content": slot["logprobs"], "refusal": None}
             choices.append({"index": index, "message": message, "finish_reason": slot["finish_reason"],
-                            "logprobs": None})
+                            "logprobs": logprobs})
         out = {**self._head, "object": "chat.completion", "choices": choices}
         if self._usage is not None:
             out["usage"] = self._usage
