@@ -13,9 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import openai
+from tests.hardening.parts import echo_settings
 
 from servers import run_gateway
-from tests.hardening.parts import echo_settings
 from tokenomy.config.settings import BatchConfig
 from tokenomy.testing.fault_upstream import FaultUpstream
 

@@ -27,14 +27,21 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T:
     watch = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the server gave up on the request (its graceful shutdown ran out)
+        await _stop(task)
+        raise
     finally:
         watch.cancel()
     if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stop(task)
         raise ClientGoneError
     return task.result()
+
+
+async def _stop(task: asyncio.Future[T]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _disconnected(request: Request) -> None:

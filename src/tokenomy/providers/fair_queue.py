@@ -51,7 +51,7 @@ class FairQueue:
             yield
         finally:
             self._service_s += _SMOOTHING * (time.monotonic() - began - self._service_s)
-            self._release()
+            self._release(key)
 
     async def _acquire(self, key: str | None) -> None:
         if not self._busy and not self._count:
@@ -72,7 +72,7 @@ class FairQueue:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():  # handed the worker as it was cancelled: pass it on
-                self._release()
+                self._release(key)
             else:
                 self._forget(key, future)
             raise
@@ -85,11 +85,14 @@ class FairQueue:
             del self._waiting[key]
             self._turns.remove(key)
 
-    def _release(self) -> None:
-        """Hand the worker to the next key in turn (it stays busy), or free it."""
+    def _release(self, last: str | None) -> None:
+        """Hand the worker to the next key in turn (it stays busy), or free it. The key that just had it (``last``)
+        goes after every other key waiting."""
         if not self._turns:
             self._busy = False
             return
+        if self._turns[0] == last and len(self._turns) > 1:
+            self._turns.rotate(-1)
         key = self._turns.popleft()
         queue = self._waiting[key]
         future = queue.popleft()
