@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from servers import run_gateway
 from tests.hardening.parts import JSON, chat_body, echo_settings, request
 from tests.scale.parts import PostgresCluster
+
+from servers import run_gateway
 from tokenomy.config.settings import LedgerConfig
 from tokenomy.testing.fault_upstream import FaultUpstream
 
