@@ -61,7 +61,8 @@ def _rss(run: Run) -> dict[str, Any]:
     start, end = after[0], after[-1]
     middle = min(after, key=lambda s: abs(s["t"] - run.seconds / 2))
     growth = (end["rss_mb"] - start["rss_mb"]) / start["rss_mb"] * 100
-    return {"start_mb": round(start["rss_mb"], 1), "start_at_s": round(start["t"]),
+    second_half = (end["rss_mb"] - middle["rss_mb"]) / middle["rss_mb"] * 100
+    return {"second_half_growth_pct": round(second_half, 2),"start_mb": round(start["rss_mb"], 1), "start_at_s": round(start["t"]),
             "middle_mb": round(middle["rss_mb"], 1), "middle_at_s": round(middle["t"]),
             "end_mb": round(end["rss_mb"], 1), "end_at_s": round(end["t"]),
             "peak_mb": round(max(s["rss_mb"] for s in samples), 1), "growth_pct": round(growth, 2),
@@ -90,6 +91,7 @@ def summary(run: Run, ledger: dict[str, Any]) -> dict[str, Any]:
         "ledger": {**ledger, "rows_equal_upstream_calls": ledger["chat_call_rows"] == ledger["upstream_chat_calls"]},
         "not_ready_samples": sum(not s["ready"] for s in run.samples), "samples": len(run.samples),
         "rss_samples": [[round(s["t"]), round(s["rss_mb"], 1)] for s in run.samples],
+        "hostile_timeline": [[h["at_s"], h["name"]] for h in run.hostile],
     }
 
 
@@ -108,6 +110,7 @@ def markdown(s: dict[str, Any]) -> str:
                                                     f"{rss.get('end_mb')}"],
                  ["RSS growth after warm-up", f"{rss.get('growth_pct')} % (limit 5 %: "
                                               f"{'ok' if rss.get('within_limit') else 'EXCEEDED'})"],
+                 ["RSS growth, middle to end", f"{rss.get('second_half_growth_pct')} %"],
                  ["ledger call rows (chat) / upstream chat calls", f"{led['chat_call_rows']} / "
                                                                    f"{led['upstream_chat_calls']}"],
                  ["ledger request rows", led["requests_rows"]],
