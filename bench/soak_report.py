@@ -62,7 +62,8 @@ def _rss(run: Run) -> dict[str, Any]:
     middle = min(after, key=lambda s: abs(s["t"] - run.seconds / 2))
     growth = (end["rss_mb"] - start["rss_mb"]) / start["rss_mb"] * 100
     second_half = (end["rss_mb"] - middle["rss_mb"]) / middle["rss_mb"] * 100
-    return {"second_half_growth_pct": round(second_half, 2),"start_mb": round(start["rss_mb"], 1), "start_at_s": round(start["t"]),
+    return {"second_half_growth_pct": round(second_half, 2),
+            "start_mb": round(start["rss_mb"], 1), "start_at_s": round(start["t"]),
             "middle_mb": round(middle["rss_mb"], 1), "middle_at_s": round(middle["t"]),
             "end_mb": round(end["rss_mb"], 1), "end_at_s": round(end["t"]),
             "peak_mb": round(max(s["rss_mb"] for s in samples), 1), "growth_pct": round(growth, 2),
