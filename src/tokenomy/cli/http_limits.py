@@ -17,14 +17,19 @@ granian has the first two (``header_read_timeout``, ``max_buffer_size``) and no 
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from uvicorn import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+if TYPE_CHECKING:
+    from uvicorn import Config as _Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Protocol
+else:  # the real bases join in ``_classes``, so importing this module imports no server
+    _Config = _Protocol = object
 
 _408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_CLASSES = ("LimitedConfig", "LimitedHttpTools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +39,26 @@ class ServerLimits:
     body_idle_timeout_s: float = 30.0
 
 
-class LimitedConfig(Config):
-    """uvicorn's Config with our limits, served by ``LimitedHttpTools``."""
+def __getattr__(name: str) -> Any:
+    """``LimitedConfig`` and ``LimitedHttpTools``, made on first use: nothing imports uvicorn until a server runs
+    (they are found here by name, so a worker process unpickles them as usual)."""
+    if name in _CLASSES:
+        return dict(zip(_CLASSES, _classes(), strict=True))[name]
+    raise AttributeError(name)
+
+
+class ConfigLimits(_Config):
+    """uvicorn's Config with our limits, served by ``LimitedHttpTools`` (``LimitedConfig``)."""
 
     def __init__(self, app: Any, limits: ServerLimits, **kwargs: Any) -> None:
-        super().__init__(app, http=LimitedHttpTools, **kwargs)
+        super().__init__(app, http=_classes()[1], **kwargs)
         self.limits = limits
 
 
-class LimitedHttpTools(HttpToolsProtocol):
-    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+class ProtocolLimits(_Protocol):
+    """uvicorn's httptools protocol with our limits (``LimitedHttpTools``)."""
+
+    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._limits: ServerLimits = getattr(config, "limits", ServerLimits())
         self._deadline: asyncio.TimerHandle | None = None
@@ -125,3 +140,13 @@ class LimitedHttpTools(HttpToolsProtocol):
         if answer is not None and (self.cycle is None or self.cycle.response_complete):
             self.transport.write(answer)
         self.transport.close()
+
+
+@functools.cache
+def _classes() -> tuple[type, type]:
+    from uvicorn import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = type("LimitedConfig", (ConfigLimits, Config), {"__module__": __name__})
+    protocol = type("LimitedHttpTools", (ProtocolLimits, HttpToolsProtocol), {"__module__": __name__})
+    return config, protocol
