@@ -116,13 +116,16 @@ def markdown(s: dict[str, Any]) -> str:
                                                                    f"{led['upstream_chat_calls']}"],
                  ["ledger request rows", led["requests_rows"]],
                  ["rows lost (response ids not in the ledger)", led["rows_lost"]],
-                 ["rows with client_disconnected", led["client_disconnected_rows"]],
+                 ["clients that left / rows with client_disconnected",
+                  f"{sum(v.get('expected', 0) for k, v in r['by_kind'].items() if k.startswith('leave'))} / "
+                  f"{led['client_disconnected_rows']}"],
                  ["/readyz not ready (samples)", f"{s['not_ready_samples']} of {s['samples']}"]]),
              "### Requests by kind",
              _table(["kind", "sent", "ok", "expected non-ok", "errors"],
                     [[k, v.get("sent", 0), v.get("ok", 0), v.get("expected", 0), v.get("error", 0)]
                      for k, v in r["by_kind"].items()]),
-             "### Errors by cause", _table(["cause", "count"], [[k, v] for k, v in s["errors_by_cause"].items()]),
+             "### Errors by cause", _table(["cause", "count"], [[k, v] for k, v in s["errors_by_cause"].items()]
+                                           or [["none (beyond the expected ones above)", 0]]),
              "### Faults", _table(["fault", "at (s)", "down (s)", "cleared after restart (s)"],
                                   [[f["fault"], f["at_s"], f["down_s"], f["clear_s"]] for f in s["faults"]]),
              "### Hostile requests", _table(["request", "sent", "refused/handled as expected"],
