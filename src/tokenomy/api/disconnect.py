@@ -7,7 +7,6 @@ watched by ``api.streaming`` instead."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -22,26 +21,31 @@ class ClientGoneError(Exception):
 
 async def unless_gone(request: Request, work: Awaitable[T]) -> T:
     """``work``'s result; raises ``ClientGoneError`` (after cancelling ``work``) when the client hangs up first. Call it
-    once the request's body has been read."""
-    task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_disconnected(request))
+    once the request's body has been read. ``work`` runs in the door's own task (a stream it opens is read on in the
+    same task); a watcher cancels that task when the connection drops."""
+    door = asyncio.current_task()
+    assert door is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnected(request)
+        gone = True
+        door.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:  # the server gave up on the request (its graceful shutdown ran out)
-        await _stop(task)
-        raise
+        result = await work
+    except asyncio.CancelledError:
+        if not gone:  # the server gave up on the request (its graceful shutdown ran out)
+            raise
+        door.uncancel()
+        raise ClientGoneError from None
     finally:
-        watch.cancel()
-    if not task.done():
-        await _stop(task)
-        raise ClientGoneError
-    return task.result()
-
-
-async def _stop(task: asyncio.Future[T]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        watcher.cancel()
+    if gone:  # it left as the answer was finished: the answer goes nowhere, but it was recorded as served
+        door.uncancel()
+    return result
 
 
 async def _disconnected(request: Request) -> None:

@@ -11,6 +11,10 @@ the requested model's, without trying a deployment twice, and the answer says wh
 
 A stream is "primed": its first chunk is awaited here, so a stream that fails before its first byte is retried like
 any call; after that the stream belongs to the client and a break ends it with an error event (see api/streaming).
+
+A whole (non-streamed) call whose request is cancelled (its client left) is not cut off on an HTTP upstream: it is
+let finish, for up to ``drain_s``, so the ledger records what the upstream did and billed (as a stream is drained);
+the in-process model is stopped at once instead.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class Dispatcher:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        drain_s: float = 30.0,
     ) -> None:
         self.catalog = catalog
         self._retry = retry
@@ -87,6 +92,7 @@ class Dispatcher:
         self._cooldowns = Cooldowns(retry.cooldown_s)
         self._sleep = sleep
         self._jitter = jitter
+        self._drain_s = drain_s
         self.inflight: Counter[str] = Counter()  # upstream calls now open, per deployment (a /metrics gauge)
         self.gate: DeploymentGate | None = None  # deployments' own rate limits (team control)
 
@@ -100,7 +106,7 @@ class Dispatcher:
             body = _with_cache_key({**chat.body, "model": dep.config.sent_model}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
                             stream_idle_timeout_s=self._retry.stream_idle_timeout_s, key_id=trace.key_id)
-            result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
+            result = await self._on_deployment(dep, call, attempts, trace, self._complete_once)
             if result is not None:
                 return Served(deployment=dep, completion=result, model=model, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
@@ -218,6 +224,25 @@ class Dispatcher:
         return floor + (cap - floor) * self._jitter()
 
 
+    async def _complete_once(self, dep: Deployment, call: ChatCall, trace: CallTrace) -> Completion:
+        pending = asyncio.ensure_future(dep.provider.chat(call))
+        try:
+            result = await asyncio.shield(pending)
+        except asyncio.CancelledError:  # the client left: an HTTP call finishes (bounded), the local model stops
+            if dep.config.provider != "local":
+                try:
+                    done = await asyncio.wait_for(pending, self._drain_s)
+                    if isinstance(done, dict):
+                        trace.complete(done)
+                except UpstreamError as exc:
+                    trace.fail(exc)
+                except TimeoutError:
+                    pass
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+            raise
+        return _checked(dep, result, trace)
+
 def _with_cache_key(body: dict[str, Any], dep: Deployment) -> dict[str, Any]:
     """OpenAI routes requests with the same ``prompt_cache_key`` to the same prompt cache: key it by the prefix
     (unless the client chose a key)."""
@@ -226,8 +251,7 @@ def _with_cache_key(body: dict[str, Any], dep: Deployment) -> dict[str, Any]:
     return body
 
 
-async def _complete_once(dep: Deployment, call: ChatCall, trace: CallTrace) -> Completion:
-    result = await dep.provider.chat(call)
+def _checked(dep: Deployment, result: Completion | ChunkStream, trace: CallTrace) -> Completion:
     if not isinstance(result, dict):
         raise UpstreamProtocolError("provider returned a stream for a non-stream call", deployment=dep.name)
     trace.complete(result)

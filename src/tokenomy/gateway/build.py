@@ -60,7 +60,7 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     deployments = build_deployments(settings, env) + students.deployments()
     catalog = Catalog(deployments, settings.fallbacks)
     await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
-    dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
+    dispatcher = Dispatcher(catalog, settings.retry, settings.routing, drain_s=settings.ledger.drain_on_disconnect_s)
     opener = DatabaseOpener(database_url(settings, env))
     writer = await asyncio.to_thread(open_writer, settings, env, opener)
     await writer.start()

@@ -138,10 +138,11 @@ class LocalLlamaProvider:
             completion_tokens = 0
             for index in range(n):
                 text: list[str] = []
+                named: set[int] = set()
                 for chunk in self._generate(kwargs, stream=True):
                     if out.cancelled.is_set():
                         return
-                    choice = dict(chunk["choices"][0], index=index)
+                    choice = _named_once(dict(chunk["choices"][0], index=index), named)
                     text.append((choice.get("delta") or {}).get("content") or "")
                     out.put({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                              "choices": [choice]})
@@ -212,6 +213,22 @@ class _Pipe:
 
     def put(self, item: Any) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+def _named_once(choice: dict[str, Any], named: set[int]) -> dict[str, Any]:
+    """llama.cpp repeats a tool call's id and name in every delta; OpenAI's stream (and every client assembling it)
+    gives them once, in the call's first delta."""
+    calls = (choice.get("delta") or {}).get("tool_calls")
+    if not calls:
+        return choice
+    once = []
+    for call in calls:
+        index = int(call.get("index", 0))
+        if index in named:
+            call = {"index": index, "function": {"arguments": (call.get("function") or {}).get("arguments", "")}}
+        named.add(index)
+        once.append(call)
+    return {**choice, "delta": {**choice["delta"], "tool_calls": once}}
 
 
 def _flatten(message: dict[str, Any]) -> dict[str, Any]:
