@@ -167,7 +167,7 @@ async def _serve(gw: Gateway, chat: ValidChat, trace: RequestTrace, caller: Call
     except TokenomyError as exc:
         entry = record(trace, exc.status, exc)
         raise
-    except asyncio.CancelledError:  # the client left: its door cancelled the request, and the call was stopped
+    except asyncio.CancelledError:  # the client left: an HTTP call was let finish (bounded), the local model stopped
         trace.client_disconnected = True
         entry = record(trace, CLIENT_GONE)
         raise
