@@ -103,7 +103,9 @@ def test_a_client_that_leaves_stops_the_model_and_is_recorded(tmp_path: Path) ->
             time.sleep(0.05)
         stopped_s = time.monotonic() - left
         assert _rows(tmp_path, key_id) == [(499, 1)]  # 939b14d: generated on, recorded (200, 0)
-    assert stopped_s < 10  # the model is free again (at its next token; prompt evaluation is not interrupted)
+    # the model is free again at its next token (prompt evaluation is not interrupted: seconds on a loaded 2-core box);
+    # 4,096 tokens would take minutes here
+    assert stopped_s < 30
 
 
 def test_max_tokens_is_capped(tmp_path: Path) -> None:
