@@ -69,13 +69,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     # Up to 4x the limit the body is drained and discarded, so the client reads a clean 413 rather than a reset.
     if declared and declared.isdigit() and int(declared) > 4 * max_bytes:
         raise too_large
+    keep = not (declared and declared.isdigit() and int(declared) > max_bytes)  # a body declared too large: drained
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > 4 * max_bytes:
             raise too_large
-        if size <= max_bytes:
+        if keep and size <= max_bytes:
             chunks.append(chunk)
     if size > max_bytes:
         raise too_large
