@@ -118,6 +118,22 @@ class RequestTooLargeError(TokenomyError):
     code = "request_too_large"
 
 
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """A body whose Content-Type the endpoint does not take (a JSON body must say ``application/json``)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ForeignOriginError(TokenomyError):
+    """A gateway without a master key refused a request for a Host or from an Origin that is not loopback (nor
+    configured): what a web page in the user's browser, or a DNS-rebound name, would send."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "foreign_origin"
+
+
 class RateLimitError(TokenomyError):
     """A key's, team's or the gateway's own rate limit is spent; ``headers`` are the ``x-ratelimit-*`` figures."""
 
@@ -268,6 +284,13 @@ class UpstreamUnavailableError(UpstreamError):
     code = "upstream_unavailable"
 
 
+class UpstreamBusyError(UpstreamUnavailableError):
+    """A deployment's own queue is full (the in-process model): the next deployment is tried at once, and a client
+    left with no other is told when to come back (``retry_after_s``: ``Retry-After`` on the 503)."""
+
+    code = "upstream_busy"
+
+
 class UpstreamRateLimitError(UpstreamError):
     status = 429
     type = "rate_limit_error"
@@ -316,7 +339,7 @@ class AllUpstreamsFailedError(UpstreamError):
         self.attempts = attempts
         self.status, self.type, self.code = _summarise(attempts)
         waits = [a.error.retry_after_s for a in attempts if a.error.retry_after_s is not None]
-        if self.status == 429 and waits:
+        if self.status in (429, 503) and waits:
             self.retry_after_s = min(waits)
 
 

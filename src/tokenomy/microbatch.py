@@ -47,6 +47,11 @@ class MicroBatcher(Generic[T, R]):
         self._timer: asyncio.TimerHandle | None = None
         self.stats = BatcherStats()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing running: the batcher may be dropped."""
+        return not self._queue and self._inflight == 0
+
     async def submit(self, item: T) -> R:
         return (await self.submit_many([item]))[0]
 

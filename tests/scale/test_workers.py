@@ -81,5 +81,6 @@ def test_readyz_on_the_embedded_default(fault: tuple[str, FaultUpstream], tmp_pa
                         local=LocalConfig(enabled=False), env_providers=False, home=str(tmp_path))
     with run_gateway(settings) as url, urllib.request.urlopen(url.removesuffix("/v1") + "/readyz") as resp:
         body = orjson.loads(resp.read())
-    assert resp.status == 200 and body["status"] == "ready" and set(body["checks"]) == {"database"}
-    assert body["ledger"] == {"queued": 0, "written": 0, "spilled": 0, "replayed": 0, "store": "up"}
+    assert resp.status == 200 and body["status"] == "ready" and set(body["checks"]) == {"database", "ledger"}
+    assert body["ledger"] == {"queued": 0, "written": 0, "spilled": 0, "replayed": 0, "store": "up",
+                              "caught_up": True}

@@ -21,12 +21,14 @@ from tokenomy.api.embeddings import embeddings
 from tokenomy.api.errors import HANDLERS
 from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
+from tokenomy.api.guard import LoopbackGuard
 from tokenomy.api.health import healthz, readyz
 from tokenomy.api.messages import count_tokens, create_message
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
 from tokenomy.api.openai_responses import create_response, delete_response, list_input_items, retrieve_response
 from tokenomy.api.openapi import openapi_endpoint
+from tokenomy.api.throttle import LoginThrottle
 from tokenomy.config.settings import Settings
 from tokenomy.gateway.build import running_gateway
 
@@ -39,6 +41,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running_gateway(settings, environment) as gateway:
             app.state.gateway = gateway
+            app.state.login_throttle = LoginThrottle()
             yield
 
     routes = [
@@ -65,6 +68,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         *_control_routes(),
     ]
     middleware = [Middleware(AuthMiddleware)]
+    if not settings.control.master_key:  # loopback mode: no web page may use it (api/guard.py)
+        middleware.insert(0, Middleware(LoopbackGuard, settings=settings))
     if settings.control.cors_origins:  # CORS is off unless origins are configured
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.control.cors_origins),
                                      allow_methods=["GET", "POST", "DELETE"],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from tokenomy.api.disconnect import ClientGoneError
 from tokenomy.api.responses import error_response, request_id
 from tokenomy.errors import MethodNotAllowedError, RouteNotFoundError, TokenomyError
 
@@ -40,6 +41,17 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, rid, request.url.path)
 
 
+async def on_client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while sending its body: one line at INFO (nobody is left to answer), not a traceback."""
+    log.info("%s %s: the client left before its body was read", request.method, request.url.path)
+    return Response(status_code=499)
+
+
+async def on_gone(request: Request, exc: Exception) -> Response:
+    """The client left while its answer was made: the core recorded it; nobody is left to answer."""
+    return Response(status_code=499)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id(request)
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
@@ -47,4 +59,6 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
                           request.url.path)
 
 
-HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, Exception: on_unexpected}
+HANDLERS = {TokenomyError: on_tokenomy_error, HTTPException: on_http_error, ClientDisconnect: on_client_gone,
+            ClientGoneError: on_gone,
+            Exception: on_unexpected}

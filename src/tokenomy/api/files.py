@@ -1,7 +1,9 @@
 """/v1/files: upload (multipart, ``purpose=batch``, ``.jsonl``), list, retrieve, content, delete — OpenAI's shapes.
 
 An upload is checked line by line before it is kept (``batch/validate.py``): a bad file is refused with a 400 that
-names its first bad lines, so a batch never starts on a file that cannot run.
+names its first bad lines, so a batch never starts on a file that cannot run. Its size limit holds on the bytes read,
+not on what the headers declare: the body is cut off with a 413 as soon as it passes the limit (on 939b14d a 1 GB
+chunked upload was spooled to disk before the check), and the check streams (memory bounded by the longest line).
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from typing import IO, Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Receive
 
 from tokenomy.api.responses import json_response, principal_of, request_id
 from tokenomy.batch.files import CHUNK
 from tokenomy.batch.objects import FileRecord, new_id
 from tokenomy.batch.service import BatchService
-from tokenomy.batch.validate import parse_lines, raise_problems
-from tokenomy.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
+from tokenomy.batch.validate import check_lines, raise_problems
+from tokenomy.errors import InvalidRequestError, NotFoundError, RequestTooLargeError, TokenomyError
 from tokenomy.gateway.core import Gateway
 
 PURPOSES = ("batch",)
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the purpose field, beside the file itself
 
 
 def _service(request: Request) -> BatchService:
@@ -48,7 +52,10 @@ async def create_file(request: Request) -> Response:
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise RequestTooLargeError(f"the upload is {declared} bytes; files may be at most {limit} bytes")
     try:
-        form = await request.form(max_files=1, max_fields=8)
+        form = await Request(request.scope, _counted(request.receive, limit + FORM_OVERHEAD)).form(
+            max_files=1, max_fields=8)
+    except TokenomyError:
+        raise
     except Exception as exc:  # starlette/python-multipart raise their own parse errors
         raise InvalidRequestError(f"the body must be multipart/form-data with 'file' and 'purpose': {exc}") from exc
     try:
@@ -71,15 +78,31 @@ def _keep(service: BatchService, source: IO[bytes], name: str, limit: int, key_i
     if size > limit:
         raise RequestTooLargeError(f"{name} is {size} bytes; files may be at most {limit} bytes")
     source.seek(0)
-    lines, problems = parse_lines(source, max_lines=service.config.max_lines)
-    raise_problems(problems, name)
+    check = check_lines(source, max_lines=service.config.max_lines)
+    raise_problems(check.problems, name, check.more_problems)
     source.seek(0)
     file_id = new_id("file", sep="-")
     written = service.blobs.copy_in(file_id, source)  # type: ignore[arg-type]
-    record = FileRecord(id=file_id, purpose="batch", filename=name, bytes=written, lines=len(lines),
+    record = FileRecord(id=file_id, purpose="batch", filename=name, bytes=written, lines=check.lines,
                         created_at=int(time.time()), key_id=key_id)
     service.store.add_file(record)
     return record
+
+
+def _counted(receive: Receive, max_bytes: int) -> Receive:
+    """``receive`` that refuses (413) a body once more than ``max_bytes`` of it have been read."""
+    read = 0
+
+    async def counted() -> Message:
+        nonlocal read
+        message = await receive()
+        read += len(message.get("body", b""))
+        if read > max_bytes:
+            raise RequestTooLargeError(f"the upload passed {max_bytes} bytes; files may be at most "
+                                       f"{max_bytes - FORM_OVERHEAD} bytes")
+        return message
+
+    return counted
 
 
 async def list_files(request: Request) -> Response:

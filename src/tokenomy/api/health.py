@@ -1,5 +1,7 @@
 """GET /healthz: liveness plus what the gateway serves. GET /readyz: whether the stores it needs answer now
-(the ledger's database, Redis when configured), with the ledger writer's counts; 503 while one does not."""
+(the ledger's database, Redis when configured) and the ledger has caught up (its writer is not spilling and its spill
+file has been replayed), with the writer's counts; 503 while not — a gateway started while its PostgreSQL was down
+serves, degraded, and says 503 here until the database is back and holds every entry."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ async def readyz(request: Request) -> Response:
     checks = {"database": await _timed(_database(gateway.ledger_source))}
     if gateway.settings.redis_url:
         checks["redis"] = await _timed(_redis(gateway.settings.redis_url))
+    checks["ledger"] = {"ok": gateway.ledger.caught_up} if gateway.ledger.caught_up else {
+        "ok": False, "error": "the ledger store is down or its spill file is not replayed yet"}
     ready = all(c["ok"] for c in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks,
                             "ledger": gateway.ledger.stats()}

@@ -61,7 +61,7 @@ def error_response(exc: TokenomyError, request_id_value: str, path: str = "") ->
     rid = exc.request_id or request_id_value
     headers = {"x-request-id": rid}
     retry_after = getattr(exc, "retry_after_s", None)
-    if exc.status == 429 and retry_after:
+    if exc.status in (429, 503) and retry_after:
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
     if isinstance(exc, InsufficientQuotaError):
         headers["x-should-retry"] = "false"
@@ -80,13 +80,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     # Up to 4x the limit the body is drained and discarded, so the client reads a clean 413 rather than a reset.
     if declared and declared.isdigit() and int(declared) > 4 * max_bytes:
         raise too_large
+    keep = not (declared and declared.isdigit() and int(declared) > max_bytes)  # a body declared too large: drained
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > 4 * max_bytes:
             raise too_large
-        if size <= max_bytes:
+        if keep and size <= max_bytes:
             chunks.append(chunk)
     if size > max_bytes:
         raise too_large

@@ -5,7 +5,8 @@ style and the vendored Chart.js; nothing comes from a CDN).
 Every number is a ledger query: the totals are ``spend_report`` itself (what ``tokenomy spend --json`` prints), the
 daily and recent views come from ``ledger.breakdowns``. The session is a signed cookie (HMAC-SHA256 of its expiry
 under the master key): any replica can check it, nothing is stored, and changing the master key ends every session.
-It is ``HttpOnly``, ``SameSite=Strict`` and scoped to ``/ui``; pages carry a strict Content-Security-Policy.
+It is ``HttpOnly``, ``SameSite=Strict`` and scoped to ``/ui``; pages carry a strict Content-Security-Policy. Wrong
+guesses at ``/ui/login`` are throttled per address and in total (``api.throttle``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from starlette.responses import RedirectResponse, Response
 
 from tokenomy.api.admin import budget_status, window_of
 from tokenomy.api.responses import json_response, read_body
+from tokenomy.api.throttle import LoginThrottle
 from tokenomy.control.auth import Principal
-from tokenomy.errors import AuthenticationError, RouteNotFoundError
+from tokenomy.errors import AuthenticationError, RateLimitError, RouteNotFoundError
 from tokenomy.gateway.core import Gateway
 from tokenomy.ledger.breakdowns import daily, recent
 from tokenomy.ledger.queries import spend_report
@@ -90,9 +92,15 @@ async def ui_page(request: Request) -> Response:
 async def ui_login(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     master = _master(gateway)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else ""
+    wait_s = throttle.wait_s(client)
+    if wait_s > 0:
+        raise RateLimitError("too many wrong master keys; try again later", retry_after_s=wait_s)
     raw = await read_body(request, 16 * 1024)
     given = (parse_qs(raw.decode("utf-8", "replace")).get("master_key") or [""])[0]
     if master is None or not hmac.compare_digest(given.encode(), master):
+        throttle.failed(client)
         return _page("login.html", 401, "That is not the master key.")
     expires = int(time.time() + gateway.settings.control.ui_session_s)
     response = RedirectResponse("/ui", status_code=303)

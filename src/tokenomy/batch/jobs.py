@@ -185,12 +185,12 @@ class JobBatchRunner(BatchRunner):
 
     async def _validate(self, batch: BatchRecord) -> None:
         """Store the lines, queue their chunks, then ``in_progress`` (run again after a crash: nothing twice)."""
-        lines = await self.stage_lines(batch)
-        if lines is None:
+        staged = await self.stage_lines(batch)
+        if staged is None:
             return
         if batch.via != "provider":
-            await self._defer_chunks(batch, [line.line_no for line in lines])
-        await self.start_lines(batch, lines)
+            await self._defer_chunks(batch, staged.line_nos)
+        await self.start_lines(batch, staged)
 
     async def _lines_job(self, batch_id: str, first: int, last: int, concurrency: int, lane: int = 0) -> None:
         batch = await asyncio.to_thread(self._store.get_batch, batch_id)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ from tokenomy.batch.executor import LineExecutor, LineOutcome, RemoteBatches, Re
 from tokenomy.batch.files import Blobs
 from tokenomy.batch.objects import BatchRecord, BatchStatus, FileRecord, LineState, derived_id, output_file_id
 from tokenomy.batch.store import BatchStore, LineResult, PendingLine
-from tokenomy.batch.validate import InputLine, check_endpoint, parse_lines
+from tokenomy.batch.validate import MAX_KEPT, InputLine, check_lines, checked
 from tokenomy.config.settings import BatchConfig
 
 log = logging.getLogger("tokenomy.batch")
@@ -34,6 +35,17 @@ _CLOSED = {
     LineState.EXPIRED: ("batch_expired", "This request could not be executed before the completion window expired."),
     LineState.CANCELLED: ("batch_cancelled", "This request was not executed: the batch was cancelled."),
 }
+
+
+STAGE_ROWS = 1000  # lines stored per transaction while a batch is validated
+
+
+@dataclass(slots=True)
+class StagedLines:
+    """A validated batch's stored lines: their numbers, and the models they ask for."""
+
+    line_nos: list[int]
+    models: set[str]
 
 
 class Job:
@@ -197,28 +209,41 @@ class BatchRunner:
         return int(self._clock())
 
     async def _validate(self, batch: BatchRecord) -> None:
-        lines = await self.stage_lines(batch)
-        if lines is not None:
-            await self.start_lines(batch, lines)
+        staged = await self.stage_lines(batch)
+        if staged is not None:
+            await self.start_lines(batch, staged)
 
-    async def stage_lines(self, batch: BatchRecord) -> list[InputLine] | None:
+    async def stage_lines(self, batch: BatchRecord) -> StagedLines | None:
         """Check the input file against the batch and store its lines (None: the batch failed validation and says
-        why). Run again after a crash, it stores nothing twice."""
-        lines, problems = await asyncio.to_thread(
-            lambda: parse_lines(self._blobs.lines(batch.input_file_id), max_lines=self._config.max_lines))
-        problems += check_endpoint(lines, batch.endpoint)
-        if problems:
+        why). Run again after a crash, it stores nothing twice. Both passes stream the file: memory is bounded by
+        its longest line and ``STAGE_ROWS`` stored rows, not by its size."""
+        check = await asyncio.to_thread(lambda: check_lines(self._blobs.lines(batch.input_file_id),
+                                                            max_lines=self._config.max_lines, endpoint=batch.endpoint))
+        if check.problems:
             await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
                                     status=BatchStatus.FAILED, failed_at=self._now(),
-                                    errors=[p.to_openai() for p in problems[:1000]])
+                                    errors=[p.to_openai() for p in check.problems[:MAX_KEPT]])
             return None
-        rows = [(line.line_no, line.custom_id, orjson.dumps(line.body)) for line in lines]
-        await asyncio.to_thread(self._store.add_lines, batch.id, rows)
-        return lines
+        return await asyncio.to_thread(self._store_lines, batch)
 
-    async def start_lines(self, batch: BatchRecord, lines: list[InputLine]) -> None:
+    def _store_lines(self, batch: BatchRecord) -> StagedLines:
+        staged = StagedLines([], set())
+        rows: list[tuple[int, str, bytes]] = []
+        for line in checked(self._blobs.lines(batch.input_file_id), max_lines=self._config.max_lines):
+            assert isinstance(line, InputLine)  # the file was checked whole before
+            staged.line_nos.append(line.line_no)
+            staged.models.add(str(line.body.get("model")))
+            rows.append((line.line_no, line.custom_id, orjson.dumps(line.body)))
+            if len(rows) >= STAGE_ROWS:
+                self._store.add_lines(batch.id, rows)
+                rows = []
+        if rows:
+            self._store.add_lines(batch.id, rows)
+        return staged
+
+    async def start_lines(self, batch: BatchRecord, staged: StagedLines) -> None:
         """``validating → in_progress``, naming the batch's model when every line asks for the same one."""
-        models = {str(line.body.get("model")) for line in lines}
+        models = set(staged.models)
         await asyncio.to_thread(self._store.update_batch, batch.id, (BatchStatus.VALIDATING,),
                                 status=BatchStatus.IN_PROGRESS, in_progress_at=self._now(),
                                 model=models.pop() if len(models) == 1 else None)

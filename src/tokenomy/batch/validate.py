@@ -3,13 +3,18 @@
 Checked on upload (a file that fails is refused with the first problems, each naming its line) and again when a
 batch starts (``validating``: every line's ``url`` must be the batch's endpoint). Bodies are validated exactly as the
 endpoint would validate them, so a line that passed cannot fail later for its shape.
+
+The check streams (``check_lines``): one line is held at a time, custom ids are remembered by a 16-byte digest and
+only the first ``MAX_KEPT`` problems are kept, so checking a file takes memory bounded by its longest line, not by
+its size (on 939b14d a 52 MB file took +751 MB).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,6 +24,7 @@ from tokenomy.errors import BatchInputError, InvalidRequestError
 from tokenomy.wire.validation import validate_chat
 
 MAX_REPORTED = 10
+MAX_KEPT = 1000  # problems a check keeps (a batch's ``errors`` lists up to this many)
 _WINDOW = re.compile(r"(?P<n>[1-9][0-9]*)(?P<unit>[smh])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
 
@@ -52,46 +58,74 @@ def completion_window_s(text: str) -> int:
     return seconds
 
 
+@dataclass(slots=True)
+class FileCheck:
+    """What a streamed check found: the requests it counted and the first ``MAX_KEPT`` problems."""
+
+    lines: int = 0
+    problems: list[LineProblem] = field(default_factory=list)
+    more_problems: int = 0  # problems found beyond the ones kept
+
+
+def check_lines(raw: Iterable[bytes], *, max_lines: int, endpoint: str | None = None) -> FileCheck:
+    """Check a batch input file line by line, keeping no line (memory bounded by the longest one); with
+    ``endpoint``, every line's ``url`` must be that endpoint (a batch's)."""
+    check = FileCheck()
+    for item in checked(raw, max_lines=max_lines):
+        if isinstance(item, InputLine) and endpoint is not None and item.url != endpoint:
+            item = LineProblem(item.line_no, f"url {item.url!r} does not match the batch's endpoint {endpoint!r}",
+                               "url", "mismatched_url")
+        if isinstance(item, InputLine):
+            check.lines += 1
+        elif len(check.problems) < MAX_KEPT:
+            check.problems.append(item)
+        else:
+            check.more_problems += 1
+    return check
+
+
 def parse_lines(raw: Iterable[bytes], *, max_lines: int) -> tuple[list[InputLine], list[LineProblem]]:
     """Every line of a batch input file, and every problem found (a problem's line is left out)."""
     lines: list[InputLine] = []
     problems: list[LineProblem] = []
-    seen: dict[str, int] = {}
+    for item in checked(raw, max_lines=max_lines):
+        (lines if isinstance(item, InputLine) else problems).append(item)  # type: ignore[arg-type]
+    return lines, problems
+
+
+def checked(raw: Iterable[bytes], *, max_lines: int) -> Iterator[InputLine | LineProblem]:
+    """Each request line of a file, or the problem that replaces it, in file order."""
+    seen: dict[bytes, int] = {}  # custom_id digest -> its line
     count = 0
     for line_no, text in enumerate(raw, start=1):
         if not text.strip():
             continue
         count += 1
         if count > max_lines:
-            problems.append(LineProblem(line_no, f"the file has more than {max_lines} requests", code="too_many_lines"))
-            break
+            yield LineProblem(line_no, f"the file has more than {max_lines} requests", code="too_many_lines")
+            return
         try:
             line = _parse(line_no, text)
         except InvalidRequestError as exc:
-            problems.append(LineProblem(line_no, exc.message, exc.param))
+            yield LineProblem(line_no, exc.message, exc.param)
             continue
-        if line.custom_id in seen:
-            problems.append(LineProblem(line_no, f"custom_id {line.custom_id!r} is also on line "
-                                                 f"{seen[line.custom_id]}; custom_ids must be unique", "custom_id",
-                                        "duplicate_custom_id"))
+        digest = hashlib.blake2b(line.custom_id.encode(), digest_size=16).digest()
+        if digest in seen:
+            yield LineProblem(line_no, f"custom_id {line.custom_id!r} is also on line {seen[digest]}; custom_ids "
+                                       "must be unique", "custom_id", "duplicate_custom_id")
             continue
-        seen[line.custom_id] = line_no
-        lines.append(line)
+        seen[digest] = line_no
+        yield line
     if count == 0:
-        problems.append(LineProblem(0, "the file holds no requests", code="empty_file"))
-    return lines, problems
+        yield LineProblem(0, "the file holds no requests", code="empty_file")
 
 
-def check_endpoint(lines: Iterable[InputLine], endpoint: str) -> list[LineProblem]:
-    return [LineProblem(line.line_no, f"url {line.url!r} does not match the batch's endpoint {endpoint!r}", "url",
-                        "mismatched_url") for line in lines if line.url != endpoint]
-
-
-def raise_problems(problems: list[LineProblem], origin: str) -> None:
+def raise_problems(problems: list[LineProblem], origin: str, more_problems: int = 0) -> None:
     if not problems:
         return
     shown = "; ".join(f"line {p.line_no}: {p.message}" if p.line_no else p.message for p in problems[:MAX_REPORTED])
-    more = f" (and {len(problems) - MAX_REPORTED} more)" if len(problems) > MAX_REPORTED else ""
+    unshown = len(problems) - MAX_REPORTED + more_problems
+    more = f" (and {unshown} more)" if unshown > 0 else ""
     raise BatchInputError(f"{origin} is not a valid batch input file: {shown}{more}",
                           lines=[p.to_openai() for p in problems[:MAX_REPORTED]])
 

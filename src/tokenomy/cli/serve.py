@@ -61,32 +61,50 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
     click.echo(f"tokenomy gateway on http://{settings.server.host}:{settings.server.port}/v1 ({server_kind})",
                err=True)
     if server_kind == "uvicorn":
-        import uvicorn
-
-        from tokenomy.api.app import create_app
-
-        if workers > 1:  # each worker process builds the app from the resolved settings
-            os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
-            uvicorn.run("tokenomy.api.app:app_from_environment", factory=True, workers=workers,
-                        host=settings.server.host, port=settings.server.port, loop="uvloop", http="httptools",
-                        log_level=level, access_log=False, lifespan="on")
-            return
-        app = StartupErrors(create_app(settings))
-        try:
-            uvicorn.run(app, host=settings.server.host, port=settings.server.port, loop="uvloop",
-                        http="httptools", log_level=level, access_log=False, lifespan="on")
-        except SystemExit:
-            if app.error is not None:
-                raise app.error from None
-            raise
+        run_uvicorn(settings, workers)
         return
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
 
     os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+    server = settings.server
+    http1 = HTTP1Settings(header_read_timeout=int(server.header_timeout_s * 1000),
+                          max_buffer_size=server.max_header_bytes)
     Granian("tokenomy.api.app:app_from_environment", factory=True, interface=Interfaces.ASGI,
-            address=settings.server.host, port=settings.server.port, workers=workers, loop=Loops.uvloop,
-            log_level=level, log_access=False).serve()  # type: ignore[arg-type]
+            address=server.host, port=server.port, workers=workers, loop=Loops.uvloop, http1_settings=http1,
+            workers_kill_timeout=server.graceful_shutdown_s, log_level=level,  # type: ignore[arg-type]
+            log_access=False).serve()
+
+
+def run_uvicorn(settings: Settings, workers: int) -> None:
+    """uvicorn (uvloop + httptools) with our limits on headers, bodies and shutdown (``cli.http_limits``)."""
+    from uvicorn import Server
+    from uvicorn.supervisors import Multiprocess
+
+    from tokenomy.api.app import create_app
+    from tokenomy.cli.http_limits import LimitedConfig, ServerLimits
+
+    server = settings.server
+    limits = ServerLimits(header_timeout_s=server.header_timeout_s, max_header_bytes=server.max_header_bytes,
+                          body_idle_timeout_s=server.body_idle_timeout_s)
+    options: dict[str, Any] = {
+        "host": server.host, "port": server.port, "loop": "uvloop", "log_level": server.log_level,
+        "access_log": False, "lifespan": "on", "timeout_keep_alive": server.keep_alive_s,
+        "timeout_graceful_shutdown": server.graceful_shutdown_s}
+    if workers > 1:  # each worker process builds the app from the resolved settings
+        os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+        config = LimitedConfig("tokenomy.api.app:app_from_environment", limits, factory=True, workers=workers,
+                               **options)
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    app = StartupErrors(create_app(settings))
+    runner = Server(LimitedConfig(app, limits, **options))
+    runner.run()
+    if app.error is not None:  # a config or store error while starting: one line, not Starlette's traceback
+        raise app.error
+    if not runner.started:
+        sys.exit(3)  # as uvicorn.run does when the app did not start
 
 
 def check_workers(settings: Settings, workers: int) -> None:

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-from tokenomy.config.adapters import AdapterConfig, check_adapters
+from tokenomy.config.adapters import AdapterConfig
+from tokenomy.config.checks import check_settings
 from tokenomy.config.explain import describe
 from tokenomy.errors import ConfigError
 
@@ -134,7 +135,16 @@ class ServerConfig(_Strict, frozen=True):
     host: str = "127.0.0.1"
     port: int = 4000
     max_body_bytes: int = 20 * 1024 * 1024
+    # without a master key, only requests for these Host names (and from these Origins) are served, besides
+    # loopback names; ["*"] switches the check off (docs/security.md)
+    allowed_hosts: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # the HTTP server's own limits (tokenomy serve; docs/security.md)
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0  # request line and headers must arrive in this
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    body_idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # most time between two pieces of a body
+    keep_alive_s: Annotated[int, msgspec.Meta(ge=1)] = 5
+    graceful_shutdown_s: Annotated[int, msgspec.Meta(ge=1)] = 10  # on stop, requests still open then are cancelled
 
 
 class LocalConfig(_Strict, frozen=True):
@@ -145,7 +155,9 @@ class LocalConfig(_Strict, frozen=True):
     model_path: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
-    max_queue: int = 64
+    max_queue: Annotated[int, msgspec.Meta(ge=1)] = 64  # requests waiting for the model, in all
+    max_queue_per_key: Annotated[int, msgspec.Meta(ge=1)] = 16  # ... for one virtual key (the keys take turns)
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 1024  # generated per choice at most, whatever is asked
     adapters: list[AdapterConfig] = []  # LoRA adapters (GGUF) served on the one loaded model (config/adapters.py)
 
 
@@ -257,6 +269,7 @@ class ControlConfig(_Strict, frozen=True):
     # unchecked (their spend is in the ledger, not in the shared counters). Caches always fail open.
     on_redis_down: Literal["closed", "open"] = "closed"
     cors_origins: list[str] = []  # CORS is off unless origins are listed here
+    metrics_key: str | None = None  # with a master key set, /metrics needs it or this scrape-only key
     ui_session_s: float = 8 * 3600.0
 
 
@@ -314,12 +327,14 @@ _ENV_KEYS: dict[str, str] = {
     "TOKENOMY_SEMANTIC_MAX_ERROR": "cache.semantic.max_error",
     "TOKENOMY_ROUTER": "routing.auto_router",
     "TOKENOMY_MASTER_KEY": "control.master_key",
+    "TOKENOMY_METRICS_KEY": "control.metrics_key",
     "TOKENOMY_REDIS_PREFIX": "control.redis_prefix",
     "TOKENOMY_STORE_BODIES": "distill.store_bodies.enabled",
     "TOKENOMY_DISTILL_REGISTRY": "distill.registry",
 }
 
-_RAW_STRINGS = frozenset({"control.master_key", "control.redis_prefix"})  # secrets stay strings, even "1234"
+# secrets stay strings, even "1234"
+_RAW_STRINGS = frozenset({"control.master_key", "control.metrics_key", "control.redis_prefix"})
 
 
 def load_settings(
@@ -390,43 +405,8 @@ def _convert(tree: dict[str, Any], *, origin: str) -> Settings:
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {describe(exc, tree, Settings)}") from exc
-    _check(settings, origin)
+    check_settings(settings, origin)
     return settings
-
-
-def _check(settings: Settings, origin: str) -> None:
-    if not 0 < settings.server.port < 65536:
-        raise ConfigError(f"{origin}: key 'server.port': must be in 1..65535 (got {settings.server.port})")
-    names: set[str] = set()
-    for i, dep in enumerate(settings.deployments or ()):
-        if dep.name in names:
-            raise ConfigError(f"{origin}: key 'deployments[{i}].name': duplicate deployment name {dep.name!r}")
-        names.add(dep.name)
-        if dep.timeout_s <= 0:
-            raise ConfigError(f"{origin}: key 'deployments[{i}].timeout_s': must be > 0 (got {dep.timeout_s})")
-        if dep.kind == "embeddings" and dep.provider in ("local", "anthropic"):
-            raise ConfigError(f"{origin}: key 'deployments[{i}].kind': provider {dep.provider!r} serves no embeddings")
-        if dep.batching is not None and dep.kind != "embeddings":
-            raise ConfigError(f"{origin}: key 'deployments[{i}].batching': only embeddings deployments take a batch "
-                              "(chat backends batch internally)")
-        check_adapters(dep.provider, dep.model, dep.adapters, f"deployments[{i}]", origin, dep.adapter_of)
-        if dep.provider in ("openai_compatible", "vllm", "sglang", "llamacpp") and not dep.base_url:
-            raise ConfigError(f"{origin}: key 'deployments[{i}].base_url': provider {dep.provider!r} needs a base_url")
-    check_adapters("local", settings.local.model, settings.local.adapters, "local", origin, None)
-    if not 1 <= settings.batch.max_concurrency <= settings.batch.max_concurrency_cap:
-        raise ConfigError(f"{origin}: key 'batch.max_concurrency': must be in 1..{settings.batch.max_concurrency_cap} "
-                          f"(got {settings.batch.max_concurrency})")
-    deployments = enumerate(settings.deployments or ())
-    for key, batching in [("embeddings.batching", settings.embeddings.batching),
-                          ("routing.batching", settings.routing.batching),
-                          *((f"deployments[{i}].batching", d.batching) for i, d in deployments)]:
-        if batching is not None and (batching.max_batch < 1 or batching.max_inflight < 1
-                                     or not 0 <= batching.max_wait_ms <= 1000):
-            raise ConfigError(f"{origin}: key '{key}': max_batch and max_inflight must be >= 1 and "
-                              f"max_wait_ms in [0, 1000] (got {batching.max_batch}, {batching.max_inflight}, "
-                              f"{batching.max_wait_ms})")
-    if settings.retry.max_retries < 0:
-        raise ConfigError(f"{origin}: key 'retry.max_retries': must be >= 0 (got {settings.retry.max_retries})")
 
 
 def database_url(settings: Settings, env: Mapping[str, str] | None = None) -> str:

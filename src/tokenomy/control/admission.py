@@ -8,8 +8,9 @@ dispatcher calls before trying each deployment of a chain: one at its limit is s
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,7 @@ class Admission:
         self._counter = counter
         self._deployment_limits: dict[str, list[Limit]] = {}
         self.outage = OutageLog("spend controls (redis)", log)
+        self._background: set[asyncio.Task[None]] = set()
         for d in deployments:
             scope = f"deployment:{d.config.adapter_of or d.name}"  # a base's adapters share its upstream's quota
             found = [Limit(scope, "requests", d.config.rpm)] if d.config.rpm else []
@@ -246,7 +248,14 @@ class Admission:
         except TokenomyError as exc:
             log.warning("rate-limit charge after the call failed: %s", exc.message)
 
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work that waits for a store (a degraded start's budget rebuild); cancelled by ``aclose``."""
+        self._background.add(asyncio.get_running_loop().create_task(work))
+
     async def aclose(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.keys.stop()
         await self.budgets.store.aclose()
         await self.limiter.aclose()

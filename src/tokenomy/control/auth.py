@@ -96,6 +96,7 @@ class KeyCache:
         self.teams: dict[str, TeamRecord] = {}
         self._task: asyncio.Task[None] | None = None
         self.outage = OutageLog("key store", log)
+        self.loaded = False  # the keys have been read from the store at least once
 
     @property
     def auth_required(self) -> bool:
@@ -110,9 +111,15 @@ class KeyCache:
         self._by_hash = {k.key_hash: k for k in keys}
         self.teams = {t.name: t for t in teams}
         self._unknown, self._asks_left = set(), ASKS
+        self.loaded = True
 
     async def start(self) -> None:
-        await self.reload()
+        """Load the keys; a store that does not answer (a degraded start) leaves only the master key working until
+        a refresh reads them."""
+        try:
+            await self.reload()
+        except TokenomyError as exc:
+            self.outage.failed(exc.message, "only the master key works until the keys are read")
         self._task = asyncio.create_task(self._refresh(), name="key-refresh")
 
     async def stop(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -14,9 +15,13 @@ from tokenomy.control.keys import KeyStore
 from tokenomy.control.periods import period_start_us
 from tokenomy.control.ratelimit import RateLimiter
 from tokenomy.db.engine import Database
+from tokenomy.errors import StoreUnavailableError, TokenomyError
 from tokenomy.ledger.accounting import Pricer, TokenCounter
 from tokenomy.ledger.breakdowns import spent_since
 from tokenomy.providers.registry import Deployment
+
+log = logging.getLogger("tokenomy.control")
+REBUILD_RETRY_S = 5.0
 
 
 async def build_admission(settings: Settings, opener: Callable[[], Database], pricer: Pricer,
@@ -32,9 +37,30 @@ async def build_admission(settings: Settings, opener: Callable[[], Database], pr
         store = SQLBudgetStore(opener())
     keys = KeyCache(KeyStore(opener()), cfg.master_key, cfg.key_refresh_s)
     await keys.start()
-    await rebuild_budgets(keys, store, keys.store.database)
     limiter = RateLimiter(settings.redis_url, cfg.redis_prefix)
-    return Admission(cfg, keys, BudgetGuard(store, wait_s=cfg.budget_wait_s), limiter, pricer, counter, deployments)
+    admission = Admission(cfg, keys, BudgetGuard(store, wait_s=cfg.budget_wait_s), limiter, pricer, counter,
+                          deployments)
+    try:
+        if not keys.loaded:
+            raise StoreUnavailableError("the key store did not answer")
+        await rebuild_budgets(keys, store, keys.store.database)
+    except TokenomyError as exc:  # a degraded start: the ledger's database is down
+        log.error("budget counters not rebuilt from the ledger (%s); trying again every %.0f s", exc.message,
+                  REBUILD_RETRY_S)
+        admission.in_background(_rebuild_when_up(keys, store))
+    return admission
+
+
+async def _rebuild_when_up(keys: KeyCache, store: BudgetStore) -> None:
+    while True:
+        await asyncio.sleep(REBUILD_RETRY_S)
+        try:
+            await keys.reload()
+            await rebuild_budgets(keys, store, keys.store.database)
+        except TokenomyError:
+            continue
+        log.warning("budget counters rebuilt from the ledger")
+        return
 
 
 async def rebuild_budgets(keys: KeyCache, store: BudgetStore, database: Database) -> None:

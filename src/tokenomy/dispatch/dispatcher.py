@@ -11,6 +11,10 @@ the requested model's, without trying a deployment twice, and the answer says wh
 
 A stream is "primed": its first chunk is awaited here, so a stream that fails before its first byte is retried like
 any call; after that the stream belongs to the client and a break ends it with an error event (see api/streaming).
+
+A whole (non-streamed) call whose request is cancelled (its client left) is not cut off on an HTTP upstream: it is
+let finish, for up to ``drain_s``, so the ledger records what the upstream did and billed (as a stream is drained);
+the in-process model is stopped at once instead.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tokenomy.errors import (
     Attempt,
     TokenomyError,
     UpstreamAuthError,
+    UpstreamBusyError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRateLimitError,
@@ -80,6 +85,7 @@ class Dispatcher:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        drain_s: float = 30.0,
     ) -> None:
         self.catalog = catalog
         self._retry = retry
@@ -87,6 +93,7 @@ class Dispatcher:
         self._cooldowns = Cooldowns(retry.cooldown_s)
         self._sleep = sleep
         self._jitter = jitter
+        self._drain_s = drain_s
         self.inflight: Counter[str] = Counter()  # upstream calls now open, per deployment (a /metrics gauge)
         self.gate: DeploymentGate | None = None  # deployments' own rate limits (team control)
 
@@ -99,8 +106,9 @@ class Dispatcher:
                 continue
             body = _with_cache_key({**_upstream_body(chat), "model": dep.config.sent_model}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
-                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, anthropic=_anthropic(chat))
-            result = await self._on_deployment(dep, call, attempts, trace, _complete_once)
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, anthropic=_anthropic(chat),
+                            key_id=trace.key_id)
+            result = await self._on_deployment(dep, call, attempts, trace, self._complete_once)
             if result is not None:
                 return Served(deployment=dep, completion=result, model=model, attempts=attempts)
         raise AllUpstreamsFailedError(chat.typed.model, attempts)
@@ -117,7 +125,8 @@ class Dispatcher:
                                     "stream_options": {**(chat.body.get("stream_options") or {}),
                                                        "include_usage": True}}, dep)
             call = ChatCall(body=body, request_id=trace.id, timeout_s=dep.config.timeout_s,
-                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, anthropic=_anthropic(chat))
+                            stream_idle_timeout_s=self._retry.stream_idle_timeout_s, anthropic=_anthropic(chat),
+                            key_id=trace.key_id)
             result = await self._on_deployment(dep, call, attempts, trace, _open_once)
             if result is not None:
                 first, rest, call_trace = result
@@ -178,12 +187,17 @@ class Dispatcher:
                 attempts.append(Attempt(dep.name, exc))
                 if not exc.retryable:
                     raise
+                if isinstance(exc, UpstreamBusyError):  # its own queue is full: the next deployment, now, and
+                    return None  # no cool-down (busy is not broken)
                 delay = self._delay(exc, attempt_no)
                 if isinstance(exc, UpstreamAuthError) or delay is None or attempt_no == retries:
                     break
                 await self._sleep(delay)
             except TokenomyError as exc:  # the request cannot be served here (e.g. a capability): not retried
                 call_trace.fail(exc)
+                raise
+            except asyncio.CancelledError:  # the client left (its door cancelled the request)
+                call_trace.end_stream("disconnected")
                 raise
             except BaseException as exc:
                 call_trace.fail(TokenomyError(f"{type(exc).__name__}: {exc}"))
@@ -214,6 +228,25 @@ class Dispatcher:
         floor = cap / 2 if isinstance(exc, UpstreamRateLimitError) else 0.0
         return floor + (cap - floor) * self._jitter()
 
+    async def _complete_once(self, dep: Deployment, call: ChatCall, trace: CallTrace) -> Completion:
+        pending = asyncio.ensure_future(dep.provider.chat(call))
+        try:
+            result = await asyncio.shield(pending)
+        except asyncio.CancelledError:  # the client left: an HTTP call finishes (bounded), the local model stops
+            if dep.config.provider != "local":
+                try:
+                    done = await asyncio.wait_for(pending, self._drain_s)
+                    if isinstance(done, dict):
+                        trace.complete(done)
+                except UpstreamError as exc:
+                    trace.fail(exc)
+                except TimeoutError:
+                    pass
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+            raise
+        return _checked(dep, result, trace)
+
 
 def _upstream_body(chat: ValidChat) -> dict[str, Any]:
     """The chat body an upstream sees: without the Anthropic request it may carry (that goes in ``ChatCall``)."""
@@ -235,8 +268,7 @@ def _with_cache_key(body: dict[str, Any], dep: Deployment) -> dict[str, Any]:
     return body
 
 
-async def _complete_once(dep: Deployment, call: ChatCall, trace: CallTrace) -> Completion:
-    result = await dep.provider.chat(call)
+def _checked(dep: Deployment, result: Completion | ChunkStream, trace: CallTrace) -> Completion:
     if not isinstance(result, dict):
         raise UpstreamProtocolError("provider returned a stream for a non-stream call", deployment=dep.name)
     trace.complete(result)

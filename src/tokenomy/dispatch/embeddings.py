@@ -4,13 +4,18 @@ coalesced into one upstream call.
 
 Coalescing gathers the texts of concurrent requests that ask for the same deployment with the same
 ``encoding_format`` / ``dimensions``, sends them as one ``input`` list and hands each request its own embeddings
-back. The upstream reports one ``prompt_tokens`` for the whole call; each request is given a share in proportion to
-its texts' offline token counts (largest remainder, so the shares add up to the upstream's figure exactly). Each
+back. The batchers are few and bounded (``MAX_BATCHERS``, idle ones dropped first): a request whose options would
+need a batcher of its own (a ``user`` value, an unknown ``encoding_format``, a full table) goes upstream alone, so no
+value a client chooses becomes a structure the gateway keeps.
+
+The upstream reports one ``prompt_tokens`` for the whole call; each request is given a share in proportion to its
+texts' offline token counts (largest remainder, so the shares add up to the upstream's figure exactly). Each
 request's ledger row carries its share; a coalesced call therefore appears as one call row per request it served.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +27,8 @@ from tokenomy.microbatch import MicroBatcher
 from tokenomy.providers.registry import EmbeddingDeployment
 
 TokenCount = Callable[[str], int]
-_PASSED = ("encoding_format", "dimensions", "user")
+MAX_BATCHERS = 64
+_FORMATS = ("float", "base64")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +43,7 @@ class EmbeddingsDispatcher:
         for dep in deployments:
             self._by_model.setdefault(dep.config.model, []).append(dep)
         self._count = count_tokens
-        self._batchers: dict[tuple[str, str], MicroBatcher[_Item, tuple[Any, int]]] = {}
+        self._batchers: OrderedDict[tuple[str, str, int], MicroBatcher[_Item, tuple[Any, int]]] = OrderedDict()
 
     def models(self) -> list[str]:
         return list(self._by_model)
@@ -82,19 +88,37 @@ class EmbeddingsDispatcher:
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else inputs
         sent = {**body, "model": dep.config.sent_model}
-        if dep.config.batching is None or not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        listed = isinstance(texts, list) and all(isinstance(t, str) for t in texts)
+        batcher = self._batcher(dep, sent) if listed else None
+        if batcher is None or not isinstance(texts, list):
             answer = await dep.provider.embed(sent, dep.config.timeout_s)
             usage = answer.get("usage") or {}
             return _indexed([item["embedding"] for item in answer["data"]]), int(usage.get("prompt_tokens") or 0)
-        key = (dep.name, repr(sorted((k, sent[k]) for k in _PASSED if k in sent)))
-        batcher = self._batchers.get(key)
-        if batcher is None:
-            options = {k: sent[k] for k in _PASSED if k in sent}
-            batcher = self._batchers[key] = MicroBatcher(
-                lambda items: self._coalesced(dep, options, items), max_batch=dep.config.batching.max_batch,
-                max_wait_ms=dep.config.batching.max_wait_ms, max_inflight=dep.config.batching.max_inflight)
         rows = await batcher.submit_many([_Item(t, max(1, self._count(t))) for t in texts])
         return _indexed([vector for vector, _ in rows]), sum(tokens for _, tokens in rows)
+
+    def _batcher(self, dep: EmbeddingDeployment, sent: dict[str, Any]
+                 ) -> MicroBatcher[_Item, tuple[Any, int]] | None:
+        """The batcher for the request's deployment and options; None when it goes alone (no batching, a ``user``,
+        unusual options, or ``MAX_BATCHERS`` busy batchers)."""
+        batching, fmt, dims = dep.config.batching, sent.get("encoding_format", "float"), sent.get("dimensions", 0)
+        if batching is None or "user" in sent or fmt not in _FORMATS or type(dims) is not int:
+            return None
+        key = (dep.name, str(fmt), dims)
+        batcher = self._batchers.get(key)
+        if batcher is not None:
+            self._batchers.move_to_end(key)
+            return batcher
+        if len(self._batchers) >= MAX_BATCHERS:
+            idle = next((k for k, b in self._batchers.items() if b.idle), None)
+            if idle is None:
+                return None
+            del self._batchers[idle]
+        options: dict[str, Any] = {k: sent[k] for k in ("encoding_format", "dimensions") if k in sent}
+        batcher = self._batchers[key] = MicroBatcher(
+            lambda items: self._coalesced(dep, options, items), max_batch=batching.max_batch,
+            max_wait_ms=batching.max_wait_ms, max_inflight=batching.max_inflight)
+        return batcher
 
     async def _coalesced(self, dep: EmbeddingDeployment, options: dict[str, Any],
                          items: list[_Item]) -> list[tuple[Any, int]]:

@@ -2,13 +2,18 @@
 
 Order matters: the ledger is migrated (and its spill file replayed) before team control rebuilds budget counters
 from it; the core is complete before the batch runner, whose lines go through it, starts.
+
+A PostgreSQL ledger that does not answer at start does not stop the gateway (a degraded start): the ledger writer
+spills until the database answers, then migrates and replays; only the master key works until the keys are read;
+budget counters are rebuilt, and the batch runner started, once the database answers (``/readyz`` says 503 until the
+ledger has caught up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -55,13 +60,10 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     deployments = build_deployments(settings, env) + students.deployments()
     catalog = Catalog(deployments, settings.fallbacks)
     await asyncio.gather(*(start() for d in deployments if (start := getattr(d.provider, "start", None))))
-    dispatcher = Dispatcher(catalog, settings.retry, settings.routing)
+    dispatcher = Dispatcher(catalog, settings.retry, settings.routing, drain_s=settings.ledger.drain_on_disconnect_s)
     opener = DatabaseOpener(database_url(settings, env))
     writer = await asyncio.to_thread(open_writer, settings, env, opener)
     await writer.start()
-    metrics = Metrics()
-    metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments, dispatcher.inflight),
-                  lambda: writer.queued)
     accountant = build_accountant(settings, env)
     control = await build_admission(settings, opener, accountant.pricer, accountant.counter, deployments)
     dispatcher.gate = control
@@ -80,27 +82,51 @@ async def running_gateway(settings: Settings, env: Mapping[str, str]) -> AsyncIt
     embedding_deployments = build_embedding_deployments(settings, env)
     upstream_embeddings = EmbeddingsDispatcher(embedding_deployments,
                                                _token_count() if embedding_deployments else len)
+    metrics = Metrics(_label_models(settings, deployments, routers, upstream_embeddings))
+    metrics.watch(dispatcher.inflight, lambda: _queue_depths(deployments, dispatcher.inflight),
+                  lambda: writer.queued)
     gateway = Gateway(settings=settings, dispatcher=dispatcher, accountant=accountant, ledger=writer, metrics=metrics,
                       control=control, cache=cache, semantic=semantic, routers=routers, students=students,
                       bodies=bodies, embedder=embedder, upstream_embeddings=upstream_embeddings,
                       ledger_source=opener.report_source(), conversations=ResponseStore(opener()),
                       durable_ack=_durable_ack(settings.ledger.ack, opener.postgres))
+    runner: asyncio.Task[None] | None = None
     if settings.batch.enabled:  # the lines run through the core built so far (they never touch its batches)
         service = await asyncio.to_thread(build_batches, settings, env, GatewayLines(gateway), RemoteLines(gateway),
                                           catalog, accountant, opener)
         gateway = replace(gateway, batch_service=service)
-        await service.runner.start()
+        degraded = opener.postgres and writer.store_down
+        runner = asyncio.create_task(_start_runner(service.runner.start, retry=degraded))
+        if not degraded:
+            await runner
     log.info("serving %d deployments: %s", len(deployments), ", ".join(d.name for d in deployments))
     try:
         yield gateway
     finally:
-        await _close(gateway, deployments)
+        await _close(gateway, deployments, runner)
         await asyncio.to_thread(opener.close)
 
 
-async def _close(gateway: Gateway, deployments: list[Deployment]) -> None:
+async def _start_runner(start: Callable[[], Awaitable[None]], *, retry: bool) -> None:
+    """Start the batch runner; on PostgreSQL, a database that does not answer yet is tried again every 5 s."""
+    while True:
+        try:
+            await start()
+            return
+        except Exception as exc:  # the job engine's and the driver's own errors: the database is not there yet
+            if not retry:
+                raise
+            log.error("batch runner not started (%s); trying again in 5 s", " ".join(str(exc).split()))
+            await asyncio.sleep(5.0)
+
+
+async def _close(gateway: Gateway, deployments: list[Deployment], runner: asyncio.Task[None] | None) -> None:
     """Stop everything that was opened: batch work first (its lines stay pending), then the ledger writer."""
-    if gateway.batch_service is not None:
+    if runner is not None and not runner.done():  # still waiting for its database
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    elif gateway.batch_service is not None and runner is not None and not runner.cancelled() \
+            and runner.exception() is None:
         await gateway.batch_service.runner.stop()
     await gateway.ledger.stop()
     for part in (gateway.upstream_embeddings, gateway.control, gateway.semantic, gateway.cache):
@@ -124,6 +150,13 @@ def _token_count() -> TokenCount:
 
     counter = TokenCounter()
     return lambda text: counter.count_text(text, "text-embedding-3-small")
+
+
+def _label_models(settings: Settings, deployments: list[Deployment], routers: Routers,
+                  embeddings: EmbeddingsDispatcher) -> frozenset[str]:
+    """The model names metrics may carry as labels: only configured ones (docs/security.md)."""
+    names = {n for d in deployments for n in (d.config.model, d.config.sent_model, d.config.tier)}
+    return frozenset(names | set(routers.names()) | set(embeddings.models()) | {settings.embeddings.model})
 
 
 def _queue_depths(deployments: list[Deployment], inflight: Mapping[str, int]) -> dict[str, int]:

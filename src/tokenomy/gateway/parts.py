@@ -40,12 +40,12 @@ class ResponseCache(Protocol):
 class SemanticCache(Protocol):
     async def probe(self, body: Mapping[str, Any], decision: CacheDecision, namespace: str) -> Probe | None: ...
 
-    def served(self, request_id: str, match: Match) -> None: ...
+    def served(self, request_id: str, match: Match, owner: str | None = None) -> None: ...
 
     async def remember(self, probe: Probe | None, decision: CacheDecision,
                        completion: Mapping[str, Any]) -> None: ...
 
-    def report(self, request_id: str, correct: bool) -> bool: ...
+    def report(self, request_id: str, correct: bool, viewer: str | None = None) -> bool: ...
 
     async def start(self) -> None: ...
 
@@ -107,14 +107,14 @@ class NoSemanticCache:
     async def probe(self, body: Mapping[str, Any], decision: CacheDecision, namespace: str) -> Probe | None:
         return None
 
-    def served(self, request_id: str, match: Match) -> None:
+    def served(self, request_id: str, match: Match, owner: str | None = None) -> None:
         return None
 
     async def remember(self, probe: Probe | None, decision: CacheDecision,
                        completion: Mapping[str, Any]) -> None:
         return None
 
-    def report(self, request_id: str, correct: bool) -> bool:
+    def report(self, request_id: str, correct: bool, viewer: str | None = None) -> bool:
         return False
 
     async def start(self) -> None:

@@ -14,6 +14,7 @@ from tokenomy.ledger.trace import RequestTrace
 from tokenomy.providers.registry import Deployment
 
 Chunks = AsyncGenerator[dict[str, Any], None]
+CLIENT_GONE = 499  # the status of a request whose client left before its answer (nginx's "client closed request")
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from tokenomy.errors import ModelNotAllowedError, TokenomyError
 from tokenomy.gateway.recorders import Recorder, refusals
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import (
+    CLIENT_GONE,
     Answer,
     StreamAnswer,
     client_id_headers,
@@ -89,6 +91,10 @@ async def serve_resolved(gw: Gateway, chat: ValidChat, trace: RequestTrace, call
     except TokenomyError as exc:
         entry = record(trace, exc.status, exc)
         raise
+    except asyncio.CancelledError:  # the client left: an HTTP call was let finish (bounded), the local model stopped
+        trace.client_disconnected = True
+        entry = record(trace, CLIENT_GONE)
+        raise
     finally:
         await _settle(gw.control, ticket, entry, chat)
     headers = {**deployment_headers(trace.id, done.deployment, trace.cache_status), **cost_headers(entry),
@@ -113,7 +119,7 @@ async def _lookup(gw: Gateway, chat: ValidChat, trace: RequestTrace, decision: C
     trace.cache_status = "miss"
     probe = await gw.semantic.probe(chat.body, decision, namespace)
     if probe is not None and probe.answer is not None and probe.match is not None:
-        gw.semantic.served(trace.id, probe.match)
+        gw.semantic.served(trace.id, probe.match, trace.key_id)
         return _serve_hit(chat, trace, probe.answer, record, semantic_score=probe.match.score), probe
     return None, probe
 

@@ -26,7 +26,7 @@ from tokenomy.control.estimate import explicit_max_output
 from tokenomy.dispatch.dispatcher import ServedStream
 from tokenomy.errors import StreamBrokenError, TokenomyError, UpstreamError
 from tokenomy.gateway.recorders import Recorder
-from tokenomy.gateway.results import Chunks, StreamAnswer, deployment_headers, fell_back
+from tokenomy.gateway.results import CLIENT_GONE, Chunks, StreamAnswer, deployment_headers, fell_back
 from tokenomy.ledger.records import LedgerEntry
 from tokenomy.ledger.trace import RequestTrace
 from tokenomy.pricing.cost import TokenUsage
@@ -47,6 +47,9 @@ async def open_stream(gw: Gateway, chat: ValidChat, trace: RequestTrace, decisio
         served = await gw.dispatcher.stream(chat, trace, then, allow=allow)  # falls back only before the first chunk
     except BaseException as exc:
         entry = record(trace, exc.status, exc) if isinstance(exc, TokenomyError) else None
+        if isinstance(exc, asyncio.CancelledError):  # the client left before the first chunk
+            trace.client_disconnected = True
+            entry = record(trace, CLIENT_GONE)
         await control.settle(ticket, entry)
         raise
     route = fell_back(trace, chat.typed.model, then, served.model)

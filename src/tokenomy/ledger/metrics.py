@@ -1,9 +1,11 @@
 """Prometheus metrics (served by ``GET /metrics``), fed from the same ledger entries that go to the store, so the two
 agree.
 
-A registry per app (no global state). Gauges that describe the moment — upstream calls in flight and requests
-queued per deployment (the local tier's queue; what an autoscaler scales on), the ledger writer's backlog — are read
-at scrape time from their owners, costing nothing per request.
+A registry per app (no global state). Every label value comes from configuration: a model name a client sends that
+no deployment, tier or router of this gateway bears is counted as ``other`` (else each unknown name would be a new
+series, and ``/metrics`` would grow with whatever clients send). Gauges that describe the moment — upstream calls in
+flight and requests queued per deployment (the local tier's queue; what an autoscaler scales on), the ledger
+writer's backlog — are read at scrape time from their owners, costing nothing per request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from tokenomy.ledger.records import LedgerEntry
 
+OTHER = "other"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -38,7 +41,10 @@ class _LiveGauges(Collector):
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, models: frozenset[str] = frozenset()) -> None:
+        """``models``: the model names that may be label values (deployments' models and upstream names, tiers,
+        routers, embedding models)."""
+        self._models = models
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("tokenomy_requests", "Served requests", ["model", "tier", "status", "cache"],
@@ -60,7 +66,8 @@ class Metrics:
 
     def observe(self, entry: LedgerEntry) -> None:
         req = entry.request
-        model, tier = req.served_model or req.requested_model, req.tier or "none"
+        model = self.model_label(req.served_model, req.requested_model)
+        tier = req.tier or "none"
         self.requests.labels(model, tier, str(req.status), req.cache_status).inc()
         t = req.tokens
         for kind, value in (("input", t.input_tokens), ("cached_read", t.cached_read_tokens),
@@ -78,3 +85,7 @@ class Metrics:
         for call in entry.calls:
             if call.outcome == "error":
                 self.upstream_errors.labels(call.deployment, call.error_code or "error").inc()
+
+    def model_label(self, *names: str | None) -> str:
+        """The first of ``names`` this gateway configures, else ``other``."""
+        return next((name for name in names if name and name in self._models), OTHER)

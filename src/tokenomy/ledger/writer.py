@@ -27,7 +27,8 @@ log = logging.getLogger("tokenomy.ledger")
 
 class LedgerWriter:
     def __init__(self, store: LedgerStore, spill: SpillFile, *, max_queue: int = 100_000, batch_size: int = 1000,
-                 flush_interval_s: float = 0.05, retry_s: float = 5.0) -> None:
+                 flush_interval_s: float = 0.05, retry_s: float = 5.0, store_down: bool = False) -> None:
+        """``store_down``: the store did not answer at start (a degraded start): spill until it does."""
         self._store = store
         self._spill = spill
         self._max_queue = max_queue
@@ -38,8 +39,8 @@ class LedgerWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._store_down_since: float | None = None
-        self._last_attempt = 0.0
+        self._store_down_since: float | None = time.monotonic() if store_down else None
+        self._last_attempt = time.monotonic() if store_down else 0.0
         self.written = 0
         self.spilled = 0
         self.replayed = 0
@@ -54,9 +55,15 @@ class LedgerWriter:
     def store_down(self) -> bool:
         return self._store_down_since is not None
 
+    @property
+    def caught_up(self) -> bool:
+        """The store answers and holds every entry (nothing waits in the spill file)."""
+        return not self.store_down and not self._spill.pending()
+
     def stats(self) -> dict[str, Any]:
         return {"queued": len(self._queue), "written": self.written, "spilled": self.spilled,
-                "replayed": self.replayed, "store": "down" if self.store_down else "up"}
+                "replayed": self.replayed, "store": "down" if self.store_down else "up",
+                "caught_up": self.caught_up}
 
     def submit(self, entry: LedgerEntry) -> None:
         row = entry.as_json()
@@ -88,8 +95,12 @@ class LedgerWriter:
                 future.set_result(None)
 
     async def start(self) -> None:
-        if self._spill.pending():
-            await self._replay()
+        if self._spill.pending() and self._store_down_since is None:
+            try:
+                await self._replay()
+            except LedgerStoreError as exc:
+                log.error("ledger store failed, spilling to %s until it recovers: %s", self._spill.path, exc.message)
+                self._store_down_since = self._last_attempt = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="ledger-writer")
 
     async def stop(self) -> None:
@@ -128,6 +139,7 @@ class LedgerWriter:
             return
         self._last_attempt = time.monotonic()
         try:
+            await asyncio.to_thread(self._store.write, [])  # a store opened late opens now, or raises
             await self._replay()
         except LedgerStoreError as exc:
             if self._store_down_since is None:

@@ -23,13 +23,16 @@ ChunkStream = AsyncGenerator[Chunk, None]
 @dataclass(frozen=True, slots=True)
 class ChatCall:
     """One upstream call. ``timeout_s`` bounds a whole call, or the first byte of a stream. ``anthropic``: the
-    Anthropic Messages request the body was translated from (see ``ANTHROPIC_REQUEST``), or None."""
+    Anthropic Messages request the body was translated from (see ``ANTHROPIC_REQUEST``), or None. ``key_id``: the
+    virtual key asking (None: the master key or an open gateway), for a provider that shares itself fairly among
+    keys."""
 
     body: dict[str, Any]
     request_id: str
     timeout_s: float
     stream_idle_timeout_s: float = 60.0
     anthropic: dict[str, Any] | None = None
+    key_id: str | None = None
 
     @property
     def stream(self) -> bool:

@@ -2,9 +2,15 @@
 llama-cpp-python.
 
 A ``Llama`` object is not thread-safe, so each model owns one worker thread; generation runs there, off the event
-loop, and concurrent requests queue for it (up to ``max_queue``, then 503 so a fallback can take the request).
-Streams cross from the worker thread to the loop through an asyncio queue; a client that goes away sets a flag the
-worker checks between tokens, so an abandoned stream stops generating.
+loop. Concurrent requests wait for it in a fair queue (``providers.fair_queue``: the keys take turns), bounded by
+``max_queue`` in all and ``max_queue_per_key`` for one key; a request that does not fit is refused at once (503 with
+``Retry-After``, so a fallback can take it). A request generates at most ``max_tokens`` per choice (and never past
+the context window), whatever it asks for.
+
+Every request, streamed or not, is generated as a stream: tokens cross from the worker thread to the loop through
+an asyncio queue, and a non-streamed answer is assembled from them. So a request whose client goes away (its task is
+cancelled, or its stream closed) sets a flag the worker checks between tokens and stops generating at once; the
+same flag stops every generation when the gateway shuts down.
 
 ``adapters`` (served model name -> GGUF LoRA file, scale) are loaded on the same model: a request whose ``model``
 names one runs with that adapter set (:mod:`tokenomy.providers.llama_adapters`), others on the base alone — several
@@ -22,8 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tokenomy.errors import CapabilityError, ConfigError, UpstreamError, UpstreamUnavailableError
+from tokenomy.errors import CapabilityError, ConfigError, UpstreamError
 from tokenomy.providers.base import ChatCall, ChunkStream, Completion
+from tokenomy.providers.fair_queue import FairQueue
+from tokenomy.wire.stream import StreamAssembler
 
 if TYPE_CHECKING:
     from tokenomy.providers.llama_adapters import LoraSet
@@ -47,23 +55,25 @@ class LocalLlamaProvider:
     """Serves chat completions from a GGUF file in this process."""
 
     def __init__(self, *, deployment: str, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None,
-                 max_queue: int = 64, adapters: dict[str, tuple[Path, float]] | None = None) -> None:
+                 max_queue: int = 64, max_queue_per_key: int = 16, max_tokens: int = 1024,
+                 adapters: dict[str, tuple[Path, float]] | None = None) -> None:
         self.deployment = deployment
         self._adapter_files = dict(adapters or {})
         self.adapters: LoraSet | None = None
         self._model_path = model_path
         self._n_ctx = n_ctx
         self._n_threads = n_threads
-        self._max_queue = max_queue
+        self._max_tokens = max_tokens
+        self._queue = FairQueue(deployment, max_waiting=max_queue, max_per_key=max_queue_per_key)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{deployment}")
         self._llama: Any = None
         self._formatter: Any = None
-        self._pending = 0
+        self._running: set[threading.Event] = set()  # the stop flags of generations in flight
 
     @property
     def queue_depth(self) -> int:
         """Requests waiting for or holding the model (what an autoscaler would scale on)."""
-        return self._pending
+        return self._queue.depth
 
     async def start(self) -> None:
         """Load the model on the worker thread (0.1-0.3 s for SmolLM2)."""
@@ -88,29 +98,28 @@ class LocalLlamaProvider:
             self.adapters = LoraSet(self._llama, self._adapter_files, deployment=self.deployment)
 
     async def aclose(self) -> None:
+        for stop in self._running:  # generations in flight stop at their next token
+            stop.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def chat(self, call: ChatCall) -> Completion | ChunkStream:
-        if self._pending >= self._max_queue:
-            raise UpstreamUnavailableError(f"local model queue is full ({self._max_queue} waiting)",
-                                           deployment=self.deployment)
         kwargs = self._arguments(call.body)
         n = int(call.body.get("n") or 1)
         model = str(call.body.get("model") or self.deployment)
+        chunks = self._stream(kwargs, n, model, call.key_id)
         if call.stream:
-            return self._stream(kwargs, n, model)
-        self._pending += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._complete, kwargs, n, model)
-        finally:
-            self._pending -= 1
+            return chunks
+        whole = StreamAssembler()
+        async for chunk in chunks:  # cancelled (the client left): the stream's own cleanup stops the worker
+            whole.feed(chunk)
+        return whole.completion()
 
     def _arguments(self, body: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {k: body[k] for k in _PASSTHROUGH if body.get(k) is not None}
         kwargs["messages"] = [_flatten(m) for m in body["messages"]]
         kwargs["model"] = body.get("model")  # picks the adapter, if one is served under this name
-        kwargs["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+        asked = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+        kwargs["max_tokens"] = min(int(asked), self._max_tokens)  # llama.cpp stops at the context window too
         if kwargs.get("tool_choice") == "required":
             tools = kwargs.get("tools") or []
             if len(tools) != 1:
@@ -131,25 +140,6 @@ class LocalLlamaProvider:
 
     # --- worker-thread side ------------------------------------------------------------------------------------
 
-    def _complete(self, kwargs: dict[str, Any], n: int, model: str) -> Completion:
-        choices: list[dict[str, Any]] = []
-        prompt_tokens = completion_tokens = 0
-        for index in range(n):
-            result = self._generate(kwargs, stream=False)
-            choice = dict(result["choices"][0], index=index)
-            choices.append(choice)
-            prompt_tokens = int(result["usage"]["prompt_tokens"])
-            completion_tokens += int(result["usage"]["completion_tokens"])
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        }
-
     def _generate(self, kwargs: dict[str, Any], *, stream: bool) -> Any:
         if self.adapters is not None:
             self.adapters.apply(kwargs.get("model"))
@@ -166,10 +156,11 @@ class LocalLlamaProvider:
             completion_tokens = 0
             for index in range(n):
                 text: list[str] = []
+                named: set[int] = set()
                 for chunk in self._generate(kwargs, stream=True):
                     if out.cancelled.is_set():
                         return
-                    choice = dict(chunk["choices"][0], index=index)
+                    choice = _named_once(dict(chunk["choices"][0], index=index), named)
                     text.append((choice.get("delta") or {}).get("content") or "")
                     out.put({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                              "choices": [choice]})
@@ -210,23 +201,24 @@ class LocalLlamaProvider:
 
     # --- loop side ---------------------------------------------------------------------------------------------
 
-    async def _stream(self, kwargs: dict[str, Any], n: int, model: str) -> ChunkStream:
-        loop = asyncio.get_running_loop()
-        pipe = _Pipe(loop)
-        self._pending += 1
-        future = loop.run_in_executor(self._executor, self._stream_worker, kwargs, n, model, pipe)
-        try:
-            while True:
-                item = await pipe.queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            pipe.cancelled.set()
-            self._pending -= 1
-            await asyncio.shield(future)
+    async def _stream(self, kwargs: dict[str, Any], n: int, model: str, key: str | None) -> ChunkStream:
+        async with self._queue.turn(key):
+            loop = asyncio.get_running_loop()
+            pipe = _Pipe(loop)
+            self._running.add(pipe.cancelled)
+            future = loop.run_in_executor(self._executor, self._stream_worker, kwargs, n, model, pipe)
+            try:
+                while True:
+                    item = await pipe.queue.get()
+                    if item is _END:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            finally:
+                pipe.cancelled.set()  # a client that left, or a closed stream: the worker stops at its next token
+                self._running.discard(pipe.cancelled)
+                await asyncio.wait([future])  # the worker is free again before the next request's turn
 
 
 class _Pipe:
@@ -239,6 +231,22 @@ class _Pipe:
 
     def put(self, item: Any) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+def _named_once(choice: dict[str, Any], named: set[int]) -> dict[str, Any]:
+    """llama.cpp repeats a tool call's id and name in every delta; OpenAI's stream (and every client assembling it)
+    gives them once, in the call's first delta."""
+    calls = (choice.get("delta") or {}).get("tool_calls")
+    if not calls:
+        return choice
+    once = []
+    for call in calls:
+        index = int(call.get("index", 0))
+        if index in named:
+            call = {"index": index, "function": {"arguments": (call.get("function") or {}).get("arguments", "")}}
+        named.add(index)
+        once.append(call)
+    return {**choice, "delta": {**choice["delta"], "tool_calls": once}}
 
 
 def _flatten(message: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tokenomy.config.settings import DeploymentConfig, Settings, data_home
+from tokenomy.config.settings import DeploymentConfig, LocalConfig, Settings, data_home
 from tokenomy.config.vendors import VENDORS, env_deployments
 from tokenomy.errors import ConfigError
 from tokenomy.providers.base import Provider
@@ -42,7 +42,7 @@ def resolve_deployments(settings: Settings, env: Mapping[str, str]) -> list[Depl
         configs.insert(0, DeploymentConfig(name=f"local/{local.model}", provider="local", model=local.model,
                                            tier="small", model_path=local.model_path, n_ctx=local.n_ctx,
                                            n_threads=local.n_threads, timeout_s=300.0,
-                                           adapters=list(local.adapters)))
+                                           max_output_tokens=local.max_tokens, adapters=list(local.adapters)))
     configs = _with_attached(configs, settings, env)
     return [expanded for c in configs for expanded in (c, *adapter_deployments(c))]
 
@@ -67,16 +67,21 @@ def adapter_deployments(base: DeploymentConfig) -> list[DeploymentConfig]:
                                     adapters=[], adapter_of=base.name) for a in base.adapters]
 
 
-def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, max_queue: int = 64,
+def build_provider(config: DeploymentConfig, env: Mapping[str, str], *, local: LocalConfig | None = None,
                    prompt_caching: bool = True) -> Provider:
-    """One provider for one deployment; a missing key or package is a ConfigError naming the deployment."""
+    """One provider for one deployment; a missing key or package is a ConfigError naming the deployment.
+    ``local``: the queue and output limits of in-process models."""
     if config.provider == "local":
         from tokenomy.providers.local_llama import LocalLlamaProvider, bundled_model_path
 
+        limits = local or LocalConfig()
         path = Path(config.model_path).expanduser() if config.model_path else bundled_model_path()
         adapters = {a.sent_model: (Path(a.path).expanduser(), a.scale) for a in config.adapters if a.path}
         return LocalLlamaProvider(deployment=config.name, model_path=path, n_ctx=config.n_ctx,
-                                  n_threads=config.n_threads, max_queue=max_queue, adapters=adapters)
+                                  n_threads=config.n_threads, max_queue=limits.max_queue,
+                                  max_queue_per_key=limits.max_queue_per_key,
+                                  max_tokens=min(limits.max_tokens, config.max_output_tokens or limits.max_tokens),
+                                  adapters=adapters)
     base_url, api_key = _endpoint(config, env)
     if config.provider == "anthropic":
         from tokenomy.promptcache.breakpoints import BreakpointPlanner
@@ -106,7 +111,7 @@ def build_deployments(settings: Settings, env: Mapping[str, str]) -> list[Deploy
             extra = {"lora": [{"id": adapter.lora_id, "scale": adapter.scale}]} if adapter.lora_id is not None else None
             found.append(Deployment(c, SharedBaseView(shared[base.name], c.model, owner=False, extra_body=extra)))
             continue
-        provider = build_provider(c, env, max_queue=settings.local.max_queue,
+        provider = build_provider(c, env, local=settings.local,
                                   prompt_caching=settings.cache.prompt_breakpoints)
         if c.adapters:
             shared[c.name] = SharedUpstream(provider)

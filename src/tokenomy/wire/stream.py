@@ -10,7 +10,7 @@ from typing import Any
 
 class StreamAssembler:
     """Folds ``chat.completion.chunk`` objects into the ``chat.completion`` they describe (any ``n``, tool calls
-    merged by index, the final usage)."""
+    merged by index, token logprobs joined, the final usage)."""
 
     def __init__(self) -> None:
         self._choices: dict[int, dict[str, Any]] = {}
@@ -24,12 +24,15 @@ class StreamAssembler:
             self._usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             slot = self._choices.setdefault(int(choice.get("index", 0)), {
-                "content": [], "tools": {}, "thinking": {}, "reasoning": [], "finish_reason": None})
+                "content": [], "tools": {}, "thinking": {}, "reasoning": [], "finish_reason": None, "logprobs": None})
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 slot["content"].append(delta["content"])
             if delta.get("reasoning_content"):
                 slot["reasoning"].append(delta["reasoning_content"])
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+                slot["logprobs"] = (slot["logprobs"] or []) + logprobs["content"]
             for call in delta.get("tool_calls") or ():
                 _merge_tool_call(slot["tools"], call)
             for part in delta.get("thinking_blocks") or ():
@@ -48,8 +51,9 @@ class StreamAssembler:
                 message["thinking_blocks"] = [slot["thinking"][i] for i in sorted(slot["thinking"])]
             if slot["reasoning"]:
                 message["reasoning_content"] = "".join(slot["reasoning"])
+            logprobs = None if slot["logprobs"] is None else {"content": slot["logprobs"], "refusal": None}
             choices.append({"index": index, "message": message, "finish_reason": slot["finish_reason"],
-                            "logprobs": None})
+                            "logprobs": logprobs})
         out = {**self._head, "object": "chat.completion", "choices": choices}
         if self._usage is not None:
             out["usage"] = self._usage

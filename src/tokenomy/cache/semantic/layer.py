@@ -84,21 +84,23 @@ class SemanticLayer:
         self._cache, self._exact, self._embedder = cache, exact, embedder
         self.entries = entries
         self._agreement = agreement_cosine
-        self._served: OrderedDict[str, Match] = OrderedDict()
+        self._served: OrderedDict[str, tuple[Match, str | None]] = OrderedDict()  # request id -> hit, its key
         self._publishing: set[asyncio.Task[None]] = set()
         self._remember_served = remember_served
 
-    def served(self, request_id: str, match: Match) -> None:
-        """Remember a served semantic hit so a user can report on it."""
-        self._served[request_id] = match
+    def served(self, request_id: str, match: Match, owner: str | None = None) -> None:
+        """Remember a served semantic hit so its caller (the virtual key ``owner``) can report on it."""
+        self._served[request_id] = (match, owner)
         while len(self._served) > self._remember_served:
             self._served.popitem(last=False)
 
-    def report(self, request_id: str, correct: bool) -> bool:
-        """A user's verdict on a served semantic hit; False when that request is not (or no longer) remembered."""
-        match = self._served.pop(request_id, None)
-        if match is None:
+    def report(self, request_id: str, correct: bool, viewer: str | None = None) -> bool:
+        """A user's verdict on a served semantic hit; False when that request is not (or no longer) remembered, or
+        was another key's (a virtual key ``viewer`` reports only on its own hits; the master key on any)."""
+        served = self._served.get(request_id)
+        if served is None or (viewer is not None and served[1] != viewer):
             return False
+        match = self._served.pop(request_id)[0]
         self._cache.feedback(match, correct)
         if self.entries is not None and match.served and not correct:
             task = asyncio.get_running_loop().create_task(
