@@ -135,11 +135,15 @@ def test_busy_port_fails_before_start_up(tmp_path: Path) -> None:
 
 
 def test_a_store_failing_at_start_up_is_one_line(tmp_path: Path) -> None:
-    # passes the offline check; fails when the gateway opens its ledger: still no traceback, exit 2
-    env = {"TOKENOMY_HOME": str(tmp_path / "home"), "TOKENOMY_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
+    # passes the offline check; fails when the gateway opens its ledger: still no traceback, exit 2. (A PostgreSQL
+    # ledger that does not answer is a degraded start instead: tests/hardening/test_degraded_start.py.)
+    garbage = tmp_path / "ledger.db"
+    garbage.write_bytes(b"not a SQLite database, but a file the checks can read and write\n" * 64)
+    url = f"sqlite:///{garbage}"
+    env = {"TOKENOMY_HOME": str(tmp_path / "home"), "TOKENOMY_DATABASE_URL": url}
     result = _run("serve", "--config", _config(tmp_path, NO_LOCAL + "deployments:\n  - {name: v, provider: vllm, "
                   "model: v, base_url: 'http://127.0.0.1:9/v1', price: {gpu_hour_usd: 1, tokens_per_s: 100}}\n"),
                   "--port", str(free_port()), env=env)
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert _lines(result.stderr)[-1].startswith("error: cannot migrate the ledger at postgresql://nobody@127.0.0.1:1/x")
+    assert _lines(result.stderr)[-1].startswith(f"error: cannot migrate the ledger at {url}")

@@ -100,7 +100,11 @@ def run_uvicorn(settings: Settings, workers: int) -> None:
         return
     app = StartupErrors(create_app(settings))
     runner = Server(LimitedConfig(app, limits, **options))
-    runner.run()
+    try:
+        runner.run()
+    except SystemExit:  # uvicorn (0.55) exits 3 itself when the app did not start
+        if app.error is None:
+            raise
     if app.error is not None:  # a config or store error while starting: one line, not Starlette's traceback
         raise app.error
     if not runner.started:

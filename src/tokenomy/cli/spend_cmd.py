@@ -63,7 +63,7 @@ def _print(report: dict[str, Any]) -> None:
     from tokenomy.cli.terminal import name_column, number_column, out_console, table
 
     console = out_console()
-    console.print(first_line(report), markup=False, highlight=False,
+    console.print(first_line(report), markup=False, highlight=False, soft_wrap=True,  # one line, never wrapped
                   style="bold yellow" if report["unpriced_requests"] else "bold")
     tokens, cache = report["tokens"], report["cache"]
     summary = table(f"spend {report['since']} → {report['until']}")
