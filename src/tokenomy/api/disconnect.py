@@ -15,6 +15,10 @@ from starlette.requests import Request
 T = TypeVar("T")
 
 
+WATCH_AFTER_S = 0.05  # the connection is watched from this long after the body is read: a client gone sooner is seen
+# then (its work has run 50 ms more at most)
+
+
 class ClientGoneError(Exception):
     """The client left before its answer was ready; the core has recorded it."""
 
@@ -33,7 +37,14 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T:
         gone = True
         door.cancel()
 
-    watcher = asyncio.ensure_future(watch())
+    watcher: asyncio.Future[None] | None = None
+
+    def start() -> None:
+        nonlocal watcher
+        watcher = asyncio.ensure_future(watch())
+
+    # most answers are back before the watch would start: a timer handle costs less than a task per request
+    later = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start)
     try:
         result = await work
     except asyncio.CancelledError:
@@ -42,7 +53,9 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T:
         door.uncancel()
         raise ClientGoneError from None
     finally:
-        watcher.cancel()
+        later.cancel()
+        if watcher is not None:
+            watcher.cancel()
     if gone:  # it left as the answer was finished: the answer goes nowhere, but it was recorded as served
         door.uncancel()
     return result

@@ -12,6 +12,7 @@ With a master key none of this applies: a page cannot send the key (docs/securit
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ _FORM_PATHS = ("/v1/files", "/ui/login", "/ui/logout")  # multipart upload and t
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+@functools.lru_cache(maxsize=256)  # parsed once per Host value, not per request
 def loopback_name(host: str) -> bool:
     """``localhost`` (or a name under it), an address in 127.0.0.0/8, or ``::1``."""
     if host == "localhost" or host.endswith(".localhost"):

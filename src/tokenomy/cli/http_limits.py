@@ -61,7 +61,9 @@ class ProtocolLimits(_Protocol):
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._limits: ServerLimits = getattr(config, "limits", ServerLimits())
-        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None  # wakes at or before ``_due``; re-armed lazily
+        self._due: float | None = None  # loop time the current phase must end by (None: no deadline)
+        self._answer: bytes | None = None  # what to send when it passes (None: just close)
         self._in_headers = True  # reading a request line and headers (or waiting for them)
         self._header_bytes = 0
         self._too_large = False
@@ -72,10 +74,13 @@ class ProtocolLimits(_Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_headers and self._deadline is None:
+        if self._in_headers and self._due is None:
             self._arm(self._limits.header_timeout_s, _408)  # the first byte of a request on a kept-alive connection
         super().data_received(data)
         if self._too_large and not self.transport.is_closing():
@@ -124,17 +129,31 @@ class ProtocolLimits(_Protocol):
             self._too_large = True
 
     def _arm(self, seconds: float, answer: bytes | None) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expire, answer)
-
-    def _disarm(self) -> None:
+        """Set the phase's deadline. Lazy: one timer per connection, moved only when the new deadline is earlier than
+        its wake-up; a later deadline is found when it wakes (``_wake``). Three timer handles per request (made and
+        cancelled at every phase) cost the p99 at 500 requests/s; a float does not."""
+        self._due, self._answer = self.loop.time() + seconds, answer
+        if self._deadline is not None and self._deadline.when() <= self._due:
+            return
         if self._deadline is not None:
             self._deadline.cancel()
-            self._deadline = None
+        self._deadline = self.loop.call_at(self._due, self._wake)
+
+    def _disarm(self) -> None:
+        self._due = None  # a pending wake-up finds nothing due and stops
+
+    def _wake(self) -> None:
+        self._deadline = None
+        if self._due is None:
+            return
+        if self.loop.time() < self._due:  # the deadline moved on since the timer was set
+            self._deadline = self.loop.call_at(self._due, self._wake)
+            return
+        self._due = None
+        self._expire(self._answer)
 
     def _expire(self, answer: bytes | None) -> None:
         """Headers late: 408 and close. A body stalled: close (the app reads the client's leaving)."""
-        self._deadline = None
         if self.transport.is_closing():
             return
         if answer is not None and (self.cycle is None or self.cycle.response_complete):
