@@ -109,10 +109,17 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
     assembler = StreamAssembler() if on_complete is not None else None
     accounted = False
     broken: UpstreamError | None = None
-    passed = _passed_on(served, assembler, include_usage)
     try:
-        async for out in passed:
-            yield out
+        # the upstream's chunks as the client sees them (each one traced, and assembled when the answer is cached);
+        # inline rather than one more generator: a layer costs every chunk of every stream
+        first = _shown(served.first, assembler, include_usage)
+        if first is not None:
+            yield first
+        async for chunk in served.rest:
+            call.chunk(chunk)
+            out = _shown(chunk, assembler, include_usage)
+            if out is not None:
+                yield out
         call.end_stream("ok")
         if on_complete is not None and assembler is not None:
             await on_complete(assembler)
@@ -129,32 +136,28 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
         log.warning("stream from %s broke: %s", served.deployment.name, exc.message)
         broken = exc
     finally:
-        await passed.aclose()
-        disconnected = call.outcome == "open"
-        if disconnected:
-            local = served.deployment.config.provider == "local"
-            await _drain(served, 0.0 if local else drain_s)
-        await served.rest.aclose()
+        disconnected = await _closed(served, drain_s)
         if not accounted:
             on_done(disconnected)
     if broken is not None:
         raise StreamBrokenError(broken)
 
 
-async def _passed_on(served: ServedStream, assembler: StreamAssembler | None, include_usage: bool) -> Chunks:
-    """The upstream's chunks as the client sees them (each one traced, and assembled when the answer is cached)."""
+def _shown(chunk: dict[str, Any], assembler: StreamAssembler | None, include_usage: bool) -> dict[str, Any] | None:
+    """A chunk as the client sees it (None: nothing to send), fed to the assembler of an answer to be cached."""
     if assembler is not None:
-        assembler.feed(served.first)
-    first = served.first if include_usage else _without_usage(served.first)
-    if first is not None:
-        yield first
-    async for chunk in served.rest:
-        served.call.chunk(chunk)
-        if assembler is not None:
-            assembler.feed(chunk)
-        out = chunk if include_usage else _without_usage(chunk)
-        if out is not None:
-            yield out
+        assembler.feed(chunk)
+    return chunk if include_usage else _without_usage(chunk)
+
+
+async def _closed(served: ServedStream, drain_s: float) -> bool:
+    """Close the upstream side, draining a stream the client left first (for its usage); True when it was left."""
+    disconnected = served.call.outcome == "open"
+    if disconnected:
+        local = served.deployment.config.provider == "local"
+        await _drain(served, 0.0 if local else drain_s)
+    await served.rest.aclose()
+    return disconnected
 
 
 async def _drain(served: ServedStream, drain_s: float) -> None:
