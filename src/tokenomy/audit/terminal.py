@@ -21,7 +21,8 @@ _LABELS = {"exact_cache": "exact cache (repeats)", "semantic_cache": "semantic c
 def render(doc: dict[str, Any], console: Console) -> None:
     spend, window, rate = doc["spend"], doc["window"], doc["rate"]
     style = "bold yellow" if doc["unpriced"]["requests"] else "bold"
-    console.print(first_line(doc), style=style, markup=False, highlight=False, soft_wrap=True)  # never wrapped
+    console.print(first_line(doc), style=style, markup=False, highlight=False,
+                  soft_wrap=not console.is_terminal)  # piped: one line a script can read whole
     if window["caveat"]:
         console.print(f"[yellow]caveat[/]: {window['caveat']} (x{window['month_scale']:,.1f} to a 30-day month)")
     if rate["requests_per_minute_mean"] is not None:

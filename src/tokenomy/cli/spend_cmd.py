@@ -63,7 +63,8 @@ def _print(report: dict[str, Any]) -> None:
     from tokenomy.cli.terminal import name_column, number_column, out_console, table
 
     console = out_console()
-    console.print(first_line(report), markup=False, highlight=False, soft_wrap=True,  # one line, never wrapped
+    console.print(first_line(report), markup=False, highlight=False,
+                  soft_wrap=not console.is_terminal,  # piped: one line a script can read whole
                   style="bold yellow" if report["unpriced_requests"] else "bold")
     tokens, cache = report["tokens"], report["cache"]
     summary = table(f"spend {report['since']} → {report['until']}")
