@@ -18,14 +18,16 @@ import orjson
 
 from tokenomy.batch.objects import TIMESTAMPS, BatchRecord, BatchStatus, FileRecord, LineCounts, LineState, LineUsage
 from tokenomy.db.engine import Database, SQLiteDatabase, Tx, reason
-from tokenomy.errors import DatabaseError, TokenomyError
+from tokenomy.errors import DatabaseError, StoreUnavailableError
 from tokenomy.ledger.store import insert_entries
 
 
-class BatchStoreError(TokenomyError):
-    """The batch store could not be read or written."""
+class BatchStoreError(StoreUnavailableError):
+    """The batch store could not be read or written: 503, as every store that does not answer (a client may retry;
+    the soak saw a 500 for each batch submitted while PostgreSQL restarted)."""
 
     code = "batch_store_error"
+    outage = False  # no OutageLog watches the batch store: each failure is logged where the door answers it
 
 
 @dataclass(frozen=True, slots=True)
