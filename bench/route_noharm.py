@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -71,7 +72,10 @@ def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, gu
     return {"harm": 100 * summary["harm"], "uplift_mean": 100 * summary["uplift_mean"],
             "uplift_max": 100 * summary["uplift_max"], "apgr": summary["apgr"], "apgr_cost": summary["apgr_cost"],
             "learned": 1 - sum(hull_points) / len(hull_points), "verdict": report["no_harm"].get("verdict", "off"),
-            "train_rows": report["rows"], "test_rows": result["rows"]}
+            "train_rows": report["rows"], "test_rows": result["rows"], "vs_hull": summary["vs_hull"],
+            "hull_points": hull_points, "points": result["points"]["router"],
+            "singles": {k: v for k, v in result["summary"].items() if k.startswith("single:")},
+            "bands": report["no_harm"].get("bands")}
 
 
 def _spread(values: list[float], digits: int = 1) -> str:
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.files.split(","):
         path = SHARED / FILES[name]
         prices = read_prices(ROUTELLM_PRICES) if name in ("mmlu", "gsm8k") else {}
-        lines = path.read_text().splitlines()
+        lines = [line for line in path.read_text().split("\n") if line.strip()]  # prompts may hold U+2028
+        sibling = path.with_name(path.stem + ".models.json")  # the file's prices travel with its samples
         for size in args.sizes.split(","):
             seeds = [0] if size == "all" else list(range(args.seeds))
             found: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
@@ -108,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     work = Path(tmp)
                     data = work / path.name
                     data.write_text("\n".join(_sample(lines, size, seed)) + "\n")
+                    if sibling.is_file():
+                        shutil.copy(sibling, work / sibling.name)
                     for guarded in (True, False) if args.unguarded else (True,):
                         run = _one(data, prices, args.embedder, args.cache, guarded, work)
                         found[guarded].append(run)

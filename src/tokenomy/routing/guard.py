@@ -12,6 +12,10 @@ into cost bands (tenths of the normalised cost, cheapest single model = 0, best 
 best model's cost). A point keeps the learned rule only when both its band and the point itself beat the hull by
 more than the fold-to-fold noise (mean uplift > the standard deviation of the fold uplifts); every other point falls
 back to the hull's choice at its cost: the dearest hull vertex (a single model) that costs no more than the point.
+The vertices served are themselves chosen the same way (:func:`sure_vertices`): a dearer model is one only where it
+beats the cheaper ones by more than the noise, so on few rows a model that merely looked better is not served.
+On small data (:data:`tokenomy.routing.selection.NESTED_MAX_ROWS`) the uplift is measured on nested out-of-fold
+predictions (:func:`tokenomy.routing.selection.nested_oof`): the chosen learner's own are optimistic there.
 Every single model also enters the table (``kind: single``, ``hull`` true for the hull's vertices), and a target
 is met by a hull vertex wherever that is at least as good as the learned points that survived
 (:func:`tokenomy.routing.calibrate.solve`; a model below the hull is never a target's answer: at its cost the hull
@@ -72,6 +76,26 @@ def hull_at(costs: Sequence[float], scores: Sequence[float], cost: float) -> flo
     return float(ys[k - 1] + frac * (ys[k] - ys[k - 1]))
 
 
+def sure_vertices(costs: np.ndarray, scores: np.ndarray, members: Sequence[np.ndarray]) -> list[int]:
+    """The hull's choices that are not a gamble: from the cheapest model up, a dearer model joins only when it beats
+    the hull of the models already in by more than the fold-to-fold noise at its cost (per fold, on that fold's
+    rows). On few rows two models of one price whose scores differ by noise are not told apart: the one in already
+    (the cheaper) stays the choice. ``costs``/``scores``: ``(rows, models)``; ``members``: each fold's rows."""
+    import numpy as np
+
+    mean_c, mean_s = costs.mean(axis=0), scores.mean(axis=0)
+    order = sorted(range(costs.shape[1]), key=lambda j: (mean_c[j], -mean_s[j]))
+    chosen = [order[0]]
+    for j in order[1:]:
+        per_fold = np.array([scores[m, j].mean() - hull_at([costs[m, v].mean() for v in chosen],
+                                                           [scores[m, v].mean() for v in chosen], costs[m, j].mean())
+                             for m in members])
+        if per_fold.mean() > _spread(per_fold) + _EPS:
+            chosen.append(j)
+    kept = hull_vertices([mean_c[v] for v in chosen], [mean_s[v] for v in chosen])
+    return [chosen[k] for k in kept]
+
+
 @dataclass(frozen=True, slots=True)
 class _Measured:
     uplift: float  # mean over folds (weighted by fold size), score units
@@ -90,10 +114,11 @@ def annotate(table: list[dict[str, Any]], models: Sequence[str], frontier: str, 
     import numpy as np
 
     mean_s, mean_c = scores.mean(axis=0), costs.mean(axis=0)
-    vertices = hull_vertices(list(mean_c), list(mean_s))
-    cheap_cost, best_cost = float(mean_c[vertices[0]]), float(mean_c[vertices[-1]])
     fold_ids = sorted(set(folds.tolist()))
     members = [np.nonzero(folds == f)[0] for f in fold_ids]
+    full = hull_vertices(list(mean_c), list(mean_s))  # the hull learned points must beat: every model's
+    vertices = sure_vertices(costs, scores, members)  # the hull's choices served: those not within noise
+    cheap_cost, best_cost = float(mean_c[full[0]]), float(mean_c[full[-1]])
     sizes = np.array([len(m) for m in members], dtype=float)
     fold_singles = [(list(costs[m].mean(axis=0)), list(scores[m].mean(axis=0))) for m in members]
     front = models.index(frontier)
@@ -135,7 +160,8 @@ def annotate(table: list[dict[str, Any]], models: Sequence[str], frontier: str, 
                           **realised(models, frontier, np.full(len(scores), j), scores, costs)})
     kept_rows = sum(1 for r in annotated if r.get("beats_hull"))
     report = {"bands": bands, "points": len(table), "points_kept": kept_rows,
-              "hull": [models[v] for v in vertices], "verdict": verdict(bands, models[vertices[-1]])}
+              "hull": [models[v] for v in full], "hull_served": [models[v] for v in vertices],
+              "verdict": verdict(bands, models[vertices[-1]])}
     return annotated, report
 
 

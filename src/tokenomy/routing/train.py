@@ -22,7 +22,7 @@ from tokenomy.routing import quality as q
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.features import Embed, FeatureConfig, featurize, fit_config
 from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
-from tokenomy.routing.selection import fold_of, select
+from tokenomy.routing.selection import NESTED_MAX_ROWS, fold_of, nested_oof, select
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,10 +96,14 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
     no_harm_report: dict[str, Any] = {"guard": False}
     if no_harm:
         progress("measuring the learned rule against the hull of single models")
-        table, no_harm_report = guard_mod.annotate(table, models, frontier, chosen.oof[complete],
+        measured_on, honest = chosen.oof, "the chosen learner's out-of-fold predictions"
+        if len(rows) <= NESTED_MAX_ROWS:  # small data: the winner's own out-of-fold merit flatters it
+            measured_on = nested_oof(features, scores, est_costs, costs, groups, ids, models, progress)
+            honest = "nested out-of-fold predictions (the learner selected without the held-out fold)"
+        table, no_harm_report = guard_mod.annotate(table, models, frontier, measured_on[complete],
                                                    est_costs[complete], scores[complete], costs[complete],
                                                    fold_of(ids)[complete])
-        no_harm_report = {"guard": True, **no_harm_report}
+        no_harm_report = {"guard": True, "measured_on": honest, **no_harm_report}
     frontier_score = float(means[models.index(frontier)])
 
     progress("cascade check")
