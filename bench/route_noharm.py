@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         prices = read_prices(ROUTELLM_PRICES) if name in ("mmlu", "gsm8k") else {}
         lines = [line for line in path.read_text().split("\n") if line.strip()]  # prompts may hold U+2028
         sibling = path.with_name(path.stem + ".models.json")  # the file's prices travel with its samples
+        available = sum(1 for line in lines if json.loads(line).get("split") != "test")
         for size in args.sizes.split(","):
+            if size != "all" and int(size) >= available:  # a sample of every row is the whole train split
+                continue
             seeds = [0] if size == "all" else list(range(args.seeds))
             found: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
             started = time.monotonic()

@@ -93,6 +93,27 @@ def test_hull_of_single_models() -> None:
     assert hull_vertices([1.0, 2.0, 3.0], [0.5, 0.7, 0.8]) == [0, 1, 2]
 
 
+def test_a_dearer_model_is_served_only_where_it_beats_the_cheaper_beyond_noise() -> None:
+    import numpy as np
+
+    from tokenomy.routing.guard import sure_vertices
+
+    folds = np.arange(100) % 5
+    members = [np.nonzero(folds == f)[0] for f in range(5)]
+    cheap = (np.arange(100) % 2).astype(float)  # 0.5 in every fold
+    lucky = cheap.copy()
+    lucky[[0, 2]] = 1.0  # two more right answers, in folds 0 and 2: +2 points, fold-to-fold noise ±2.7
+    best = cheap.copy()
+    best[np.arange(0, 100, 4)] = 1.0  # +25 points, the same in every fold
+    costs = np.tile([1.0, 2.0, 20.0], (100, 1))
+    scores = np.column_stack([cheap, lucky, best])
+    assert hull_vertices(list(costs.mean(axis=0)), list(scores.mean(axis=0))) == [0, 1, 2]  # on the means
+    assert sure_vertices(costs, scores, members) == [0, 2]  # the lucky one is within the noise: not served
+    top = best.copy()
+    top[[2, 6]] = 1.0  # the best model, at 20: served whatever the noise (a target may ask for it)
+    assert sure_vertices(costs, np.column_stack([cheap, best, top]), members) == [0, 1, 2]  # +25 at 2: beyond noise
+
+
 def test_a_noisy_learner_does_no_harm_where_one_model_dominates(noisy: Path, counter: Any, tmp_path: Path) -> None:
     guarded = train([noisy], tmp_path / "guarded", embed=hashed_embed, counter=counter)
     assert guarded["no_harm"]["verdict"].startswith(NOT_PAYING)

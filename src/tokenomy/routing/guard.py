@@ -77,16 +77,21 @@ def hull_at(costs: Sequence[float], scores: Sequence[float], cost: float) -> flo
 
 
 def sure_vertices(costs: np.ndarray, scores: np.ndarray, members: Sequence[np.ndarray]) -> list[int]:
-    """The hull's choices that are not a gamble: from the cheapest model up, a dearer model joins only when it beats
-    the hull of the models already in by more than the fold-to-fold noise at its cost (per fold, on that fold's
-    rows). On few rows two models of one price whose scores differ by noise are not told apart: the one in already
-    (the cheaper) stays the choice. ``costs``/``scores``: ``(rows, models)``; ``members``: each fold's rows."""
+    """The hull's choices that are not a gamble: the cheapest and the best model (highest mean score); between them,
+    from the cheapest up, a dearer model joins only when it beats the hull of the models already in by more than the
+    fold-to-fold noise at its cost (per fold, on that fold's rows). On few rows two models whose scores differ by
+    noise are not told apart: the one already in (the cheaper; at one price, the better on these rows) stays the
+    choice. ``costs``/``scores``: ``(rows, models)``; ``members``: each fold's rows."""
     import numpy as np
 
     mean_c, mean_s = costs.mean(axis=0), scores.mean(axis=0)
     order = sorted(range(costs.shape[1]), key=lambda j: (mean_c[j], -mean_s[j]))
+    best = max(range(costs.shape[1]), key=lambda j: (mean_s[j], -mean_c[j]))
     chosen = [order[0]]
     for j in order[1:]:
+        if j == best:  # the best single model is always served where a target asks for it: a team's own model
+            chosen.append(j)
+            continue
         per_fold = np.array([scores[m, j].mean() - hull_at([costs[m, v].mean() for v in chosen],
                                                            [scores[m, v].mean() for v in chosen], costs[m, j].mean())
                              for m in members])
