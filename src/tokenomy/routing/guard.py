@@ -11,7 +11,8 @@ fold's single models at the fold's mean cost (a paired comparison on the same ro
 into cost bands (tenths of the normalised cost, cheapest single model = 0, best = 1, plus one band at or above the
 best model's cost). A point keeps the learned rule only when both its band and the point itself beat the hull by
 more than the fold-to-fold noise (mean uplift > the standard deviation of the fold uplifts); every other point falls
-back to the hull's choice at its cost: the dearest hull vertex (a single model) that costs no more than the point.
+back to the hull's choice at the same operating point: the hull vertex (a single model) with the best mean score −
+λ·mean cost − μ·[frontier] (λ = 0, "best expected quality", is the best model; a large λ the cheapest).
 The vertices served are themselves chosen the same way (:func:`sure_vertices`): a dearer model is one only where it
 beats the cheaper ones by more than the noise, so on few rows a model that merely looked better is not served.
 On small data (:data:`tokenomy.routing.selection.NESTED_MAX_ROWS`) the uplift is measured on nested out-of-fold
@@ -157,7 +158,8 @@ def annotate(table: list[dict[str, Any]], models: Sequence[str], frontier: str, 
     annotated = []
     for row, m in zip(table, measured, strict=True):
         kept = m.band in passing and m.uplift > m.spread + _EPS
-        fallback = None if kept else models[_fallback(vertices, list(mean_c), m.cost)]
+        fallback = None if kept else models[_fallback(vertices, list(mean_s), list(mean_c), float(row["lambda"]),
+                                                      float(row.get("mu", 0.0)), front)]
         annotated.append({**row, "uplift": m.uplift, "spread": m.spread, "band": m.band, "beats_hull": kept,
                           "fallback": fallback})
     for j, model in enumerate(models):
@@ -176,10 +178,12 @@ def _spread(per_fold: np.ndarray) -> float:
     return float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else float("inf")
 
 
-def _fallback(vertices: Sequence[int], mean_costs: Sequence[float], cost: float) -> int:
-    """The dearest hull vertex that costs no more than ``cost`` (the cheapest vertex when none does)."""
-    affordable = [v for v in vertices if mean_costs[v] <= cost * (1 + 1e-9)]
-    return affordable[-1] if affordable else vertices[0]
+def _fallback(vertices: Sequence[int], mean_scores: Sequence[float], mean_costs: Sequence[float], lam: float,
+              mu: float, frontier: int) -> int:
+    """The hull's own choice at operating point (λ, μ): the served vertex with the best mean score − λ·mean cost −
+    μ·[frontier], ties to the cheaper (λ = 0: the best model; a large λ: the cheapest)."""
+    return max(vertices, key=lambda v: (mean_scores[v] - lam * mean_costs[v] - (mu if v == frontier else 0.0),
+                                        -mean_costs[v]))
 
 
 def verdict(bands: Sequence[dict[str, Any]], best: str) -> str:
