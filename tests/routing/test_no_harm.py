@@ -200,3 +200,16 @@ def test_the_gateway_serves_the_hull_where_routing_does_not_beat_it(gateway: ope
         picks[target, chosen] += 1
     # a budget of half BIG's cost and a share of 0.5 are met by SMALL alone; quality=0.95 needs BIG: never MID
     assert picks == {("budget=5", SMALL): 6, ("share=0.5", SMALL): 3, ("quality=0.95", BIG): 3}
+
+
+def test_route_train_says_when_learning_does_not_pay(noisy: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tokenomy.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["route", "train", "--data", str(noisy), "--out", str(tmp_path / "r"),
+                                      "--embedder", "wordllama-l2-supercat", "--no-embedding-cache"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "per cost band" in lines[1] and all(line.endswith("-> hull") for line in lines[2:-1])
+    assert lines[-1].startswith(f"{NOT_PAYING} ({BIG};")
