@@ -73,9 +73,11 @@ def test_wordllama_router_trains_serves_and_is_fast(tmp_path: Path) -> None:
     prompts = [json.loads(line)["prompt"] for line in GSM8K.read_text().splitlines()[:40]]
     router.decide(prompts[0])
     started = time.perf_counter()
-    chosen = {router.decide(p, target="share=0.5").model for p in prompts}
+    decisions = [router.decide(p, target="share=0.5") for p in prompts]
     per_decision_ms = (time.perf_counter() - started) * 1000 / len(prompts)
-    assert chosen <= set(router.models) and len(chosen) == 2  # a real mix at share=0.5
+    chosen = {d.model for d in decisions}
+    # a real mix at share=0.5, unless on these 160 rows routing does not beat the hull there: then its single model
+    assert chosen <= set(router.models) and (len(chosen) == 2 or all(d.hull for d in decisions)), chosen
     assert per_decision_ms < 50  # loose on a shared box; bench/route_latency.py gives the real figure
     evaluated = CliRunner().invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
                                          "--prices", str(ROUTELLM_PRICES)])

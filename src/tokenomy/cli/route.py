@@ -141,6 +141,22 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
     click.echo(f"router written to {out}: {report['rows']} training rows, {len(report['models'])} models, "
                f"embedder {report['embedder']}, learner {report['method']}, "
                f"default target {report['default_target']} ({report['seconds']['total']} s)")
+    _print_no_harm(report["no_harm"])
+
+
+def _print_no_harm(no_harm: dict[str, Any]) -> None:
+    """Per cost band, the learned rule's out-of-fold uplift over the hull of single models, and the verdict."""
+    if not no_harm.get("guard"):
+        click.echo("no-harm guard off: the learned rule serves every operating point")
+        return
+    click.echo("out-of-fold uplift over the hull of single models, per cost band (normalised cost; points):")
+    for band in no_harm["bands"]:
+        span = f"{band['cost_from']:.1f}-{band['cost_to']:.1f}" if band["cost_to"] is not None else \
+            f">= {band['cost_from']:.1f}"
+        kept = "learned" if band["beats_hull"] else "hull"
+        click.echo(f"  {span:>9}  {100 * band['uplift']:+6.2f} +/- {100 * band['spread']:5.2f}  "
+                   f"({band['points']} points) -> {kept}")
+    click.echo(no_harm["verdict"])
 
 
 @route_group.command("eval")
@@ -188,15 +204,20 @@ def _print_summary(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{result['rows']} rows; axis: {result['axis']}")
-    for column in ("method", "APGR", "APGR (cost)", "CPT50", "CPT80", "USD/1k to best"):
+    for column in ("method", "APGR", "APGR (cost)", "CPT50", "CPT80", "USD/1k to best", "harm", "uplift"):
         table.add_column(column)
     for name, figures in result["summary"].items():
         if "apgr" not in figures:
             continue
         reach = figures["cost_to_best_usd"]
         table.add_row(name, f"{figures['apgr']:.3f}", f"{figures['apgr_cost']:.3f}", _fmt(figures["cpt50"]),
-                      _fmt(figures["cpt80"]), "-" if reach is None else f"{reach * 1000:.3f}")
+                      _fmt(figures["cpt80"]), "-" if reach is None else f"{reach * 1000:.3f}",
+                      f"{100 * figures['harm']:.1f}", f"{100 * figures['uplift_mean']:+.1f}")
     Console().print(table)
+    hull = sum(result["no_harm"]["hull_points"])
+    click.echo(f"harm (largest shortfall below the hull of single models at equal cost, points): router "
+               f"{100 * result['summary']['router']['harm']:.2f}; {hull} of {len(result['no_harm']['hull_points'])} "
+               "operating points serve the hull's single model")
     for row in result["calibration"]:
         rule = f"frontier call charged {row['mu']:.3g}" if row.get("mu") else f"λ={row['lambda']:.4g}"
         click.echo(f"target {row['target']}: realised {row['realised']:.3f} ({rule})")

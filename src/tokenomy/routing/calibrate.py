@@ -43,13 +43,17 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class OperatingPoint:
-    """``lam``: USD⁻¹ charged on every call's cost; ``mu``: score units charged on a call to the frontier."""
+    """``lam``: USD⁻¹ charged on every call's cost; ``mu``: score units charged on a call to the frontier;
+    ``model``: a single model served on every call instead (the hull's choice, :mod:`tokenomy.routing.guard`)."""
 
     lam: float
     mu: float = 0.0
+    model: str = ""
 
     def matches(self, row: dict[str, Any]) -> bool:
-        return bool(row["lambda"] == self.lam and row.get("mu", 0.0) == self.mu)
+        if self.model:
+            return bool(row.get("kind") == "single" and row["model"] == self.model)
+        return bool(row.get("kind") != "single" and row["lambda"] == self.lam and row.get("mu", 0.0) == self.mu)
 
 
 def parse_target(text: str) -> Target:
@@ -126,20 +130,28 @@ def realised(models: Sequence[str], frontier: str, chosen: np.ndarray, scores: n
 
 def solve(target: Target, calibration: list[dict[str, Any]], frontier_score: float) -> OperatingPoint:
     """The operating point of the calibration row that meets ``target``: a μ row for a share target, a λ row
-    otherwise (rows of each kind run from cheapest to most expensive)."""
+    otherwise (rows of each kind run from cheapest to most expensive), among the rows that beat the hull of single
+    models out of fold, or a single model on the hull of single models (``single`` rows) where that does at least as
+    well (:mod:`tokenomy.routing.guard`)."""
     kind = "mu" if target.kind == "share" else "lambda"
-    rows = [row for row in calibration if row.get("kind", "lambda") == kind] or calibration
+    learned = [row for row in calibration if row.get("kind", "lambda") == kind and row.get("beats_hull", True)]
+    singles = [row for row in calibration if row.get("kind") == "single" and row.get("hull", True)]
+    rows = _by_cost(learned, singles) if singles else learned or calibration
     if target.kind == "quality":
         goal = target.value * frontier_score
         found = next((row for row in rows if row["score"] >= goal), None)
         return _point(found or max(rows, key=lambda r: r["score"]))
     key = "share" if target.kind == "share" else "usd_per_1k"
-    chosen = rows[0]
-    for row in rows:
-        if row[key] <= target.value + 1e-12 and row["score"] >= chosen["score"]:
-            chosen = row
-    return _point(chosen)
+    meeting = [row for row in rows if row[key] <= target.value + 1e-12]
+    return _point(max(meeting, key=lambda r: (r["score"], -r["usd_per_1k"])) if meeting else rows[0])
+
+
+def _by_cost(learned: list[dict[str, Any]], singles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Learned rows and single models, cheapest first; at equal cost the better, then a single model."""
+    return sorted([*learned, *singles], key=lambda r: (r["usd_per_1k"], -r["score"], r.get("kind") != "single"))
 
 
 def _point(row: dict[str, Any]) -> OperatingPoint:
+    if row.get("kind") == "single":
+        return OperatingPoint(0.0, 0.0, model=str(row["model"]))
     return OperatingPoint(float(row["lambda"]), float(row.get("mu", 0.0)))

@@ -25,6 +25,7 @@ from tokenomy.routing import calibrate
 from tokenomy.routing.calibrate import OperatingPoint
 from tokenomy.routing.cascade import escalations
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
+from tokenomy.routing.guard import hull_at
 from tokenomy.routing.metrics import Point, Reference, hull, mixed_point, point, reference, summarise
 from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
 from tokenomy.routing.router import Router
@@ -73,7 +74,8 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
         curves["cascade"] = cascade_curve
     singles = {m: point(ref, models, np.full(len(rows), j), scores, costs) for j, m in enumerate(models)}
     curves.update(_baselines(ref, models, rows, scores, costs, singles, strong))
-    summary = {name: summarise(ref, curve) for name, curve in curves.items()}
+    summary = {name: {**summarise(ref, curve), **against_hull(curve, list(singles.values()))}
+               for name, curve in curves.items()}
     for name, single in singles.items():
         summary[f"single:{name}"] = {"score": single.score, "cost_usd": single.cost_usd}
     return {
@@ -84,8 +86,20 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
         "cost_assumption": f"prices × tokens where no cost_usd; output tokens from the response, else "
                            f"{ASSUMED_OUTPUT_TOKENS}", "summary": summary, "cascade": cascade_note,
         "calibration": _calibration(router, targets, expected, est_costs, scores, costs, ref),
+        "no_harm": {"guard": router.guard.active, "harm": summary["router"]["harm"],
+                    "hull_points": [bool(router.guard.apply(at)[0].model) for at in operating]},
         "points": {name: [asdict(p) for p in curve] for name, curve in curves.items()},
         "operating_points": [asdict(at) for at in operating]}
+
+
+def against_hull(curve: Sequence[Point], singles: Sequence[Point]) -> dict[str, Any]:
+    """Each operating point's score minus the hull of single models at its cost (``vs_hull``); ``harm`` = the
+    largest shortfall below the hull at equal cost (0 when no point falls below it); ``uplift_mean`` /
+    ``uplift_max`` over the points."""
+    costs, scores = [p.cost_usd for p in singles], [p.score for p in singles]
+    gaps = [p.score - hull_at(costs, scores, p.cost_usd) for p in curve]
+    return {"harm": max(0.0, -min(gaps)), "uplift_mean": sum(gaps) / len(gaps), "uplift_max": max(gaps),
+            "vs_hull": gaps}
 
 
 def _baselines(ref: Reference, models: Sequence[str], rows: Sequence[OutcomeRow], scores: np.ndarray,

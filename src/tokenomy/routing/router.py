@@ -27,6 +27,7 @@ from tokenomy.routing import store
 from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target, solve
 from tokenomy.routing.cascade import answer_features, share_margin
 from tokenomy.routing.features import Embed, Features, featurize
+from tokenomy.routing.guard import Guard
 from tokenomy.routing.sweep import choose
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Decision:
     mu: float = 0.0
     frontier: str = ""
     online: int = 0  # a share or budget target held on live traffic: how many recent requests set it (0: calibrated)
+    hull: str = ""  # why the hull's choice was served instead of the learned one ("" when the learned one was)
 
     def utility(self, model: str) -> float:
         """What the decision maximised, for ``model``: expected score − λ·cost − μ if it is the frontier."""
@@ -63,6 +65,7 @@ class Router:
         self._points: dict[str, OperatingPoint] = {}
         self._lock = threading.Lock()
         self.default_target = parse_target(state.manifest["default_target"])
+        self.guard = Guard(state.calibration)
 
     @classmethod
     def load(cls, directory: Path, *, threads: int = 1, embedder: bool = True) -> Router:
@@ -111,7 +114,13 @@ class Router:
         return found
 
     def choose(self, expected: np.ndarray, est_costs: np.ndarray, at: OperatingPoint) -> np.ndarray:
-        """Model index per row at operating point ``at``."""
+        """Model index per row at operating point ``at``: the learned rule where it beats the hull of single models
+        out of fold, else the hull's single model (:mod:`tokenomy.routing.guard`)."""
+        import numpy as np
+
+        at, _ = self.guard.apply(at)
+        if at.model:
+            return np.full(len(expected), self.models.index(at.model))
         return choose(expected, est_costs, at.lam, self.models.index(self.frontier), at.mu)
 
     # --- one request -------------------------------------------------------------------------------------------
@@ -154,9 +163,21 @@ class Router:
         scores = {m: float(expected[0, j]) for j, m in enumerate(self.models)}
         prices = {m: float(costs[0, j]) for j, m in enumerate(self.models)}
         rule = f"frontier call charged {at.mu:.3g}" if at.mu else f"λ={at.lam:.4g}/USD"
-        reason = (f"target {target or self.default_target}: {rule}; {model} expected "
+        hull = self.hull_note(at)
+        reason = (f"target {target or self.default_target}: {hull or rule}; {model} expected "
                   f"{scores[model]:.3f} at ${prices[model]:.2g} (best expected {max(scores.values()):.3f})")
-        return Decision(model, scores, prices, reason, at.lam, at.mu, self.frontier)
+        return Decision(model, scores, prices, reason, at.lam, at.mu, self.frontier, hull=hull)
+
+    def hull_note(self, at: OperatingPoint) -> str:
+        """Why ``at`` serves a single model, in ASCII words (it goes into a header; "" when the learned rule
+        serves it)."""
+        guarded, row = self.guard.apply(at)
+        if not guarded.model:
+            return ""
+        if row is None or row.get("kind") == "single":
+            return f"the hull's choice {guarded.model} (a single model meets the target as well as routing)"
+        return (f"the hull's choice {guarded.model} (routing does not beat the hull at this cost: out-of-fold "
+                f"uplift {100 * float(row['uplift']):+.1f} +/- {100 * float(row['spread']):.1f} points)")
 
     def escalation_gain(self, features: Features, answers: list[str]) -> np.ndarray:
         """The cascade's expected gain per row: the frontier's expected score minus the check's predicted score

@@ -142,3 +142,29 @@ def _out_of_fold(features: Features, scores: np.ndarray, groups: int, folds: np.
                 continue
             oof["words"][(alpha,)][held] = prior + WordsModel.fit(a.words, residual, alpha).predict(b.words)
     return oof
+
+
+NESTED_MAX_ROWS = 3000  # above this the winner's out-of-fold merit is close to unbiased; nesting costs 5 selections
+
+
+def nested_oof(features: Features, scores: np.ndarray, est_costs: np.ndarray, costs: np.ndarray, groups: int,
+               ids: Sequence[str], models: Sequence[str], progress: Progress) -> np.ndarray:
+    """Out-of-fold predictions of the whole procedure: for each fold, the learner is *selected* (:func:`select`,
+    on inner folds of the other folds' rows) and fitted without that fold, then predicts it. The winner's own
+    out-of-fold predictions are optimistic on small data (it won on them); these are not, and the no-harm guard
+    measures on them (:mod:`tokenomy.routing.guard`)."""
+    import numpy as np
+
+    folds = fold_of(ids)
+    nested = np.zeros(scores.shape)
+    for f in range(FOLDS):
+        fit, held = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
+        if not len(held):
+            continue
+        progress(f"nested selection {f + 1}/{FOLDS}")
+        inner = features.take(fit)
+        chosen = select(inner, scores[fit], est_costs[fit], costs[fit], groups, [f"{ids[int(i)]}#inner" for i in fit],
+                        models, lambda _: None)
+        model = q.QualityModel.fit(inner, scores[fit], groups, chosen.hyper, chosen.blend)
+        nested[held] = model.predict(features.take(held))
+    return nested

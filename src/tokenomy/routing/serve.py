@@ -325,6 +325,8 @@ def ranked_served(decision: Decision, served: Served) -> list[str]:
 
 def _rule(decision: Decision) -> str:
     rule = f"frontier call charged {decision.mu:.3g}" if decision.mu else f"lambda {decision.lam:.4g}/USD"
+    if decision.hull:  # the learned rule does not beat the hull of single models here (tokenomy.routing.guard)
+        rule = f"{rule}: {decision.hull}" if decision.mu or decision.lam else decision.hull
     return f"{rule}, held on the latest {decision.online} requests" if decision.online else rule
 
 

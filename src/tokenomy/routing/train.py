@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from tokenomy.errors import OutcomeDataError
 from tokenomy.routing import calibrate, store
 from tokenomy.routing import cascade as cascade_mod
+from tokenomy.routing import guard as guard_mod
 from tokenomy.routing import quality as q
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.features import Embed, FeatureConfig, featurize, fit_config
 from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
-from tokenomy.routing.selection import fold_of, select
+from tokenomy.routing.selection import NESTED_MAX_ROWS, fold_of, nested_oof, select
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,11 +35,13 @@ Progress = Callable[[str], None]
 def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCounter,
           prices: dict[str, ModelPrice] | None = None, target: str = calibrate.DEFAULT_TARGET,
           base: FeatureConfig | None = None, rivals: Mapping[str, Embed] | None = None,
-          progress: Progress = lambda _: None) -> dict[str, Any]:
+          progress: Progress = lambda _: None, no_harm: bool = True) -> dict[str, Any]:
     """Train a router on ``paths`` into ``out``; returns the training report (also written to ``out``).
     ``base`` sets the embedding window and names ``embed``'s embedder (default :class:`FeatureConfig`'s);
     ``rivals`` (embedder name → embed function) are measured against it on the same folds, and the router keeps
-    the one :func:`pick_embedder` prefers."""
+    the one :func:`pick_embedder` prefers. ``no_harm`` (default) keeps the learned rule only at the operating
+    points where it beats the hull of single models out of fold (:mod:`tokenomy.routing.guard`); False serves the
+    learned rule everywhere (for tests of its mechanics)."""
     import numpy as np
 
     started = time.monotonic()
@@ -90,6 +93,17 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
     complete = ~np.isnan(scores).any(axis=1)
     table = calibrate.table(models, frontier, chosen.oof[complete], est_costs[complete], scores[complete],
                             costs[complete])
+    no_harm_report: dict[str, Any] = {"guard": False}
+    if no_harm:
+        progress("measuring the learned rule against the hull of single models")
+        measured_on, honest = chosen.oof, "the chosen learner's out-of-fold predictions"
+        if len(rows) <= NESTED_MAX_ROWS:  # small data: the winner's own out-of-fold merit flatters it
+            measured_on = nested_oof(features, scores, est_costs, costs, groups, ids, models, progress)
+            honest = "nested out-of-fold predictions (the learner selected without the held-out fold)"
+        table, no_harm_report = guard_mod.annotate(table, models, frontier, measured_on[complete],
+                                                   est_costs[complete], scores[complete], costs[complete],
+                                                   fold_of(ids)[complete])
+        no_harm_report = {"guard": True, "measured_on": honest, **no_harm_report}
     frontier_score = float(means[models.index(frontier)])
 
     progress("cascade check")
@@ -111,6 +125,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
         "embedder": config.embedder, "embedders": _embedder_report(measured),
         "default_target": str(default_target),
         "default_target_oof": _at(table, calibrate.solve(default_target, table, frontier_score)),
+        "no_harm": no_harm_report,
         "cascade": cascade_report,
         "seconds": {"embedding": round(embedded_at - started, 1), "total": round(time.monotonic() - started, 1)}}
     store.save(out, store.RouterState(manifest, config, model, table, check), report)

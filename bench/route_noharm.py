@@ -1,0 +1,140 @@
+"""No harm on small data: routers trained on samples of 100, 300, 1,000 training rows (and the whole train split),
+evaluated on every test row of the file.
+
+For each file and sample size, ``--seeds`` samples of the file's training rows (``split != test``) are drawn
+(``random.Random(seed)``), a router is trained on each (``tokenomy.routing.train.train``, the no-harm guard on;
+``--unguarded`` also trains the same sample without it) and evaluated on the file's test rows
+(``tokenomy.routing.evaluate.evaluate``). Reported per file and size, mean (min–max over seeds):
+
+- harm: the largest shortfall of the router's operating points below the hull of single models at equal cost, on
+  test, in points (score × 100);
+- uplift: the operating points' mean and largest score minus the hull at their cost, in points;
+- learned: the share of the 21 operating points that serve the learned rule (the rest serve the hull's model);
+- APGR on the file's axis and on the normalised-cost axis (``route eval``'s figures).
+
+Embeddings: WordLlama for every router (``--embedder``; MiniLM takes ~10 minutes per MMLU pass on this box), kept
+in an embedding cache folder so a second run embeds nothing.
+
+    nice -n 10 python bench/route_noharm.py [--files mmlu,gsm8k,nim] [--sizes 100,300,1000,all] [--seeds 3]
+        [--unguarded] [--cache /tmp/route-noharm-cache] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tokenomy.embeddings.choice import load_embedder
+from tokenomy.routing import store
+from tokenomy.routing.embedding_cache import EmbeddingCache
+from tokenomy.routing.evaluate import evaluate
+from tokenomy.routing.features import FeatureConfig
+from tokenomy.routing.outcomes import read_prices
+from tokenomy.routing.router import Router
+from tokenomy.routing.train import train
+from tokenomy.tokens.counter import TokenCounter
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path("/work/shared/data/routing")
+FILES = {"mmlu": "routellm_mmlu.jsonl", "gsm8k": "routellm_gsm8k.jsonl", "nim": "llmrouter_nim.jsonl"}
+ROUTELLM_PRICES = ROOT / "tests/routing/data/routellm.models.json"
+
+
+def _sample(lines: list[str], size: str, seed: int) -> list[str]:
+    train_lines = [line for line in lines if json.loads(line).get("split") != "test"]
+    test_lines = [line for line in lines if json.loads(line).get("split") == "test"]
+    if size == "all":
+        return train_lines + test_lines
+    return random.Random(seed).sample(train_lines, min(int(size), len(train_lines))) + test_lines
+
+
+def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, guarded: bool,
+         work: Path) -> dict[str, Any]:
+    counter = TokenCounter()
+    embedder = load_embedder(embedder_name)
+    embed = EmbeddingCache(cache, embedder_name).wrap(lambda texts: embedder.embed(texts).vectors)
+    out = work / ("guarded" if guarded else "free")
+    report = train([path], out, embed=embed, counter=counter, prices=prices,
+                   base=FeatureConfig(embedder=embedder_name), no_harm=guarded)
+    router = Router(store.load(out), embedder, counter)
+    router.batch_embed = embed
+    result = evaluate(router, [path], prices=prices)
+    summary = result["summary"]["router"]
+    hull_points = result["no_harm"]["hull_points"]
+    return {"harm": 100 * summary["harm"], "uplift_mean": 100 * summary["uplift_mean"],
+            "uplift_max": 100 * summary["uplift_max"], "apgr": summary["apgr"], "apgr_cost": summary["apgr_cost"],
+            "learned": 1 - sum(hull_points) / len(hull_points), "verdict": report["no_harm"].get("verdict", "off"),
+            "train_rows": report["rows"], "test_rows": result["rows"], "vs_hull": summary["vs_hull"],
+            "hull_points": hull_points, "points": result["points"]["router"],
+            "singles": {k: v for k, v in result["summary"].items() if k.startswith("single:")},
+            "bands": report["no_harm"].get("bands")}
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", default="mmlu,gsm8k,nim")
+    ap.add_argument("--sizes", default="100,300,1000,all")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--embedder", default="wordllama-l2-supercat")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "route-noharm-cache")
+    ap.add_argument("--unguarded", action="store_true", help="also train each sample without the guard")
+    ap.add_argument("--json", type=Path, help="write every run's figures here")
+    args = ap.parse_args(argv)
+    runs: list[dict[str, Any]] = []
+    print("| file | train rows | runs | harm, guarded (pts) | harm, unguarded (pts) | uplift mean / max (pts) "
+          "| learned points | APGR (cost axis) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.files.split(","):
+        path = SHARED / FILES[name]
+        prices = read_prices(ROUTELLM_PRICES) if name in ("mmlu", "gsm8k") else {}
+        lines = [line for line in path.read_text().split("\n") if line.strip()]  # prompts may hold U+2028
+        sibling = path.with_name(path.stem + ".models.json")  # the file's prices travel with its samples
+        available = sum(1 for line in lines if json.loads(line).get("split") != "test")
+        for size in args.sizes.split(","):
+            if size != "all" and int(size) >= available:  # a sample of every row is the whole train split
+                continue
+            seeds = [0] if size == "all" else list(range(args.seeds))
+            found: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+            started = time.monotonic()
+            for seed in seeds:
+                with tempfile.TemporaryDirectory() as tmp:
+                    work = Path(tmp)
+                    data = work / path.name
+                    data.write_text("\n".join(_sample(lines, size, seed)) + "\n")
+                    if sibling.is_file():
+                        shutil.copy(sibling, work / sibling.name)
+                    for guarded in (True, False) if args.unguarded else (True,):
+                        run = _one(data, prices, args.embedder, args.cache, guarded, work)
+                        found[guarded].append(run)
+                        runs.append({"file": name, "size": size, "seed": seed, "guarded": guarded, **run})
+            g, u = found[True], found[False]
+            print(f"| {name} | {g[0]['train_rows']} | {len(g)} | {_spread([r['harm'] for r in g])} "
+                  f"| {_spread([r['harm'] for r in u]) if u else '–'} "
+                  f"| {_spread([r['uplift_mean'] for r in g])} / {_spread([r['uplift_max'] for r in g])} "
+                  f"| {_spread([r['learned'] for r in g], 2)} "
+                  f"| {_spread([r['apgr'] for r in g], 3)} ({_spread([r['apgr_cost'] for r in g], 3)}) |",
+                  flush=True)
+            print(f"<!-- {name} {size}: {time.monotonic() - started:.0f} s; "
+                  + "; ".join(sorted({r['verdict'][:60] for r in g})) + " -->", file=sys.stderr, flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(runs, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
