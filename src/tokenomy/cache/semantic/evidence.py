@@ -1,0 +1,162 @@
+"""The verified policy's evidence: where it is safe to serve, learned only from this deployment's own verified
+lookups (issue 22). No calibration made on other data decides a hit.
+
+*Regions.* The verifier's score (``verifier.py``: the probability it gives that serving the nearest entry is right)
+orders lookups; a region is every lookup scoring at least one of :data:`CUTS` (``score >= cut``), so the regions
+are nested, from the narrowest (the top cut) to the widest. Evidence is kept per *band* (between two neighbouring
+cuts) and pooled upwards, so a region's evidence is every verified label that scored at least its cut.
+
+*Labels.* A verified lookup is one whose fresh upstream answer was compared with the candidate entry's cached
+answer: ``wrong`` when they differ. ``exact`` when the comparison was exact (structured answers, or the same text);
+otherwise an answer-equivalence check made it, which misses a share of the wrong ones: its measured sensitivity
+(lower bound) ``checker_sensitivity`` divides the bound of a region holding such labels (``w <= o / s``: a check
+that flags a wrong answer with probability at least ``s`` and never invents agreement can hide at most that much).
+
+*Serving.* A lookup may be served when its score reaches the lowest cut whose region's upper confidence bound on
+the wrong share (Wilson, one-sided ``1 - alpha`` split over the cuts by Bonferroni, as the policy keeps choosing the
+lowest passing cut) is at most ``max_error``, whose own band holds at least ``min_labels`` labels, and none of whose
+bands is on its own clearly worse than ``max_error`` (Wilson lower bound above it: pooling must not let a good band
+carry a bad one). With no such cut nothing is served: until the evidence is there the cache only verifies.
+
+*Staying honest.* A servable lookup is still verified with probability ``explore`` (its answer is fresh, the hit is
+given up), so the served region keeps receiving an unbiased sample of labels. If the latest ``recent`` labels that
+arrived in the served region while it was served are wrong more often than ``max_error`` with confidence (Wilson
+*lower* bound above ``max_error``), the traffic has changed: the region's labels older than those are dropped and
+it must be certified again from new evidence. Each band keeps at most ``window`` labels (newest), so old traffic is forgotten.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from tokenomy.cache.semantic.online import Z_95, wrong_share_upper
+
+CUTS = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+NEVER = 1.01
+
+
+def wrong_share_lower(wrong: int, n: int, z: float = Z_95) -> float:
+    """Wilson score lower confidence bound on ``wrong / n``."""
+    return 0.0 if n == 0 else max(0.0, 1.0 - wrong_share_upper(n - wrong, n, z))
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    score: float
+    wrong: bool
+    exact: bool = True  # an exact comparison; False: the answer-equivalence check said so
+
+
+@dataclass(slots=True)
+class _Band:
+    labels: deque[tuple[int, bool, bool]]  # (seq, wrong, exact), oldest first
+    wrong: int = 0
+    inexact: int = 0
+
+
+class Evidence:
+    def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
+                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
+        if not 0 < checker_sensitivity <= 1:
+            raise ValueError("checker_sensitivity must be in (0, 1]")
+        self.max_error = max_error
+        self.cuts = tuple(sorted(cuts, reverse=True))
+        self.floor = self.cuts[-1]
+        self.z = NormalDist().inv_cdf(1 - alpha / len(self.cuts))
+        self._min_labels, self._window, self._sensitivity = min_labels, window, checker_sensitivity
+        self._bands = [_Band(deque()) for _ in self.cuts]
+        self._seq = 0
+        self._served = -1  # index of the lowest certified cut; -1: none
+        self._recent: deque[tuple[int, bool, int]] = deque(maxlen=recent)  # (seq, wrong, band), served region
+        self._recent_wrong = 0
+        self.resets = 0
+        self.observed = 0
+
+    @property
+    def threshold(self) -> float:
+        """The lowest score served now (NEVER when nothing is)."""
+        return self.cuts[self._served] if self._served >= 0 else NEVER
+
+    def servable(self, score: float) -> bool:
+        return self._served >= 0 and score >= self.cuts[self._served]
+
+    def _band_of(self, score: float) -> int:
+        for i, cut in enumerate(self.cuts):
+            if score >= cut:
+                return i
+        return -1
+
+    def observe(self, label: Label) -> None:
+        band = self._band_of(label.score)
+        if band < 0:
+            return
+        self.observed += 1
+        self._seq += 1
+        b = self._bands[band]
+        b.labels.append((self._seq, label.wrong, label.exact))
+        b.wrong += label.wrong
+        b.inexact += not label.exact
+        if len(b.labels) > self._window:
+            _, wrong, exact = b.labels.popleft()
+            b.wrong -= wrong
+            b.inexact -= not exact
+        if 0 <= band <= self._served:
+            if len(self._recent) == self._recent.maxlen:
+                self._recent_wrong -= self._recent[0][1]
+            self._recent.append((self._seq, label.wrong, band))
+            self._recent_wrong += label.wrong
+            if wrong_share_lower(self._recent_wrong, len(self._recent)) > self.max_error:
+                self._reset(self._served)
+        self._certify()
+
+    def _reset(self, served: int) -> None:
+        """The served region went bad: in each band where the latest labels found wrong answers, forget the labels
+        from before those latest ones (the other bands keep theirs)."""
+        cutoff = self._recent[0][0]
+        bad = {band for _, wrong, band in self._recent if wrong}
+        for band in (self._bands[i] for i in sorted(bad)):
+            while band.labels and band.labels[0][0] < cutoff:
+                _, wrong, exact = band.labels.popleft()
+                band.wrong -= wrong
+                band.inexact -= not exact
+        self.resets += 1
+        self._served = -1
+        self._recent.clear()
+        self._recent_wrong = 0
+
+    def bound(self, cut: int) -> tuple[int, int, float]:
+        """Labels, wrong labels and the upper bound of the wrong share for the region of ``cuts[cut]``."""
+        n = wrong = inexact = 0
+        for band in self._bands[:cut + 1]:
+            n += len(band.labels)
+            wrong += band.wrong
+            inexact += band.inexact
+        upper = wrong_share_upper(wrong, n, self.z)
+        if inexact:
+            upper = min(1.0, upper / self._sensitivity)
+        return n, wrong, upper
+
+    def _certify(self) -> None:
+        """The lowest cut whose region's bound is within ``max_error``, whose own band holds ``min_labels``, and
+        none of whose bands is clearly worse than ``max_error`` on its own (pooling must not carry a bad band)."""
+        served = -1
+        for i, band in enumerate(self._bands):
+            if wrong_share_lower(band.wrong, len(band.labels)) > self.max_error:
+                break
+            n, _, upper = self.bound(i)
+            if len(band.labels) >= self._min_labels and upper <= self.max_error:
+                served = i
+        if served != self._served:
+            self._served = served
+            self._recent.clear()
+            self._recent_wrong = 0
+
+    def regions(self) -> list[dict[str, float | int]]:
+        """Per cut: its labels, wrong labels and bound (for ``/healthz``-style reports and tests)."""
+        out = []
+        for i, cut in enumerate(self.cuts):
+            n, wrong, upper = self.bound(i)
+            out.append({"cut": cut, "labels": n, "wrong": wrong, "upper": round(upper, 4)})
+        return out
