@@ -10,13 +10,15 @@ lookups in file order, labels revealed only for the lookups the cache chose to v
 Sets:
 - ``gptcache``: shared/data/cache/gptcache_paraphrases.jsonl (999 pairs, all same), in file order;
 - ``gptcache-cross``: the same with cross-row negatives (``--cross-negatives``);
-- ``paraphrase-mix``: bench/data/paraphrase_pairs.jsonl (2,998: GPTCache positives, cross-row negatives, GSM8K
-  questions with one number changed, two chatterbot questions of one topic), shuffled with seed 22;
+- ``paraphrase-mix``: bench/data/paraphrase_pairs.jsonl (GPTCache positives, GSM8K questions with one number
+  changed, two chatterbot questions of one topic; its cross-row rows are left out, see ``sets``), shuffled with
+  seed 22;
 - ``hard`` (built, bench/data/semantic_hard_pairs.jsonl): for each GPTCache row its paraphrase (``same``) and the
   paraphrase edited so that its answer changes (``same: false``): a number changed, a negation added, or a named
   entity swapped for another row's; plus the 500 GSM8K number changes; shuffled;
-- ``shift`` (built, bench/data/semantic_shift_stream.jsonl): first half GPTCache paraphrases and cross-row negatives
-  (duplicates common, easy), second half the hard set's rows (answers change under small edits).
+- ``shift`` (built, bench/data/semantic_shift_stream.jsonl): first half GPTCache rows 0-499 asked as paraphrases and
+  rows 500-998's paraphrases asked against them (duplicates common, easy); second half the same cached questions
+  asked with an edit that changes the answer, re-asked paraphrases and GSM8K number changes (see ``build``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tokenomy.cache.semantic.evaluate import (  # noqa: E402
     cross_negatives,
     read_pairs,
 )
+from tokenomy.cache.semantic.features import normalise  # noqa: E402
 
 DATA = Path(__file__).with_name("data")
 GPTCACHE = ROOT.parent / "shared" / "data" / "cache" / "gptcache_paraphrases.jsonl"
@@ -97,20 +100,30 @@ def build() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     rng = random.Random(SEED)
     rows = [json.loads(line) for line in GPTCACHE.read_text(encoding="utf-8").splitlines() if line.strip()]
     names = sorted({m.group() for r in rows for m in ENTITY.finditer(r["a"] + " " + r["b"])})
+    edits = {}
     hard: list[dict[str, object]] = []
-    for row in rows:
+    for i, row in enumerate(rows):
         hard.append({"a": row["a"], "b": row["b"], "same": True, "kind": "paraphrase"})
         edited = edit(row["b"], names, rng)
         if edited is not None:
-            hard.append({"a": row["a"], "b": edited[1], "same": False, "kind": edited[0]})
+            edits[i] = {"a": row["a"], "b": edited[1], "same": False, "kind": edited[0]}
+            hard.append(edits[i])
     mix = [json.loads(line) for line in MIX.read_text(encoding="utf-8").splitlines() if line.strip()]
-    hard += [{**r, "kind": "number"} for r in mix if r["kind"] == "gsm8k-number"]
+    numbers = [{**r, "kind": "number"} for r in mix if r["kind"] == "gsm8k-number"]
+    hard += numbers
     rng.shuffle(hard)
-    easy = [{"a": p.a, "b": p.b, "same": p.same, "kind": "easy"}
-            for p in cross_negatives([Pair(r["a"], r["b"], True) for r in rows])]
-    rng.shuffle(easy)
-    second = rng.sample(hard, len(easy))
-    return hard, easy + second
+    # The shift stream. First half: GPTCache rows 0-499 asked as paraphrases, and the paraphrases of rows 500-998
+    # asked against them (negatives whose own question is never cached). Second half: the same cached questions
+    # asked with their answer changed by an edit, re-asked paraphrases, and GSM8K questions with a number changed.
+    half = len(rows) // 2
+    first = [{"a": rows[i]["a"], "b": rows[i]["b"], "same": True, "kind": "easy"} for i in range(half)]
+    first += [{"a": rows[i - half]["a"], "b": rows[i]["b"], "same": False, "kind": "easy"}
+              for i in range(half, len(rows))]
+    rng.shuffle(first)
+    second = [edits[i] for i in range(half) if i in edits] + rng.sample(numbers, 250)
+    second += rng.sample([{**r, "kind": "paraphrase"} for r in first if r["same"]], len(first) - len(second))
+    rng.shuffle(second)
+    return hard, first + second
 
 
 def _write(path: Path, rows: list[dict[str, object]]) -> None:
@@ -118,7 +131,13 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
 
 
 def sets() -> dict[str, list[Pair]]:
-    mix = read_pairs(MIX)
+    """The sets, each fit for the protocol (a lookup whose true paraphrase is cached must be labelled so): the mix
+    leaves out its cross-row rows (their ``b`` is another row's paraphrase, whose ``a`` is cached) and topic pairs
+    whose ``b`` is itself a cached ``a``."""
+    rows = [json.loads(line) for line in MIX.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cached = {normalise(r["a"]) for r in rows}
+    mix = [Pair(r["a"], r["b"], r["same"]) for r in rows
+           if r["kind"] != "cross-row" and not (r["kind"] == "chatterbot-topic" and normalise(r["b"]) in cached)]
     random.Random(SEED).shuffle(mix)
     gptcache = read_pairs(GPTCACHE)
     return {"gptcache": gptcache, "gptcache-cross": cross_negatives(gptcache), "paraphrase-mix": mix,
@@ -146,6 +165,30 @@ def markdown(results: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def bands(embedder: object, pairs: list[Pair]) -> list[tuple[float, int, int]]:
+    """Per band of the evidence's cuts: (cut, lookups, wrong), every label seen."""
+    from tokenomy.cache.semantic.cache import SemanticCache
+    from tokenomy.cache.semantic.evaluate import CONTEXT
+    from tokenomy.cache.semantic.evidence import CUTS
+    from tokenomy.cache.semantic.features import normalise
+    from tokenomy.cache.semantic.verifier import load_calibration
+
+    embed = embedder.embed  # type: ignore[attr-defined]
+    entries = list(dict.fromkeys(normalise(p.a) for p in pairs))
+    cache = SemanticCache(load_calibration(), max_error=0.05)
+    cache.insert_many(CONTEXT, entries, embed(entries).vectors, entries)
+    vectors = embed([p.b for p in pairs]).vectors
+    out = {cut: [0, 0] for cut in (*CUTS, 0.0)}
+    for pair, vector in zip(pairs, vectors, strict=True):
+        match = cache.lookup(CONTEXT, pair.b, vector)
+        if match is None:
+            continue
+        cut = next(c for c in (*CUTS, 0.0) if match.score >= c)
+        out[cut][0] += 1
+        out[cut][1] += not (pair.same and match.entry.text == normalise(pair.a))
+    return [(cut, n, wrong) for cut, (n, wrong) in out.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", action="store_true", help="rewrite the built hard set and shift stream")
@@ -154,6 +197,8 @@ def main() -> None:
     parser.add_argument("--explore", type=float, default=0.1)
     parser.add_argument("--checker-sensitivity", type=float, default=1.0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--bands", action="store_true",
+                        help="instead: every lookup's score band and label (all labels seen: a diagnosis)")
     args = parser.parse_args()
     if args.build:
         hard, shift = build()
@@ -169,6 +214,9 @@ def main() -> None:
     results = {}
     for name, pairs in sets().items():
         if args.only and name not in args.only.split(","):
+            continue
+        if args.bands:
+            print(name, bands(embedder, pairs))
             continue
         report = evaluation.run(pairs, max_error=0.05, sweep=(0.05,), embed_timing_samples=0,
                                 verified=VERIFIED_LEVELS, explore=args.explore,

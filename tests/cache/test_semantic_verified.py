@@ -24,7 +24,7 @@ from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.cache import SemanticCache
 from tokenomy.cache.semantic.evaluate import Evaluation, Pair
-from tokenomy.cache.semantic.evidence import NEVER, Evidence, Label, wrong_share_lower
+from tokenomy.cache.semantic.evidence import KINDS, NEVER, Evidence, Label, kind_of, wrong_share_lower
 from tokenomy.cache.semantic.layer import SemanticLayer, answers_agree
 from tokenomy.cache.semantic.online import wrong_share_upper
 from tokenomy.cache.semantic.persisted import SQLiteEntries
@@ -94,6 +94,17 @@ def test_an_inexact_check_widens_the_bound() -> None:
     assert exact.servable(0.95) and not checked.servable(0.95)
 
 
+def test_kinds_never_vouch_for_each_other() -> None:
+    evidence = Evidence(0.1, cuts=(0.5,))
+    for _ in range(100):
+        evidence.observe(Label(0.9, wrong=False, kind=0))
+    assert evidence.servable(0.9, 0) and not evidence.servable(0.9, 1) and not evidence.servable(0.9, 2)
+    plain = [0.0] * 18
+    numbers = list(plain)
+    numbers[7] = 1.0  # numbers_differ
+    assert kind_of(plain) == 0 and kind_of(numbers) == 1
+
+
 def test_wilson_lower_bound() -> None:
     assert wrong_share_lower(0, 100) == 0.0 and wrong_share_lower(5, 0) == 0.0
     assert 0 < wrong_share_lower(10, 100) < 0.1 < wrong_share_upper(10, 100)
@@ -121,7 +132,8 @@ def test_the_cache_verifies_until_the_evidence_allows(embed: Callable[[Sequence[
     explorer = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,)), explore=1.0)
     explorer.insert("ctx", question, embed([question])[0], answer_key="k")
     for _ in range(40):
-        explorer.observe(Label(0.99, wrong=False))
+        for kind in range(len(KINDS)):
+            explorer.observe(Label(0.99, wrong=False, kind=kind))
     explored = explorer.lookup("ctx", paraphrase, vector)
     assert explored is not None and explored.servable and explored.verify and not explored.served
     explorer.verified(explored, False)  # verified wrong where it would have been served: the entry is dropped
@@ -164,6 +176,7 @@ async def test_the_layer_labels_verified_lookups_and_serves_once_certified(
         await ask("What is the capital of France?", f"context {i}", f"q{i}", "Paris.")
         p = await ask("what's the capital city of France?", f"context {i}", f"p{i}", "paris.")
         assert p is not None and p.match is not None
+        kind = p.match.kind
         if p.answer is not None:
             assert p.match.served and not p.match.verify
             break
@@ -176,7 +189,8 @@ async def test_the_layer_labels_verified_lookups_and_serves_once_certified(
     again = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,)))
     reloaded = SQLiteEntries(tmp_path / "cache.db", again, max_entries=100)
     await reloaded.start()  # the evidence outlives the process, as the entries do
-    assert again.evidence is not None and again.evidence.observed == verified and again.evidence.servable(0.99)
+    assert again.evidence is not None and again.evidence.observed == verified
+    assert again.evidence.servable(0.99, kind)
     await reloaded.aclose()
 
 

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from tokenomy.cache.semantic.evidence import Evidence, Label
+from tokenomy.cache.semantic.evidence import Evidence, Label, kind_of
 from tokenomy.cache.semantic.features import normalise, pair_features
 from tokenomy.cache.semantic.index import SMALL_LIMIT, SmallIndex, USearchIndex, VectorIndex
 from tokenomy.cache.semantic.online import OnlineThreshold
@@ -40,6 +40,7 @@ class Match:
     served: bool  # the policy lets it answer
     verify: bool = False  # the verified policy: compare the fresh upstream answer with this entry's (a label)
     servable: bool = False  # the verified policy would have served it (a verification here is exploration)
+    kind: int = 0  # the verified policy's kind of pair (evidence.KINDS)
 
 
 class SemanticCache:
@@ -152,11 +153,12 @@ class SemanticCache:
             return Match(entry, cosine, score, tuple(features), score >= threshold)
         if score < self.evidence.floor:  # not a would-be hit: a plain miss
             return Match(entry, cosine, score, tuple(features), False)
+        kind = kind_of(features)
         with self._lock:
-            servable = self.evidence.servable(score)
+            servable = self.evidence.servable(score, kind)
             explore = servable and self._random.random() < self._explore
         return Match(entry, cosine, score, tuple(features), servable and not explore, verify=not servable or explore,
-                     servable=servable)
+                     servable=servable, kind=kind)
 
     def verified(self, match: Match, correct: bool, *, exact: bool = True) -> Label | None:
         """The label of a verified lookup (its fresh answer compared with the entry's): evidence for its region.
@@ -164,7 +166,7 @@ class SemanticCache:
         (for the entry log to share), None when this cache keeps no evidence."""
         if self.evidence is None:
             return None
-        label = Label(match.score, not correct, exact)
+        label = Label(match.score, not correct, exact, match.kind)
         self.observe(label)
         if match.servable and not correct:
             self.remove(match.entry.id)
@@ -184,7 +186,7 @@ class SemanticCache:
             with self._lock:
                 self._online.observe(match.score, correct)
         if self.evidence is not None and not correct:
-            self.observe(Label(match.score, True))
+            self.observe(Label(match.score, True, True, kind_of(match.features)))
         if match.served and not correct:
             self.remove(match.entry.id)
 

@@ -1,10 +1,13 @@
 """The verified policy's evidence: where it is safe to serve, learned only from this deployment's own verified
 lookups (issue 22). No calibration made on other data decides a hit.
 
-*Regions.* The verifier's score (``verifier.py``: the probability it gives that serving the nearest entry is right)
-orders lookups; a region is every lookup scoring at least one of :data:`CUTS` (``score >= cut``), so the regions
-are nested, from the narrowest (the top cut) to the widest. Evidence is kept per *band* (between two neighbouring
-cuts) and pooled upwards, so a region's evidence is every verified label that scored at least its cut.
+*Regions.* A lookup's neighbourhood is its *kind* (:data:`KINDS`, from the pair's features: the query and the entry
+differ in a number; or in a negation, an opposite, a question or relation word; or in none of these) and its score.
+The verifier's score (``verifier.py``: the probability it gives that serving the nearest entry is right) orders the
+lookups of a kind; a region is every lookup of the kind scoring at least one of :data:`CUTS` (``score >= cut``), so
+a kind's regions are nested, from the narrowest (the top cut) to the widest. Evidence is kept per *band* (between
+two neighbouring cuts) and pooled upwards, so a region's evidence is every verified label of its kind that scored
+at least its cut. Kinds never pool: a number changed is not vouched for by paraphrases that kept their numbers.
 
 *Labels.* A verified lookup is one whose fresh upstream answer was compared with the candidate entry's cached
 answer: ``wrong`` when they differ. ``exact`` when the comparison was exact (structured answers, or the same text);
@@ -19,10 +22,11 @@ bands is on its own clearly worse than ``max_error`` (Wilson lower bound above i
 carry a bad one). With no such cut nothing is served: until the evidence is there the cache only verifies.
 
 *Staying honest.* A servable lookup is still verified with probability ``explore`` (its answer is fresh, the hit is
-given up), so the served region keeps receiving an unbiased sample of labels. If the latest ``recent`` labels that
-arrived in the served region while it was served are wrong more often than ``max_error`` with confidence (Wilson
-*lower* bound above ``max_error``), the traffic has changed: the region's labels older than those are dropped and
-it must be certified again from new evidence. Each band keeps at most ``window`` labels (newest), so old traffic is forgotten.
+given up), so the served region keeps receiving an unbiased sample of labels. If the latest 8, 16, 32 or ``recent``
+labels that arrived in the served region while it was served are wrong more often than ``max_error`` with
+confidence (Wilson *lower* bound above ``max_error``, Bonferroni over the four windows), the traffic has changed:
+in the bands where they found wrong answers the older labels are dropped, and the region must be certified again
+from new evidence. Each band keeps at most ``window`` labels (newest), so old traffic is forgotten.
 """
 
 from __future__ import annotations
@@ -31,10 +35,24 @@ from collections import deque
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from tokenomy.cache.semantic.features import FEATURE_NAMES
 from tokenomy.cache.semantic.online import Z_95, wrong_share_upper
 
 CUTS = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 NEVER = 1.01
+ALARM_WINDOWS = (8, 16, 32)  # and the whole ``recent`` window
+Z_ALARM = NormalDist().inv_cdf(1 - 0.05 / (len(ALARM_WINDOWS) + 1))
+KINDS = ("plain", "number differs", "negation, opposite, question or relation word differs")
+_NUMBERS = FEATURE_NAMES.index("numbers_differ")
+_WORDS = tuple(FEATURE_NAMES.index(name) for name in (
+    "negation_differs", "opposed", "question_word_differs", "relation_words_differ", "direction_swapped"))
+
+
+def kind_of(features: tuple[float, ...] | list[float]) -> int:
+    """The lookup's kind (an index into :data:`KINDS`) from its pair features."""
+    if features[_NUMBERS]:
+        return 1
+    return 2 if any(features[i] for i in _WORDS) else 0
 
 
 def wrong_share_lower(wrong: int, n: int, z: float = Z_95) -> float:
@@ -47,6 +65,7 @@ class Label:
     score: float
     wrong: bool
     exact: bool = True  # an exact comparison; False: the answer-equivalence check said so
+    kind: int = 0  # see KINDS
 
 
 @dataclass(slots=True)
@@ -57,6 +76,44 @@ class _Band:
 
 
 class Evidence:
+    """One :class:`Ladder` of regions per kind."""
+
+    def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
+                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
+        self.max_error = max_error
+        self._ladders = [Ladder(max_error, alpha=alpha, min_labels=min_labels, window=window, recent=recent,
+                                checker_sensitivity=checker_sensitivity, cuts=cuts) for _ in KINDS]
+        self.cuts, self.floor, self.z = self._ladders[0].cuts, self._ladders[0].floor, self._ladders[0].z
+
+    @property
+    def threshold(self) -> float:
+        """The lowest score served now for plain lookups (NEVER when none is)."""
+        return self._ladders[0].threshold
+
+    def thresholds(self) -> dict[str, float]:
+        return {name: ladder.threshold for name, ladder in zip(KINDS, self._ladders, strict=True)}
+
+    def servable(self, score: float, kind: int = 0) -> bool:
+        return self._ladders[kind].servable(score)
+
+    def observe(self, label: Label) -> None:
+        self._ladders[label.kind if 0 <= label.kind < len(KINDS) else 0].observe(label)
+
+    def bound(self, cut: int, kind: int = 0) -> tuple[int, int, float]:
+        return self._ladders[kind].bound(cut)
+
+    @property
+    def observed(self) -> int:
+        return sum(ladder.observed for ladder in self._ladders)
+
+    @property
+    def resets(self) -> int:
+        return sum(ladder.resets for ladder in self._ladders)
+
+
+class Ladder:
+    """The nested regions of one kind."""
+
     def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
                  recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
         if not 0 < checker_sensitivity <= 1:
@@ -107,9 +164,19 @@ class Evidence:
                 self._recent_wrong -= self._recent[0][1]
             self._recent.append((self._seq, label.wrong, band))
             self._recent_wrong += label.wrong
-            if wrong_share_lower(self._recent_wrong, len(self._recent)) > self.max_error:
+            if self._changed():
                 self._reset(self._served)
         self._certify()
+
+    def _changed(self) -> bool:
+        """Are the latest 8, 16, 32 or ``recent`` labels of the served region wrong more often than ``max_error``
+        with confidence (Bonferroni over the windows)? Short windows see a sudden change sooner; long ones a slow."""
+        latest = list(self._recent)
+        for k in ALARM_WINDOWS:
+            tail = latest[-k:]
+            if len(tail) == k and wrong_share_lower(sum(w for _, w, _ in tail), k, Z_ALARM) > self.max_error:
+                return True
+        return wrong_share_lower(self._recent_wrong, len(latest), Z_ALARM) > self.max_error
 
     def _reset(self, served: int) -> None:
         """The served region went bad: in each band where the latest labels found wrong answers, forget the labels
@@ -145,7 +212,7 @@ class Evidence:
         for i, band in enumerate(self._bands):
             if wrong_share_lower(band.wrong, len(band.labels)) > self.max_error:
                 break
-            n, _, upper = self.bound(i)
+            upper = self.bound(i)[2]
             if len(band.labels) >= self._min_labels and upper <= self.max_error:
                 served = i
         if served != self._served:

@@ -117,7 +117,7 @@ class SemanticLayer:
         if self.entries is not None and match.served and not correct:
             self._publish(self.entries.publish_remove(match.entry.context, match.entry.text))
             if self._cache.evidence is not None:  # a reported wrong hit is evidence (feedback observed it here)
-                self._publish(self.entries.publish_label(Label(match.score, True)))
+                self._publish(self.entries.publish_label(Label(match.score, True, True, match.kind)))
         return True
 
     def _publish(self, work: Awaitable[None]) -> None:

@@ -8,6 +8,9 @@ whose answer has expired or been evicted are dropped, and the newest ``max_entri
 trimmed to that bound on every write, oldest first, the order the in-memory cache evicts in: a refreshed entry keeps
 its age).
 
+The verified policy's evidence (``evidence.py``) is kept here too: every label is appended to ``semantic_labels``
+(the newest :data:`LABELS_KEPT` kept) and the labels are replayed in their order on start, before any entry loads.
+
 Writes never touch a request's path: ``publish_*`` only queue the change, and one task writes what has queued, in a
 transaction, on a worker thread (like ``SQLiteStore``). A failing write is skipped with one log line per outage; a
 full queue (the disk far behind) drops the change. On close the queue is written out.
@@ -42,7 +45,7 @@ SCHEMA = ("CREATE TABLE IF NOT EXISTS semantic_entries (context TEXT NOT NULL, t
           "CREATE INDEX IF NOT EXISTS semantic_entries_added ON semantic_entries (added_at)",
           # the verified policy's evidence (evidence.py), replayed in order on start
           "CREATE TABLE IF NOT EXISTS semantic_labels (seq INTEGER PRIMARY KEY AUTOINCREMENT, score REAL NOT NULL, "
-          "wrong INTEGER NOT NULL, exact INTEGER NOT NULL, added_at REAL NOT NULL)")
+          "wrong INTEGER NOT NULL, exact INTEGER NOT NULL, kind INTEGER NOT NULL, added_at REAL NOT NULL)")
 LABELS_KEPT = 50_000  # newest labels kept and replayed (each band of the evidence keeps at most 2,000)
 # An entry whose answer is gone (expired, or evicted by the exact cache's byte bound) is a miss at lookup anyway.
 PRUNE = ("DELETE FROM semantic_entries WHERE NOT EXISTS (SELECT 1 FROM responses r "
@@ -52,7 +55,7 @@ TRIM = ("DELETE FROM semantic_entries WHERE rowid IN "
 LOAD_BEFORE_SERVING = 10_000
 LOAD_CHUNK = 32
 Change = tuple[str, str, str, str, bytes, float]  # op ("add" | "remove" | "label"), context, text, answer key,
-# vector, time; a label: ("label", "", "", "<score> <wrong> <exact>", b"", time)
+# vector, time; a label: ("label", "", "", "<score> <wrong> <exact> <kind>", b"", time)
 
 
 class SQLiteEntries:
@@ -124,7 +127,8 @@ class SQLiteEntries:
         self._queue(("remove", context, normalise(text), "", b"", 0.0))
 
     async def publish_label(self, label: Label) -> None:
-        self._queue(("label", "", "", f"{label.score!r} {int(label.wrong)} {int(label.exact)}", b"", time.time()))
+        fields = f"{label.score!r} {int(label.wrong)} {int(label.exact)} {label.kind}"
+        self._queue(("label", "", "", fields, b"", time.time()))
 
     def _queue(self, change: Change) -> None:
         touched = self._touched
@@ -175,9 +179,10 @@ class SQLiteEntries:
     def _labels(self) -> list[Label]:
         """The saved evidence, oldest first (replayed in the order it was made)."""
         with self._lock:
-            rows = self._db().execute("SELECT score, wrong, exact FROM semantic_labels ORDER BY seq DESC LIMIT ?",
-                                      (LABELS_KEPT,)).fetchall()
-        return [Label(float(score), bool(wrong), bool(exact)) for score, wrong, exact in reversed(rows)]
+            rows = self._db().execute("SELECT score, wrong, exact, kind FROM semantic_labels ORDER BY seq DESC "
+                                      "LIMIT ?", (LABELS_KEPT,)).fetchall()
+        return [Label(float(score), bool(wrong), bool(exact), int(kind))
+                for score, wrong, exact, kind in reversed(rows)]
 
     def _insert(self, rows: list[tuple[str, str, str, bytes]]) -> int:
         """Put ``rows`` into the index, a run of one context at a time, in age order (the cache evicts oldest
@@ -210,9 +215,10 @@ class SQLiteEntries:
                 labels = 0
                 for op, context, text, answer_key, vector, added_at in batch:
                     if op == "label":
-                        score, wrong, exact = answer_key.split()
-                        db.execute("INSERT INTO semantic_labels (score, wrong, exact, added_at) VALUES (?, ?, ?, ?)",
-                                   (float(score), int(wrong), int(exact), added_at))
+                        score, wrong, exact, kind = answer_key.split()
+                        db.execute("INSERT INTO semantic_labels (score, wrong, exact, kind, added_at) "
+                                   "VALUES (?, ?, ?, ?, ?)",
+                                   (float(score), int(wrong), int(exact), int(kind), added_at))
                         labels += 1
                     elif op == "add":
                         new = db.execute("INSERT OR IGNORE INTO semantic_entries VALUES (?, ?, ?, ?, ?)",

@@ -76,7 +76,7 @@ class SharedEntries:
 
     async def publish_label(self, label: Label) -> None:
         await self._publish({"score": repr(label.score), "wrong": int(label.wrong), "exact": int(label.exact),
-                             "origin": self._origin}, self.labels_key, LABELS_KEPT)
+                             "kind": label.kind, "origin": self._origin}, self.labels_key, LABELS_KEPT)
 
     async def _publish(self, fields: dict[str, Any], key: str | None = None, maxlen: int | None = None) -> None:
         from redis.exceptions import RedisError
@@ -142,7 +142,8 @@ class SharedEntries:
             if fields.get(b"origin") == self._origin:
                 continue  # made here, counted then
             try:
-                label = Label(float(fields[b"score"]), fields[b"wrong"] == b"1", fields.get(b"exact", b"1") == b"1")
+                label = Label(float(fields[b"score"]), fields[b"wrong"] == b"1", fields.get(b"exact", b"1") == b"1",
+                              int(fields.get(b"kind", b"0")))
             except (KeyError, ValueError):
                 continue
             self._cache.observe(label)
