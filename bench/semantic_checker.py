@@ -60,7 +60,7 @@ def main() -> None:
         vb = embedder.embed([b for _, b, _ in chunk]).vectors
         cosines += [float(x @ y) for x, y in zip(va, vb, strict=True)]
     rules = {"cosine only (the calibrated policy's near-miss check)": lambda a, b, c: c >= args.agreement_cosine,
-             "answers_agree (cosine + same numbers + negation parity)":
+             "answers_agree (cosine + same numbers, leading yes/no, negations)":
                  lambda a, b, c: answers_agree(a, b, c, args.agreement_cosine)}
     different = sum(not same for _, _, same in rows)
     equivalent = len(rows) - different
