@@ -42,7 +42,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[openai.Ope
         settings = Settings(
             local=LocalConfig(enabled=False), env_providers=False, home=str(home),
             ledger=LedgerConfig(database_url=str(home / "ledger.db")),
-            cache=CacheConfig(semantic=SemanticCacheConfig(enabled=True, calibration=str(calibration))),
+            cache=CacheConfig(semantic=SemanticCacheConfig(enabled=True, calibration=str(calibration),
+                                                           policy="calibrated")),
             deployments=[DeploymentConfig(name="echo", provider="openai_compatible", model="echo", base_url=base,
                                           price=price)])
         with run_gateway(settings) as url:

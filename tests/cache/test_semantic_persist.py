@@ -53,7 +53,7 @@ def _settings(home: Path, base: str, **semantic: object) -> Settings:
         local=LocalConfig(enabled=False), env_providers=False, home=str(home),
         ledger=LedgerConfig(database_url=str(home / "ledger.db")),
         cache=CacheConfig(exact=exact, semantic=SemanticCacheConfig(enabled=True, calibration=str(calibration),
-                                                                    **semantic)),  # type: ignore[arg-type]
+                                                                    policy="calibrated", **semantic)),  # type: ignore[arg-type]
         deployments=[DeploymentConfig(name="echo", provider="openai_compatible", model="echo", base_url=base,
                                       price=price)])
 

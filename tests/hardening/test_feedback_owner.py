@@ -43,7 +43,7 @@ def test_only_the_key_served_may_report_on_a_semantic_hit(fault: tuple[str, Faul
     home: Path = tmp_path_factory.mktemp("feedback-home")
     calibration = home / "calibration.json"  # the shipped verifier, serving from score 0.8
     calibration.write_bytes(Calibration(load_calibration().verifier, ((0.001, 0.8),), "test").to_json())
-    semantic = SemanticCacheConfig(enabled=True, calibration=str(calibration))
+    semantic = SemanticCacheConfig(enabled=True, calibration=str(calibration), policy="calibrated")
     settings = echo_settings(base, home=str(home), control=ControlConfig(master_key=MASTER),
                              cache=CacheConfig(semantic=semantic))
     with run_gateway(settings) as url:

@@ -85,7 +85,7 @@ def test_a_semantic_entry_made_on_one_replica_is_served_on_another(tmp_path: Pat
                         redis_url=REDIS_URL, control=ControlConfig(redis_prefix=redis_prefix),
                         cache=CacheConfig(exact=ExactCacheConfig(store="redis"),
                                           semantic=SemanticCacheConfig(enabled=True, calibration=str(calibration),
-                                                                       store="redis")),
+                                                                       store="redis", policy="calibrated")),
                         deployments=[DeploymentConfig(name="echo", provider="openai_compatible", model="echo",
                                                       base_url=base)])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.semantic.cache import SemanticCache
+from tokenomy.cache.semantic.evidence import Evidence
 from tokenomy.cache.semantic.layer import Embedder, EntryLog, SemanticLayer
 from tokenomy.cache.semantic.verifier import load_calibration
 from tokenomy.cache.stores import MemoryStore, RedisStore, ResponseStore, SQLiteStore
@@ -29,6 +30,12 @@ def cache_problems(settings: Settings, *, calibration: bool = True) -> list[Conf
     if not 0 < semantic.max_error < 1:
         found.append(ConfigError(f"key 'cache.semantic.max_error': must be between 0 and 1, got "
                                  f"{semantic.max_error}"))
+    if not 0 <= semantic.verify_share <= 1:
+        found.append(ConfigError(f"key 'cache.semantic.verify_share': must be between 0 and 1, got "
+                                 f"{semantic.verify_share}"))
+    if not 0 < semantic.checker_sensitivity <= 1:
+        found.append(ConfigError(f"key 'cache.semantic.checker_sensitivity': must be above 0 and at most 1, got "
+                                 f"{semantic.checker_sensitivity}"))
     store, answers = semantic_store(settings), exact_store(settings)
     if store == "redis" and not settings.redis_url:
         found.append(ConfigError("key 'cache.semantic.store': 'redis' needs TOKENOMY_REDIS_URL (or 'redis_url')"))
@@ -79,8 +86,10 @@ def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder:
         raise problem
     assert exact is not None  # cache_problems: the exact cache is on
     calibration = load_calibration(Path(cfg.calibration) if cfg.calibration else None)
+    evidence = (Evidence(cfg.max_error, checker_sensitivity=cfg.checker_sensitivity)
+                if cfg.policy == "verified" else None)
     cache = SemanticCache(calibration, max_error=cfg.max_error, online=cfg.online,
-                          max_entries=cfg.max_entries)
+                          max_entries=cfg.max_entries, evidence=evidence, explore=cfg.verify_share)
     return SemanticLayer(cache, exact, embedder, agreement_cosine=cfg.agreement_cosine,
                          entries=_entry_log(settings, cache, env))
 

@@ -89,13 +89,21 @@ def _unpriced(report: dict[str, Any], catalogue: Any, first_s: float) -> None:
               help="Build negatives by pairing across rows (for files whose rows are all same: true).")
 @click.option("--online", is_flag=True, help="Also replay with each row's label revealed after its lookup.")
 @click.option("--calibration", type=click.Path(dir_okay=False), help="A calibration file instead of the shipped one.")
+@click.option("--policy", type=click.Choice(["verified", "calibrated"]), default="verified", show_default=True,
+              help="verified: also play the verified policy's protocol at 0.02, 0.05, 0.1 and --max-error "
+                   "(labels revealed only for the lookups it verifies); calibrated: the threshold table only.")
+@click.option("--explore", type=float, default=0.1, show_default=True,
+              help="verified: the share of servable lookups still verified.")
+@click.option("--checker-sensitivity", type=float, default=1.0, show_default=True,
+              help="verified: simulate an answer check that catches only this share of wrong answers.")
+@click.option("--seed", type=int, default=0, show_default=True, help="verified: the exploration draws' seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: bool, calibration: str | None,
-             as_json: bool) -> None:
+             policy: str, explore: float, checker_sensitivity: float, seed: int, as_json: bool) -> None:
     """Semantic cache on labelled pairs: insert every distinct a, look up every b, count correct and wrong hits."""
     from rich.progress import Progress
 
-    from tokenomy.cache.semantic.evaluate import Evaluation, read_pairs
+    from tokenomy.cache.semantic.evaluate import VERIFIED_LEVELS, Evaluation, read_pairs
     from tokenomy.cache.semantic.evaluate import cross_negatives as with_negatives
     from tokenomy.cache.semantic.verifier import load_calibration
     from tokenomy.cli.terminal import err_console, show_progress
@@ -103,6 +111,8 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
 
     if not 0 < max_error < 1:
         raise InvalidRequestError(f"--max-error must be between 0 and 1, got {max_error}")
+    if not 0 <= explore <= 1 or not 0 < checker_sensitivity <= 1:
+        raise InvalidRequestError("--explore must be between 0 and 1 and --checker-sensitivity above 0, at most 1")
     pairs = read_pairs(Path(pairs_path))
     if cross_negatives:
         pairs = with_negatives(pairs)
@@ -117,7 +127,9 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
 
         evaluation = Evaluation(lambda texts: embedder.embed(list(texts)).vectors,
                                 load_calibration(Path(calibration) if calibration else None), progress=report)
-        result = evaluation.run(pairs, max_error=max_error, online=online)
+        levels = sorted({*VERIFIED_LEVELS, max_error}) if policy == "verified" else ()
+        result = evaluation.run(pairs, max_error=max_error, online=online, verified=levels, explore=explore,
+                                checker_sensitivity=checker_sensitivity, seed=seed)
     if as_json:
         click.echo(orjson.dumps(result).decode())
         return
@@ -132,3 +144,15 @@ def evaluate(pairs_path: str, max_error: float, cross_negatives: bool, online: b
     for r in rows:
         click.echo(f"{r['max_error']!s:>14} {r['threshold']!s:>9} {r['correct_hits']:>8} {r['wrong_hits']:>6}"
                    f" {r['misses']:>6} {r['correct_hit_rate']!s:>9} {r['wrong_share']:>8.1%}")
+    verified = result.get("verified")
+    if verified:
+        click.echo("verified policy: labels seen only when verified; saved% = calls avoided")
+        click.echo(f"{'max_err':>7} {'correct':>7} {'wrong':>5} {'wrong%':>6} {'95% interval':>13}"
+                   f" {'hits%':>6} {'verif%':>6} {'saved%':>6} {'half2 wrong%':>12}")
+        for r in verified:
+            ci = r["wrong_share_95"]
+            interval = f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}" if ci else "-"
+            click.echo(f"{r['max_error']!s:>7} {r['correct_hits']:>7} {r['wrong_hits']:>5}"
+                       f" {100 * r['wrong_share']:>6.1f} {interval:>13} {100 * (r['correct_hit_rate'] or 0):>6.1f}"
+                       f" {100 * r['verification_share']:>6.1f} {100 * r['net_saving']:>6.1f}"
+                       f" {100 * r['halves'][1]['wrong_share']:>12.1f}")

@@ -80,6 +80,8 @@ def _print(report: dict[str, Any]) -> None:
         ("cost", f"${report['cost_usd']}"), ("would have cost", f"${report['counterfactual_usd']}"),
         ("saved", f"${report['saving_usd']}"), ("unpriced requests", f"{report['unpriced_requests']:,}"),
         ("cache hits", f"{cache['hits']:,} ({cache['hit_rate']:.1%} of requests)"), ("tier mix", mix),
+        *([("semantic verifications", f"{cache['semantic_verifications']:,} (sent upstream, in the cost)")]
+          if cache.get("semantic_verifications") else []),
     ):
         summary.add_row(label, value)
     console.print(summary)

@@ -202,6 +202,11 @@ class SemanticCacheConfig(_Strict, frozen=True):
 
     enabled: bool = False
     max_error: float = 0.02
+    # verified: serve only where this deployment's own verified lookups bound the wrong share (docs/cache.md);
+    # calibrated: the shipped threshold table (moved by ``online`` labels), which does not transfer to all traffic
+    policy: Literal["verified", "calibrated"] = "verified"
+    verify_share: float = 0.1  # verified: the share of servable lookups still verified (sent upstream, compared)
+    checker_sensitivity: float = 0.9  # verified: the answer-equivalence check's measured sensitivity (lower bound)
     online: bool = True
     max_entries: int = 100_000
     agreement_cosine: float = 0.95

@@ -121,6 +121,8 @@ async def _lookup(gw: Gateway, chat: ValidChat, trace: RequestTrace, decision: C
     if probe is not None and probe.answer is not None and probe.match is not None:
         gw.semantic.served(trace.id, probe.match, trace.key_id)
         return _serve_hit(chat, trace, probe.answer, record, semantic_score=probe.match.score), probe
+    if probe is not None and probe.match is not None and probe.match.verify:
+        trace.cache_status = "semantic-verify"  # upstream, and compared with the cached answer: spend, marked
     return None, probe
 
 

@@ -36,6 +36,7 @@ _REQUEST_SUMS = """
     COUNT(*) AS requests,
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
     SUM(CASE WHEN cache_status IN ('hit', 'semantic-hit') THEN 1 ELSE 0 END) AS cache_hits,
+    SUM(CASE WHEN cache_status = 'semantic-verify' THEN 1 ELSE 0 END) AS semantic_verifications,
     SUM(CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END) AS unpriced,
     COALESCE(SUM(cost_pusd), 0) AS cost_pusd,
     COALESCE(SUM(counterfactual_pusd), 0) AS counterfactual_pusd,
@@ -180,7 +181,8 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
         "unpriced_requests": unpriced,
         "unpriced": {"requests": unpriced, "share_of_requests": _ratio(unpriced, total), "tokens": unpriced_tokens,
                      "share_of_tokens": _ratio(unpriced_tokens, tokens)},
-        "cache": {"hits": hits, "hit_rate": round(hits / total, 4) if total else 0.0},
+        "cache": {"hits": hits, "hit_rate": round(hits / total, 4) if total else 0.0,
+                  **_verifications(req)},
         "tier_mix": {tier: round(n / total, 4) for tier, n in tiers} if total else {},
     }
     if by is not None:
@@ -191,6 +193,15 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
              "cost_usd": _money(int(row["cost_pusd"])), "saving_usd": _money(int(row["saving_pusd"])),
              "cache_hits": int(row["cache_hits"] or 0)} for row in groups or ()]
     return report
+
+
+def _verifications(req: Any) -> dict[str, int]:
+    """Requests the semantic cache sent upstream to verify a would-be hit (``cache_status = semantic-verify``: real
+    spend, in the cost above). Counted from the request rows; the PostgreSQL rollups do not keep the count yet."""
+    try:
+        return {"semantic_verifications": int(req["semantic_verifications"] or 0)}
+    except (KeyError, IndexError):
+        return {}
 
 
 def _ratio(part: int, whole: int) -> float:

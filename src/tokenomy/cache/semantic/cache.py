@@ -11,10 +11,12 @@ Thread-safety: lookups and inserts take one lock; embedding happens outside it.
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from tokenomy.cache.semantic.evidence import Evidence, Label, kind_of
 from tokenomy.cache.semantic.features import normalise, pair_features
 from tokenomy.cache.semantic.index import SMALL_LIMIT, SmallIndex, USearchIndex, VectorIndex
 from tokenomy.cache.semantic.online import OnlineThreshold
@@ -35,15 +37,26 @@ class Match:
     cosine: float
     score: float  # the verifier's probability that serving this entry is right
     features: tuple[float, ...]
-    served: bool  # score cleared the threshold
+    served: bool  # the policy lets it answer
+    verify: bool = False  # the verified policy: compare the fresh upstream answer with this entry's (a label)
+    servable: bool = False  # the verified policy would have served it (a verification here is exploration)
+    kind: int = 0  # the verified policy's kind of pair (evidence.KINDS)
 
 
 class SemanticCache:
+    """``evidence`` set: the verified policy (``evidence.py``: serve only where this traffic's verified labels bound
+    the wrong share; a servable lookup is still verified with probability ``explore``). Else the calibrated policy:
+    the shipped threshold table, moved by ``online`` labels."""
+
     def __init__(self, calibration: Calibration, *, max_error: float, dimensions: int = 384,
-                 online: bool = False, max_entries: int = 1_000_000) -> None:
+                 online: bool = False, max_entries: int = 1_000_000, evidence: Evidence | None = None,
+                 explore: float = 0.1, seed: int | None = None) -> None:
         self._calibration = calibration
         self._threshold = calibration.threshold(max_error)
-        self._online = OnlineThreshold(max_error, self._threshold) if online else None
+        self._online = OnlineThreshold(max_error, self._threshold) if online and evidence is None else None
+        self.evidence = evidence
+        self._explore = explore
+        self._random = random.Random(seed)
         self._dimensions, self._max_entries = dimensions, max_entries
         self._indexes: dict[str, VectorIndex] = {}
         self._entries: dict[int, Entry] = {}
@@ -53,6 +66,8 @@ class SemanticCache:
 
     @property
     def threshold(self) -> float:
+        if self.evidence is not None:
+            return self.evidence.threshold
         return self._online.threshold if self._online else self._threshold
 
     def __len__(self) -> int:
@@ -134,14 +149,44 @@ class SemanticCache:
             threshold = self.threshold
         features = pair_features(normalise(text), entry.text, cosine, max(0.0, second))
         score = self._calibration.score(features)
-        return Match(entry, cosine, score, tuple(features), score >= threshold)
+        if self.evidence is None:
+            return Match(entry, cosine, score, tuple(features), score >= threshold)
+        if score < self.evidence.floor:  # not a would-be hit: a plain miss
+            return Match(entry, cosine, score, tuple(features), False)
+        kind = kind_of(features)
+        with self._lock:
+            servable = self.evidence.servable(score, kind)
+            explore = servable and self._random.random() < self._explore
+        return Match(entry, cosine, score, tuple(features), servable and not explore, verify=not servable or explore,
+                     servable=servable, kind=kind)
+
+    def verified(self, match: Match, correct: bool, *, exact: bool = True) -> Label | None:
+        """The label of a verified lookup (its fresh answer compared with the entry's): evidence for its region.
+        A wrong entry that would have been served is dropped, so that mistake is never served. Returns the label
+        (for the entry log to share), None when this cache keeps no evidence."""
+        if self.evidence is None:
+            return None
+        label = Label(match.score, not correct, exact, match.kind)
+        self.observe(label)
+        if match.servable and not correct:
+            self.remove(match.entry.id)
+        return label
+
+    def observe(self, label: Label) -> None:
+        """A label made here or by another replica (replayed from the shared log, or loaded on start)."""
+        if self.evidence is not None:
+            with self._lock:
+                self.evidence.observe(label)
 
     def feedback(self, match: Match, correct: bool) -> None:
-        """A verdict on a looked-up candidate (served or not); moves the online threshold. A wrong served entry is
-        also dropped, so the same mistake is not served twice."""
+        """A user's verdict on a looked-up candidate (served or not); moves the online threshold. A wrong served
+        entry is also dropped, so the same mistake is not served twice. Under the verified policy only a wrong
+        verdict counts as evidence (reports are not a random sample: counting the "right" ones would flatter)."""
         if self._online is not None:
             with self._lock:
                 self._online.observe(match.score, correct)
+        if self.evidence is not None and not correct:
+            self.observe(Label(match.score, True, True, kind_of(match.features)))
         if match.served and not correct:
             self.remove(match.entry.id)
 

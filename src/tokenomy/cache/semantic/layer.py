@@ -13,6 +13,11 @@ remembering (and learning from) the answer after it.
 - Entries outlive the process through an ``EntryLog``: ``SharedEntries`` (a Redis stream every replica follows)
   or ``SQLiteEntries`` (a table beside the exact cache's answers in ``cache.db``). Each loads what it holds on
   ``start`` and is told of every entry added here and every entry removed by a user's report.
+- The verified policy (the default, ``cache.semantic.policy: verified``, issue 22): a lookup the cache chose to
+  verify goes upstream like a miss (its ledger row says ``cache_status = semantic-verify``); its fresh answer is
+  compared with the candidate entry's cached answer (exactly for structured answers and equal text, else by the
+  answer-equivalence check) and the label is evidence for the candidate's region (``evidence.py``), shared and kept
+  through the same ``EntryLog`` as the entries.
 - Users can report a served semantic hit (``POST /v1/feedback`` with its ``x-request-id``): the label moves the
   online threshold and a wrong entry is dropped. The last ``remember_served`` hits are kept for this.
 
@@ -22,7 +27,10 @@ Failures of the semantic layer never fail a request: they are logged and the req
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +39,7 @@ from typing import Any, Protocol
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision, request_key
 from tokenomy.cache.semantic.cache import Match, SemanticCache
+from tokenomy.cache.semantic.evidence import Label
 from tokenomy.wire.chat import ANTHROPIC_REQUEST
 from tokenomy.wire.completion import answer_text
 from tokenomy.wire.prompt import sole_prompt
@@ -50,6 +59,9 @@ class EntryLog(Protocol):
     async def publish_add(self, context: str, text: str, vector: Any, answer_key: str) -> None: ...
 
     async def publish_remove(self, context: str, text: str) -> None: ...
+
+    async def publish_label(self, label: Label) -> None:
+        """A verified label (evidence, ``evidence.py``): kept and shared like the entries."""
 
 
 @dataclass(slots=True)
@@ -103,11 +115,18 @@ class SemanticLayer:
         match = self._served.pop(request_id)[0]
         self._cache.feedback(match, correct)
         if self.entries is not None and match.served and not correct:
-            task = asyncio.get_running_loop().create_task(
-                self.entries.publish_remove(match.entry.context, match.entry.text))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+            self._publish(self.entries.publish_remove(match.entry.context, match.entry.text))
+            if self._cache.evidence is not None:  # a reported wrong hit is evidence (feedback observed it here)
+                self._publish(self.entries.publish_label(Label(match.score, True, True, match.kind)))
         return True
+
+    def _publish(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def start(self) -> None:
         if self.entries is not None:
@@ -156,19 +175,73 @@ class SemanticLayer:
             match = probe.match
             if match is None or match.served:
                 return
+            if self._cache.evidence is not None and not match.verify:
+                return  # the verified policy: not a would-be hit, nothing to learn
             cached = await self._exact.get(CacheDecision(match.entry.answer_key, True, False))
             if cached is None:
                 return
-            self._cache.feedback(match, await self._agree(cached["completion"], completion))
+            agree, exact = await self._agree(cached["completion"], completion)
+            if self._cache.evidence is None:
+                self._cache.feedback(match, agree)
+                return
+            label = self._cache.verified(match, agree, exact=exact)
+            if self.entries is not None and label is not None:
+                if match.servable and not agree:  # verified wrong where it would have been served: dropped
+                    await self.entries.publish_remove(match.entry.context, match.entry.text)
+                await self.entries.publish_label(label)
         except Exception:
             log.exception("semantic cache update failed")
 
-    async def _agree(self, cached: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
+    async def _agree(self, cached: Mapping[str, Any], fresh: Mapping[str, Any]) -> tuple[bool, bool]:
+        """Do the two answers say the same, and was that decided exactly? Structured answers (tool calls, several
+        choices, no text) and equal texts are compared exactly; other texts by the answer-equivalence check
+        (``answers_agree``), whose own error the evidence accounts for."""
         a, b = answer_text(cached), answer_text(fresh)
         if a is None or b is None:
-            return False
+            return _structured(cached) == _structured(fresh), True
         if " ".join(a.split()).lower() == " ".join(b.split()).lower():
-            return True
+            return True, True
         embedder = await self._embedder()
         vectors = (await embedder.embed([a, b])).vectors
-        return float(vectors[0] @ vectors[1]) >= self._agreement
+        return answers_agree(a, b, float(vectors[0] @ vectors[1]), self._agreement), False
+
+
+def _structured(completion: Mapping[str, Any]) -> Any:
+    """What a completion answers, without what differs between two calls (ids, usage, timing)."""
+    choices = completion.get("choices")
+    if not isinstance(choices, list):
+        return None
+    return [_message(c.get("message") if isinstance(c, dict) else None) for c in choices]
+
+
+def _message(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    calls = []
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {} if isinstance(call, dict) else {}
+        arguments = function.get("arguments")
+        with contextlib.suppress(ValueError):
+            arguments = json.loads(arguments) if isinstance(arguments, str) else arguments
+        calls.append((function.get("name"), arguments))  # the call's id differs on every call: left out
+    content = message.get("content")
+    return (" ".join(content.split()).lower() if isinstance(content, str) else content, calls)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_YES_NO = re.compile(r"^\W*(yes|no)\b")
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|don't|doesn't|isn't|aren't|won't|none)\b", re.I)
+
+
+def answers_agree(a: str, b: str, cosine: float, agreement_cosine: float) -> bool:
+    """The cheap answer-equivalence check for free text: the answers' embeddings at least ``agreement_cosine``
+    alike, the same numbers, the same leading yes/no and as many negations (embeddings blur "3" vs "4" and "is" vs
+    "is not").
+    Measured in ``bench/semantic_checker.py`` (docs/cache.md)."""
+    if cosine < agreement_cosine:
+        return False
+    if sorted(_NUMBER.findall(a)) != sorted(_NUMBER.findall(b)):
+        return False
+    if _YES_NO.findall(a[:12].lower())[:1] != _YES_NO.findall(b[:12].lower())[:1]:
+        return False
+    return len(_NEGATION.findall(a)) == len(_NEGATION.findall(b))

@@ -8,6 +8,9 @@ whose answer has expired or been evicted are dropped, and the newest ``max_entri
 trimmed to that bound on every write, oldest first, the order the in-memory cache evicts in: a refreshed entry keeps
 its age).
 
+The verified policy's evidence (``evidence.py``) is kept here too: every label is appended to ``semantic_labels``
+(the newest :data:`LABELS_KEPT` kept) and the labels are replayed in their order on start, before any entry loads.
+
 Writes never touch a request's path: ``publish_*`` only queue the change, and one task writes what has queued, in a
 transaction, on a worker thread (like ``SQLiteStore``). A failing write is skipped with one log line per outage; a
 full queue (the disk far behind) drops the change. On close the queue is written out.
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.cache.semantic.cache import SemanticCache
+from tokenomy.cache.semantic.evidence import Label
 from tokenomy.cache.semantic.features import normalise
 from tokenomy.outage import OutageLog
 
@@ -38,7 +42,11 @@ log = logging.getLogger("tokenomy.cache.semantic")
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS semantic_entries (context TEXT NOT NULL, text TEXT NOT NULL, "
           "answer_key TEXT NOT NULL, vector BLOB NOT NULL, added_at REAL NOT NULL, PRIMARY KEY (context, text))",
-          "CREATE INDEX IF NOT EXISTS semantic_entries_added ON semantic_entries (added_at)")
+          "CREATE INDEX IF NOT EXISTS semantic_entries_added ON semantic_entries (added_at)",
+          # the verified policy's evidence (evidence.py), replayed in order on start
+          "CREATE TABLE IF NOT EXISTS semantic_labels (seq INTEGER PRIMARY KEY AUTOINCREMENT, score REAL NOT NULL, "
+          "wrong INTEGER NOT NULL, exact INTEGER NOT NULL, kind INTEGER NOT NULL, added_at REAL NOT NULL)")
+LABELS_KEPT = 50_000  # newest labels kept and replayed (each band of the evidence keeps at most 2,000)
 # An entry whose answer is gone (expired, or evicted by the exact cache's byte bound) is a miss at lookup anyway.
 PRUNE = ("DELETE FROM semantic_entries WHERE NOT EXISTS (SELECT 1 FROM responses r "
          "WHERE r.key = semantic_entries.answer_key AND r.expires >= ?)")
@@ -46,7 +54,8 @@ TRIM = ("DELETE FROM semantic_entries WHERE rowid IN "
         "(SELECT rowid FROM semantic_entries ORDER BY added_at, rowid LIMIT ?)")
 LOAD_BEFORE_SERVING = 10_000
 LOAD_CHUNK = 32
-Change = tuple[str, str, str, str, bytes, float]  # op ("add" | "remove"), context, text, answer key, vector, time
+Change = tuple[str, str, str, str, bytes, float]  # op ("add" | "remove" | "label"), context, text, answer key,
+# vector, time; a label: ("label", "", "", "<score> <wrong> <exact> <kind>", b"", time)
 
 
 class SQLiteEntries:
@@ -73,6 +82,8 @@ class SQLiteEntries:
         come."""
         try:
             rows = await asyncio.to_thread(self._saved)
+            for label in await asyncio.to_thread(self._labels):
+                self._cache.observe(label)
         except (OSError, sqlite3.Error) as exc:
             self.outage.failed(" ".join(str(exc).split()), "starting with no saved entries")
             rows = []
@@ -115,9 +126,13 @@ class SQLiteEntries:
     async def publish_remove(self, context: str, text: str) -> None:
         self._queue(("remove", context, normalise(text), "", b"", 0.0))
 
+    async def publish_label(self, label: Label) -> None:
+        fields = f"{label.score!r} {int(label.wrong)} {int(label.exact)} {label.kind}"
+        self._queue(("label", "", "", fields, b"", time.time()))
+
     def _queue(self, change: Change) -> None:
         touched = self._touched
-        if touched is not None:  # a load is running: its saved copy of this entry is stale now
+        if touched is not None and change[0] != "label":  # a load is running: its saved copy of this entry is stale now
             touched[(change[1], change[2])] = change[0]
         if len(self._pending) >= self._queue_limit:
             self.outage.failed(f"{len(self._pending)} changes waiting to be written", "the newest are not saved")
@@ -161,6 +176,14 @@ class SQLiteEntries:
                               "ORDER BY added_at, rowid").fetchall()
         return [row for row in rows if len(row[3]) == 4 * self._dimensions]  # a damaged vector is skipped
 
+    def _labels(self) -> list[Label]:
+        """The saved evidence, oldest first (replayed in the order it was made)."""
+        with self._lock:
+            rows = self._db().execute("SELECT score, wrong, exact, kind FROM semantic_labels ORDER BY seq DESC "
+                                      "LIMIT ?", (LABELS_KEPT,)).fetchall()
+        return [Label(float(score), bool(wrong), bool(exact), int(kind))
+                for score, wrong, exact, kind in reversed(rows)]
+
     def _insert(self, rows: list[tuple[str, str, str, bytes]]) -> int:
         """Put ``rows`` into the index, a run of one context at a time, in age order (the cache evicts oldest
         first); entries changed live since the load began are left as they are."""
@@ -189,8 +212,15 @@ class SQLiteEntries:
                 self._count = int(db.execute("SELECT COUNT(*) FROM semantic_entries").fetchone()[0])
             db.execute("BEGIN")
             try:
+                labels = 0
                 for op, context, text, answer_key, vector, added_at in batch:
-                    if op == "add":
+                    if op == "label":
+                        score, wrong, exact, kind = answer_key.split()
+                        db.execute("INSERT INTO semantic_labels (score, wrong, exact, kind, added_at) "
+                                   "VALUES (?, ?, ?, ?, ?)",
+                                   (float(score), int(wrong), int(exact), int(kind), added_at))
+                        labels += 1
+                    elif op == "add":
                         new = db.execute("INSERT OR IGNORE INTO semantic_entries VALUES (?, ?, ?, ?, ?)",
                                          (context, text, answer_key, vector, added_at)).rowcount
                         if not new:  # a refresh: the new answer and vector, the entry's age kept
@@ -201,6 +231,9 @@ class SQLiteEntries:
                         self._count -= db.execute("DELETE FROM semantic_entries WHERE context = ? AND text = ?",
                                                   (context, text)).rowcount
                 self._trim(db)
+                if labels:
+                    db.execute("DELETE FROM semantic_labels WHERE seq <= (SELECT MAX(seq) FROM semantic_labels) - ?",
+                               (LABELS_KEPT,))
             except sqlite3.Error:
                 db.execute("ROLLBACK")
                 self._count = None

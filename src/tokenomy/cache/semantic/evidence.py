@@ -1,0 +1,229 @@
+"""The verified policy's evidence: where it is safe to serve, learned only from this deployment's own verified
+lookups (issue 22). No calibration made on other data decides a hit.
+
+*Regions.* A lookup's neighbourhood is its *kind* (:data:`KINDS`, from the pair's features: the query and the entry
+differ in a number; or in a negation, an opposite, a question or relation word; or in none of these) and its score.
+The verifier's score (``verifier.py``: the probability it gives that serving the nearest entry is right) orders the
+lookups of a kind; a region is every lookup of the kind scoring at least one of :data:`CUTS` (``score >= cut``), so
+a kind's regions are nested, from the narrowest (the top cut) to the widest. Evidence is kept per *band* (between
+two neighbouring cuts) and pooled upwards, so a region's evidence is every verified label of its kind that scored
+at least its cut. Kinds never pool: a number changed is not vouched for by paraphrases that kept their numbers.
+
+*Labels.* A verified lookup is one whose fresh upstream answer was compared with the candidate entry's cached
+answer: ``wrong`` when they differ. ``exact`` when the comparison was exact (structured answers, or the same text);
+otherwise an answer-equivalence check made it, which misses a share of the wrong ones: its measured sensitivity
+(lower bound) ``checker_sensitivity`` divides the bound of a region holding such labels (``w <= o / s``: a check
+that flags a wrong answer with probability at least ``s`` and never invents agreement can hide at most that much).
+
+*Serving.* A lookup may be served when its score reaches the lowest cut whose region's upper confidence bound on
+the wrong share (Wilson, one-sided ``1 - alpha`` split over the cuts by Bonferroni, as the policy keeps choosing the
+lowest passing cut) is at most ``max_error``, whose own band holds at least ``min_labels`` labels, and none of whose
+bands is on its own clearly worse than ``max_error`` (Wilson lower bound above it: pooling must not let a good band
+carry a bad one). With no such cut nothing is served: until the evidence is there the cache only verifies.
+
+*Staying honest.* A servable lookup is still verified with probability ``explore`` (its answer is fresh, the hit is
+given up), so the served region keeps receiving an unbiased sample of labels. If the latest 8, 16, 32 or ``recent``
+labels that arrived in the served region while it was served are wrong more often than ``max_error`` with
+confidence (Wilson *lower* bound above ``max_error``, Bonferroni over the four windows), the traffic has changed:
+in the bands where they found wrong answers the older labels are dropped, and the region must be certified again
+from new evidence. Each band keeps at most ``window`` labels (newest), so old traffic is forgotten.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from tokenomy.cache.semantic.features import FEATURE_NAMES
+from tokenomy.cache.semantic.online import Z_95, wrong_share_upper
+
+CUTS = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+NEVER = 1.01
+ALARM_WINDOWS = (8, 16, 32)  # and the whole ``recent`` window
+Z_ALARM = NormalDist().inv_cdf(1 - 0.05 / (len(ALARM_WINDOWS) + 1))
+KINDS = ("plain", "number differs", "negation, opposite, question or relation word differs")
+_NUMBERS = FEATURE_NAMES.index("numbers_differ")
+_WORDS = tuple(FEATURE_NAMES.index(name) for name in (
+    "negation_differs", "opposed", "question_word_differs", "relation_words_differ", "direction_swapped"))
+
+
+def kind_of(features: tuple[float, ...] | list[float]) -> int:
+    """The lookup's kind (an index into :data:`KINDS`) from its pair features."""
+    if features[_NUMBERS]:
+        return 1
+    return 2 if any(features[i] for i in _WORDS) else 0
+
+
+def wrong_share_lower(wrong: int, n: int, z: float = Z_95) -> float:
+    """Wilson score lower confidence bound on ``wrong / n``."""
+    return 0.0 if n == 0 else max(0.0, 1.0 - wrong_share_upper(n - wrong, n, z))
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    score: float
+    wrong: bool
+    exact: bool = True  # an exact comparison; False: the answer-equivalence check said so
+    kind: int = 0  # see KINDS
+
+
+@dataclass(slots=True)
+class _Band:
+    labels: deque[tuple[int, bool, bool]]  # (seq, wrong, exact), oldest first
+    wrong: int = 0
+    inexact: int = 0
+
+
+class Evidence:
+    """One :class:`Ladder` of regions per kind."""
+
+    def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
+                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
+        self.max_error = max_error
+        self._ladders = [Ladder(max_error, alpha=alpha, min_labels=min_labels, window=window, recent=recent,
+                                checker_sensitivity=checker_sensitivity, cuts=cuts) for _ in KINDS]
+        self.cuts, self.floor, self.z = self._ladders[0].cuts, self._ladders[0].floor, self._ladders[0].z
+
+    @property
+    def threshold(self) -> float:
+        """The lowest score served now for plain lookups (NEVER when none is)."""
+        return self._ladders[0].threshold
+
+    def thresholds(self) -> dict[str, float]:
+        return {name: ladder.threshold for name, ladder in zip(KINDS, self._ladders, strict=True)}
+
+    def servable(self, score: float, kind: int = 0) -> bool:
+        return self._ladders[kind].servable(score)
+
+    def observe(self, label: Label) -> None:
+        self._ladders[label.kind if 0 <= label.kind < len(KINDS) else 0].observe(label)
+
+    def bound(self, cut: int, kind: int = 0) -> tuple[int, int, float]:
+        return self._ladders[kind].bound(cut)
+
+    @property
+    def observed(self) -> int:
+        return sum(ladder.observed for ladder in self._ladders)
+
+    @property
+    def resets(self) -> int:
+        return sum(ladder.resets for ladder in self._ladders)
+
+
+class Ladder:
+    """The nested regions of one kind."""
+
+    def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
+                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
+        if not 0 < checker_sensitivity <= 1:
+            raise ValueError("checker_sensitivity must be in (0, 1]")
+        self.max_error = max_error
+        self.cuts = tuple(sorted(cuts, reverse=True))
+        self.floor = self.cuts[-1]
+        self.z = NormalDist().inv_cdf(1 - alpha / len(self.cuts))
+        self._min_labels, self._window, self._sensitivity = min_labels, window, checker_sensitivity
+        self._bands = [_Band(deque()) for _ in self.cuts]
+        self._seq = 0
+        self._served = -1  # index of the lowest certified cut; -1: none
+        self._recent: deque[tuple[int, bool, int]] = deque(maxlen=recent)  # (seq, wrong, band), served region
+        self._recent_wrong = 0
+        self.resets = 0
+        self.observed = 0
+
+    @property
+    def threshold(self) -> float:
+        """The lowest score served now (NEVER when nothing is)."""
+        return self.cuts[self._served] if self._served >= 0 else NEVER
+
+    def servable(self, score: float) -> bool:
+        return self._served >= 0 and score >= self.cuts[self._served]
+
+    def _band_of(self, score: float) -> int:
+        for i, cut in enumerate(self.cuts):
+            if score >= cut:
+                return i
+        return -1
+
+    def observe(self, label: Label) -> None:
+        band = self._band_of(label.score)
+        if band < 0:
+            return
+        self.observed += 1
+        self._seq += 1
+        b = self._bands[band]
+        b.labels.append((self._seq, label.wrong, label.exact))
+        b.wrong += label.wrong
+        b.inexact += not label.exact
+        if len(b.labels) > self._window:
+            _, wrong, exact = b.labels.popleft()
+            b.wrong -= wrong
+            b.inexact -= not exact
+        if 0 <= band <= self._served:
+            if len(self._recent) == self._recent.maxlen:
+                self._recent_wrong -= self._recent[0][1]
+            self._recent.append((self._seq, label.wrong, band))
+            self._recent_wrong += label.wrong
+            if self._changed():
+                self._reset(self._served)
+        self._certify()
+
+    def _changed(self) -> bool:
+        """Are the latest 8, 16, 32 or ``recent`` labels of the served region wrong more often than ``max_error``
+        with confidence (Bonferroni over the windows)? Short windows see a sudden change sooner; long ones a slow."""
+        latest = list(self._recent)
+        for k in ALARM_WINDOWS:
+            tail = latest[-k:]
+            if len(tail) == k and wrong_share_lower(sum(w for _, w, _ in tail), k, Z_ALARM) > self.max_error:
+                return True
+        return wrong_share_lower(self._recent_wrong, len(latest), Z_ALARM) > self.max_error
+
+    def _reset(self, served: int) -> None:
+        """The served region went bad: in each band where the latest labels found wrong answers, forget the labels
+        from before those latest ones (the other bands keep theirs)."""
+        cutoff = self._recent[0][0]
+        bad = {band for _, wrong, band in self._recent if wrong}
+        for band in (self._bands[i] for i in sorted(bad)):
+            while band.labels and band.labels[0][0] < cutoff:
+                _, wrong, exact = band.labels.popleft()
+                band.wrong -= wrong
+                band.inexact -= not exact
+        self.resets += 1
+        self._served = -1
+        self._recent.clear()
+        self._recent_wrong = 0
+
+    def bound(self, cut: int) -> tuple[int, int, float]:
+        """Labels, wrong labels and the upper bound of the wrong share for the region of ``cuts[cut]``."""
+        n = wrong = inexact = 0
+        for band in self._bands[:cut + 1]:
+            n += len(band.labels)
+            wrong += band.wrong
+            inexact += band.inexact
+        upper = wrong_share_upper(wrong, n, self.z)
+        if inexact:
+            upper = min(1.0, upper / self._sensitivity)
+        return n, wrong, upper
+
+    def _certify(self) -> None:
+        """The lowest cut whose region's bound is within ``max_error``, whose own band holds ``min_labels``, and
+        none of whose bands is clearly worse than ``max_error`` on its own (pooling must not carry a bad band)."""
+        served = -1
+        for i, band in enumerate(self._bands):
+            if wrong_share_lower(band.wrong, len(band.labels)) > self.max_error:
+                break
+            upper = self.bound(i)[2]
+            if len(band.labels) >= self._min_labels and upper <= self.max_error:
+                served = i
+        if served != self._served:
+            self._served = served
+            self._recent.clear()
+            self._recent_wrong = 0
+
+    def regions(self) -> list[dict[str, float | int]]:
+        """Per cut: its labels, wrong labels and bound (for ``/healthz``-style reports and tests)."""
+        out = []
+        for i, cut in enumerate(self.cuts):
+            n, wrong, upper = self.bound(i)
+            out.append({"cut": cut, "labels": n, "wrong": wrong, "upper": round(upper, 4)})
+        return out

@@ -1,0 +1,265 @@
+"""The verified semantic-cache policy (issue 22): nothing is served without this traffic's own evidence; a region
+whose verified lookups turn out wrong stops serving; verifications are real upstream calls, marked in the ledger and
+counted by ``spend``; the evidence is kept across restarts; ``cache eval`` plays the protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from click.testing import CliRunner
+
+from servers import run_fault_upstream, run_gateway
+from tokenomy.cache.exact import ExactCache
+from tokenomy.cache.key import CacheDecision
+from tokenomy.cache.semantic.cache import SemanticCache
+from tokenomy.cache.semantic.evaluate import Evaluation, Pair
+from tokenomy.cache.semantic.evidence import KINDS, NEVER, Evidence, Label, kind_of, wrong_share_lower
+from tokenomy.cache.semantic.layer import SemanticLayer, answers_agree
+from tokenomy.cache.semantic.online import wrong_share_upper
+from tokenomy.cache.semantic.persisted import SQLiteEntries
+from tokenomy.cache.semantic.verifier import load_calibration
+from tokenomy.cache.stores import MemoryStore
+from tokenomy.cli.main import cli
+from tokenomy.config.settings import (
+    CacheConfig,
+    DeploymentConfig,
+    LedgerConfig,
+    LocalConfig,
+    PriceOverride,
+    SemanticCacheConfig,
+    Settings,
+)
+from tokenomy.testing.fault_upstream import FaultUpstream
+
+GPTCACHE = Path(__file__).parent / "data" / "gptcache_pairs_120.jsonl"  # MIT, see data/README.md
+
+
+@pytest.fixture(scope="module")
+def embed() -> Callable[[Sequence[str]], Any]:
+    from tokenomy.embeddings.minilm import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder.load()
+    return lambda texts: embedder.embed(list(texts)).vectors
+
+
+def test_no_evidence_serves_nothing() -> None:
+    evidence = Evidence(0.1)
+    assert evidence.threshold == NEVER and not evidence.servable(1.0)
+    for _ in range(10):  # too few labels to bound anything
+        evidence.observe(Label(0.995, wrong=False))
+    assert not evidence.servable(1.0)
+
+
+def test_clean_evidence_serves_its_region_only() -> None:
+    evidence = Evidence(0.1, cuts=(0.9, 0.5))
+    for _ in range(200):
+        evidence.observe(Label(0.95, wrong=False))
+    for i in range(100):
+        evidence.observe(Label(0.6, wrong=i % 3 == 0))  # a third wrong down there
+    assert evidence.threshold == 0.9 and evidence.servable(0.95) and not evidence.servable(0.8)
+    n, wrong, upper = evidence.bound(0)
+    assert (n, wrong) == (200, 0) and upper <= 0.1
+    assert evidence.bound(1)[2] > 0.1  # pooling the bad band would break the bound: not served
+
+
+def test_a_region_found_wrong_stops_serving_and_needs_new_evidence() -> None:
+    evidence = Evidence(0.05, cuts=(0.9,))
+    for _ in range(300):
+        evidence.observe(Label(0.95, wrong=False))
+    assert evidence.servable(0.95)
+    for _ in range(6):  # the traffic changed: explored lookups in the served region come back wrong
+        evidence.observe(Label(0.95, wrong=True))
+    assert not evidence.servable(0.95) and evidence.resets == 1
+    n, wrong, _ = evidence.bound(0)
+    assert n < 300 and wrong >= 1  # the old clean labels were dropped, not left to dilute the new wrong ones
+
+
+def test_an_inexact_check_widens_the_bound() -> None:
+    exact, checked = Evidence(0.05, cuts=(0.9,)), Evidence(0.05, cuts=(0.9,), checker_sensitivity=0.5)
+    for _ in range(60):
+        exact.observe(Label(0.95, wrong=False))
+        checked.observe(Label(0.95, wrong=False, exact=False))
+    assert checked.bound(0)[2] == pytest.approx(min(1.0, 2 * exact.bound(0)[2]))
+    assert exact.servable(0.95) and not checked.servable(0.95)
+
+
+def test_kinds_never_vouch_for_each_other() -> None:
+    evidence = Evidence(0.1, cuts=(0.5,))
+    for _ in range(100):
+        evidence.observe(Label(0.9, wrong=False, kind=0))
+    assert evidence.servable(0.9, 0) and not evidence.servable(0.9, 1) and not evidence.servable(0.9, 2)
+    plain = [0.0] * 18
+    numbers = list(plain)
+    numbers[7] = 1.0  # numbers_differ
+    assert kind_of(plain) == 0 and kind_of(numbers) == 1
+
+
+def test_wilson_lower_bound() -> None:
+    assert wrong_share_lower(0, 100) == 0.0 and wrong_share_lower(5, 0) == 0.0
+    assert 0 < wrong_share_lower(10, 100) < 0.1 < wrong_share_upper(10, 100)
+
+
+def test_the_answer_check_sees_numbers_and_negation() -> None:
+    assert answers_agree("Paris is the capital.", "The capital is Paris.", 0.97, 0.95)
+    assert not answers_agree("It takes 3 days.", "It takes 4 days.", 0.99, 0.95)
+    assert not answers_agree("Yes, it is allowed.", "No, it is not allowed.", 0.96, 0.95)
+    assert not answers_agree("Paris.", "Lyon.", 0.5, 0.95)
+
+
+def test_the_cache_verifies_until_the_evidence_allows(embed: Callable[[Sequence[str]], Any]) -> None:
+    evidence = Evidence(0.1, cuts=(0.3,))
+    cache = SemanticCache(load_calibration(), max_error=0.1, evidence=evidence, explore=0.0, seed=1)
+    question, paraphrase = "What is the capital of France?", "what's the capital city of France?"
+    cache.insert("ctx", question, embed([question])[0], answer_key="k")
+    vector = embed([paraphrase])[0]
+    match = cache.lookup("ctx", paraphrase, vector)
+    assert match is not None and not match.served and match.verify and not match.servable
+    for _ in range(40):
+        cache.verified(match, True)
+    match = cache.lookup("ctx", paraphrase, vector)
+    assert match is not None and match.served and not match.verify
+    explorer = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,)), explore=1.0)
+    explorer.insert("ctx", question, embed([question])[0], answer_key="k")
+    for _ in range(40):
+        for kind in range(len(KINDS)):
+            explorer.observe(Label(0.99, wrong=False, kind=kind))
+    explored = explorer.lookup("ctx", paraphrase, vector)
+    assert explored is not None and explored.servable and explored.verify and not explored.served
+    explorer.verified(explored, False)  # verified wrong where it would have been served: the entry is dropped
+    assert len(explorer) == 0
+
+
+async def test_the_layer_labels_verified_lookups_and_serves_once_certified(
+        embed: Callable[[Sequence[str]], Any], tmp_path: Path) -> None:
+    from tokenomy.embeddings.batched import DirectEmbedder
+    from tokenomy.embeddings.minilm import MiniLMEmbedder
+
+    embedder = DirectEmbedder(MiniLMEmbedder.load())
+
+    async def load() -> Any:
+        return embedder
+
+    exact = ExactCache(MemoryStore(1 << 20), ttl_s=60, mode="deterministic")
+    cache = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,)), explore=0.0)
+    entries = SQLiteEntries(tmp_path / "cache.db", cache, max_entries=100)
+    layer = SemanticLayer(cache, exact, load, agreement_cosine=0.95, entries=entries)
+    await layer.start()
+
+    def body(text: str, system: str = "be brief") -> dict[str, Any]:
+        return {"model": "m", "temperature": 0, "messages": [{"role": "system", "content": system},
+                                                             {"role": "user", "content": text}]}
+
+    def completion(text: str) -> dict[str, Any]:
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}], "usage": {}}
+
+    async def ask(text: str, system: str, key: str, answer: str) -> Any:
+        decision = CacheDecision(key, True, True)
+        probe = await layer.probe(body(text, system), decision, "ns")
+        if probe is not None and probe.answer is None:  # went upstream: the fresh answer is stored and compared
+            await exact.put(decision, completion(answer), deployment="d", tier="t")
+            await layer.remember(probe, decision, completion(answer))
+        return probe
+
+    verified = 0
+    for i in range(60):  # in new contexts, a question then its paraphrase: verified (upstream) until certified
+        await ask("What is the capital of France?", f"context {i}", f"q{i}", "Paris.")
+        p = await ask("what's the capital city of France?", f"context {i}", f"p{i}", "paris.")
+        assert p is not None and p.match is not None
+        kind = p.match.kind
+        if p.answer is not None:
+            assert p.match.served and not p.match.verify
+            break
+        assert p.match.verify
+        verified += 1
+    assert 20 <= verified < 60  # served only after (at least min_labels) agreeing verifications
+    assert cache.evidence is not None and cache.evidence.observed == verified
+    await layer.aclose()
+
+    again = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,)))
+    reloaded = SQLiteEntries(tmp_path / "cache.db", again, max_entries=100)
+    await reloaded.start()  # the evidence outlives the process, as the entries do
+    assert again.evidence is not None and again.evidence.observed == verified
+    assert again.evidence.servable(0.99, kind)
+    await reloaded.aclose()
+
+
+def test_eval_reveals_labels_only_for_verified_lookups(embed: Callable[[Sequence[str]], Any]) -> None:
+    rows = [json.loads(line) for line in GPTCACHE.read_text().splitlines()]
+    pairs = [Pair(r["a"], r["b"], True) for r in rows] * 3  # duplicates common: each question asked three times
+    report = Evaluation(embed, load_calibration()).run(pairs, max_error=0.1, sweep=(0.1,), verified=(0.1,),
+                                                       embed_timing_samples=0)
+    row = report["verified"][0]
+    assert row["labels"] == round(row["verification_share"] * len(pairs))  # a label only where it went upstream
+    hits = row["correct_hits"] + row["wrong_hits"]
+    assert row["net_saving"] == round(hits / len(pairs), 4) and 0 < hits < len(pairs)
+    assert row["wrong_share_95"][0] <= row["wrong_share"] <= row["wrong_share_95"][1]
+    assert report["verified"][0]["halves"][0]["lookups"] == len(pairs) // 2
+    negatives = [Pair(r["a"], rows[(i + 7) % len(rows)]["b"], False) for i, r in enumerate(rows)] * 3
+    never = Evaluation(embed, load_calibration()).run(negatives, max_error=0.1, sweep=(0.1,), verified=(0.1,),
+                                                      embed_timing_samples=0)["verified"][0]
+    assert never["correct_hits"] == never["wrong_hits"] == 0  # every verified lookup was wrong: nothing served
+
+
+def test_cli_cache_eval_reports_the_verified_policy() -> None:
+    result = CliRunner().invoke(cli, ["cache", "eval", "--pairs", str(GPTCACHE), "--json", "--max-error", "0.05"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [r["max_error"] for r in report["verified"]] == [0.02, 0.05, 0.1]
+    text = CliRunner().invoke(cli, ["cache", "eval", "--pairs", str(GPTCACHE)])
+    assert "verified policy" in text.output and max(len(line) for line in text.output.splitlines()) <= 80
+    bad = CliRunner().invoke(cli, ["cache", "eval", "--pairs", str(GPTCACHE), "--explore", "2"])
+    assert bad.exit_code != 0 and "--explore" in bad.output
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[openai.OpenAI, FaultUpstream, Path]]:
+    home = tmp_path_factory.mktemp("verified-home")
+    price = PriceOverride(input_usd_per_mtok=Decimal("2.5"), output_usd_per_mtok=Decimal("10"))
+    with run_fault_upstream() as (base, upstream):
+        settings = Settings(
+            local=LocalConfig(enabled=False), env_providers=False, home=str(home),
+            ledger=LedgerConfig(database_url=str(home / "ledger.db")),
+            cache=CacheConfig(semantic=SemanticCacheConfig(enabled=True, max_error=0.1)),  # policy: verified
+            deployments=[DeploymentConfig(name="echo", provider="openai_compatible", model="echo", base_url=base,
+                                          price=price)])
+        with run_gateway(settings) as url:
+            yield openai.OpenAI(base_url=url, api_key="unused", max_retries=0), upstream, home
+
+
+def _ask(client: openai.OpenAI, text: str) -> Any:
+    return client.chat.completions.with_raw_response.create(
+        model="echo", temperature=0, messages=[{"role": "user", "content": text}])  # type: ignore[call-overload]
+
+
+def test_a_verification_is_a_marked_upstream_call_in_the_ledger(
+        gateway: tuple[openai.OpenAI, FaultUpstream, Path]) -> None:
+    client, upstream, home = gateway
+    before = upstream.calls["echo"]
+    first = _ask(client, "What is the capital of France?")
+    second = _ask(client, "what's the capital city of France?")
+    assert first.headers["x-tokenomy-cache"] == "miss"
+    assert second.headers["x-tokenomy-cache"] == "semantic-verify"  # no evidence yet: not served, verified
+    assert second.parse().choices[0].message.content == "echo: what's the capital city of France?"
+    assert upstream.calls["echo"] == before + 2 and float(second.headers["x-tokenomy-cost-usd"]) > 0
+    time.sleep(0.5)  # the ledger writer and the label writer flush in the background
+    env = {**os.environ, "TOKENOMY_DATABASE_URL": str(home / "ledger.db")}
+    report = json.loads(subprocess.run([sys.executable, "-m", "tokenomy", "spend", "--json"], env=env,
+                                       capture_output=True, text=True, check=True, timeout=60).stdout)
+    assert report["cache"]["semantic_verifications"] == 1 and report["cache"]["hits"] == 0
+    with sqlite3.connect(home / "ledger.db") as db:
+        rows = db.execute("SELECT cache_status, cost_pusd FROM requests ORDER BY started_us").fetchall()
+    assert rows[-1][0] == "semantic-verify" and rows[-1][1] > 0
+    with sqlite3.connect(home / "cache.db") as db:  # the answers' texts differ: the check's label, kept on disk
+        labels = db.execute("SELECT wrong, exact FROM semantic_labels").fetchall()
+    assert len(labels) == 1 and labels[0][1] == 0
