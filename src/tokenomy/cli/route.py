@@ -112,9 +112,12 @@ def _prices(path: Path | None) -> dict[str, Any]:
               default="auto", show_default=True,
               help="Prompt embedder: auto measures both on the training rows' folds and keeps the one that routes "
                    "better (a tie to WordLlama: static, ~1-2 ms a decision; MiniLM ~15 ms).")
+@click.option("--no-guard", "no_guard", is_flag=True,
+              help="Serve the learned rule at every operating point, also where it does not beat the best single "
+                   "models out of fold (the no-harm guard off; docs/routing.md, 'No harm').")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
 @_with_cache_options
-def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, embedder: str,
+def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, embedder: str, no_guard: bool,
               as_json: bool, embedding_cache: Path | None, no_embedding_cache: bool) -> None:
     """Train a router on the rows whose split is not test."""
     from rich.console import Console
@@ -134,7 +137,7 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
         embeds = {name: _cached(embed, folder, name, say) for name, embed in zip(names, bars, strict=True)}
         first = embeds.pop(names[0])
         report = train(list(data), out, embed=first, counter=TokenCounter(), prices=_prices(prices), target=target,
-                       base=FeatureConfig(embedder=names[0]), rivals=embeds, progress=say)
+                       base=FeatureConfig(embedder=names[0]), rivals=embeds, progress=say, no_harm=not no_guard)
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -197,11 +197,13 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
 
 def _verifications(req: Any) -> dict[str, int]:
     """Requests the semantic cache sent upstream to verify a would-be hit (``cache_status = semantic-verify``: real
-    spend, in the cost above). Counted from the request rows; the PostgreSQL rollups do not keep the count yet."""
+    spend, in the cost above). Counted from the request rows, and present only when there were any: the PostgreSQL
+    rollups do not keep the count yet, and a report must read the same from either ledger."""
     try:
-        return {"semantic_verifications": int(req["semantic_verifications"] or 0)}
+        found = int(req["semantic_verifications"] or 0)
     except (KeyError, IndexError):
         return {}
+    return {"semantic_verifications": found} if found else {}
 
 
 def _ratio(part: int, whole: int) -> float:
