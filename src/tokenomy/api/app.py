@@ -23,6 +23,7 @@ from tokenomy.api.feedback import feedback
 from tokenomy.api.files import create_file, delete_file, file_content, list_files, retrieve_file
 from tokenomy.api.guard import LoopbackGuard
 from tokenomy.api.health import healthz, readyz
+from tokenomy.api.heap import start_up_frozen
 from tokenomy.api.messages import count_tokens, create_message
 from tokenomy.api.metrics import metrics_endpoint
 from tokenomy.api.models import get_model, list_models
@@ -42,7 +43,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None) -> Star
         async with running_gateway(settings, environment) as gateway:
             app.state.gateway = gateway
             app.state.login_throttle = LoginThrottle()
-            yield
+            with start_up_frozen():  # the full collections' pauses no longer scan what start-up built (heap.py)
+                yield
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
