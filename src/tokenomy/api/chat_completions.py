@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from tokenomy.api.disconnect import unless_gone
 from tokenomy.api.responses import caller_of, gateway_of, json_response, read_body
-from tokenomy.api.streaming import SSEResponse, openai_frames
+from tokenomy.api.streaming import OPENAI, SSEResponse
 from tokenomy.gateway.results import Answer
 from tokenomy.wire.validation import parse_json_object
 
@@ -18,4 +18,4 @@ async def chat_completions(request: Request) -> Response:
     served = await unless_gone(request, gateway.chat(body, caller_of(request)))
     if isinstance(served, Answer):
         return json_response(served.completion, headers=served.headers)
-    return SSEResponse(openai_frames(served.chunks), served.headers)
+    return SSEResponse(served.chunks, OPENAI, served.headers)

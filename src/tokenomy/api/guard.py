@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,6 +27,7 @@ from tokenomy.errors import ForeignOriginError, TokenomyError, UnsupportedMediaT
 ANY = "*"
 _FORM_PATHS = ("/v1/files", "/ui/login", "/ui/logout")  # multipart upload and the login form: not JSON
 _BODY_METHODS = ("POST", "PUT", "PATCH")
+_READ = frozenset((b"host", b"origin", b"content-type", b"content-length", b"transfer-encoding"))
 
 
 @functools.lru_cache(maxsize=256)  # parsed once per Host value, not per request
@@ -49,13 +50,14 @@ class LoopbackGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                self.check(Headers(scope=scope), scope["method"], str(scope.get("path", "")))
+                self.check(_guarded(scope), scope["method"], str(scope.get("path", "")))
             except TokenomyError as exc:
                 await error_response(exc, request_id(Request(scope)))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def check(self, headers: Headers, method: str, path: str) -> None:
+    def check(self, headers: Mapping[str, str], method: str, path: str) -> None:
+        """Raise the refusal of a request with these headers (names lower-case; the first of each kept)."""
         if ANY in self._hosts:
             return
         host = _hostname(headers.get("host", ""))
@@ -85,6 +87,16 @@ def _hostname(netloc: str) -> str:
     return netloc.partition(":")[0]
 
 
-def _has_body(headers: Headers) -> bool:
+def _guarded(scope: Scope) -> dict[str, str]:
+    """The headers the guard reads, in one pass over the raw list (the first of each name, as Starlette's ``get``
+    returns it)."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name in _READ:
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
     length = headers.get("content-length")
     return "transfer-encoding" in headers or (length is not None and length.strip() not in ("", "0"))

@@ -7,14 +7,15 @@ with ``x-api-key`` (or a bearer token); ``anthropic-version`` is accepted and no
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenomy.api.responses import caller_of, gateway_of, json_response, read_body
-from tokenomy.api.streaming import Frames, SSEResponse, encode_event
+from tokenomy.api.streaming import SSEResponse, encode_event
 from tokenomy.errors import StreamBrokenError
-from tokenomy.gateway.results import Answer, Chunks
+from tokenomy.gateway.results import Answer
 from tokenomy.wire.messages.answer import to_message
 from tokenomy.wire.messages.events import MessageEvents
 from tokenomy.wire.messages.request import count_tokens_chat, to_chat
@@ -31,7 +32,7 @@ async def create_message(request: Request) -> Response:
     rid = served.headers["x-request-id"]
     if isinstance(served, Answer):
         return json_response(to_message(served.completion, rid), headers=served.headers)
-    return SSEResponse(_frames(served.chunks, MessageEvents(rid, str(body["model"]))), served.headers)
+    return SSEResponse(served.chunks, _MessageRender(MessageEvents(rid, str(body["model"]))), served.headers)
 
 
 async def count_tokens(request: Request) -> Response:
@@ -41,14 +42,17 @@ async def count_tokens(request: Request) -> Response:
     return json_response({"input_tokens": tokens})
 
 
-async def _frames(chunks: Chunks, events: MessageEvents) -> Frames:
-    try:
-        async for chunk in chunks:
-            for name, data in events.feed(chunk):
-                yield encode_event(name, data)
-        for name, data in events.finish():
-            yield encode_event(name, data)
-    except StreamBrokenError as exc:
-        yield encode_event(*events.error(exc))
-    finally:
-        await chunks.aclose()
+class _MessageRender:
+    """Chat chunks as Anthropic's Messages events (all the events one chunk makes, in one write)."""
+
+    def __init__(self, events: MessageEvents) -> None:
+        self._events = events
+
+    def frame(self, item: dict[str, Any]) -> bytes:
+        return b"".join(encode_event(name, data) for name, data in self._events.feed(item))
+
+    def end(self) -> bytes:
+        return b"".join(encode_event(name, data) for name, data in self._events.finish())
+
+    def broken(self, exc: StreamBrokenError) -> bytes:
+        return encode_event(*self._events.error(exc))

@@ -4,15 +4,14 @@ request onto the one chat path and keeps the conversation state), render. Errors
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenomy.api.responses import caller_of, gateway_of, json_response, read_body
-from tokenomy.api.streaming import Frames, SSEResponse, encode_event
-from tokenomy.errors import InvalidRequestError
+from tokenomy.api.streaming import SSEResponse, encode_event
+from tokenomy.errors import InvalidRequestError, StreamBrokenError
 from tokenomy.gateway.results import ResponsesAnswer
 from tokenomy.wire.validation import parse_json_object
 
@@ -25,7 +24,7 @@ async def create_response(request: Request) -> Response:
     served = await gateway.responses(body, caller_of(request))
     if isinstance(served, ResponsesAnswer):
         return json_response(served.body, headers=served.headers)
-    return SSEResponse(_frames(served.events), served.headers)
+    return SSEResponse(served.events, _ResponseRender(), served.headers)
 
 
 async def retrieve_response(request: Request) -> Response:
@@ -66,9 +65,15 @@ def _limit(text: str) -> int:
     return int(text)
 
 
-async def _frames(events: AsyncGenerator[dict[str, Any], None]) -> Frames:
-    try:
-        async for event in events:
-            yield encode_event(event["type"], event)
-    finally:
-        await events.aclose()
+class _ResponseRender:
+    """The core's Responses events, each one named event; the core ends a broken stream with its own
+    ``response.failed`` event, so no StreamBrokenError reaches here."""
+
+    def frame(self, item: dict[str, Any]) -> bytes:
+        return encode_event(item["type"], item)
+
+    def end(self) -> bytes:
+        return b""
+
+    def broken(self, exc: StreamBrokenError) -> bytes:
+        raise exc

@@ -153,6 +153,8 @@ class StudentSet:
         """The task's student for a request (None for a request that asks for a student by name: it is no teacher
         traffic to shadow or replace)."""
         self._look()
+        if not self._served:
+            return None
         model = str(body.get("model") or "")
         if any(model == s.deployment.model for s in self._served):
             return None

@@ -4,8 +4,7 @@ result; a cascade step's only settles that step's reservation (the request's own
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from tokenomy.errors import TokenomyError
@@ -24,15 +23,26 @@ class Recorder(Protocol):
     async def acknowledge(self, entry: LedgerEntry) -> None: ...
 
 
-@contextlib.contextmanager
-def refusals(record: Recorder, trace: RequestTrace) -> Iterator[None]:
+def refusals(record: Recorder, trace: RequestTrace) -> _Refusals:
     """A request refused inside the block (a model it may not use, an unknown model, a spent budget) still leaves
     its ledger row, with no call and no cost."""
-    try:
-        yield
-    except TokenomyError as exc:
-        record(trace, exc.status, exc)
-        raise
+    return _Refusals(record, trace)
+
+
+class _Refusals:
+    """``refusals``' block (a class rather than a ``contextmanager`` generator: it is entered twice per request)."""
+
+    __slots__ = ("_record", "_trace")
+
+    def __init__(self, record: Recorder, trace: RequestTrace) -> None:
+        self._record, self._trace = record, trace
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, TokenomyError):
+            self._record(self._trace, exc.status, exc)
 
 
 class LiveRecorder:

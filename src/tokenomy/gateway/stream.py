@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.layer import Probe
-from tokenomy.control.admission import Admission, Ticket
+from tokenomy.control.admission import Ticket
 from tokenomy.control.estimate import explicit_max_output
 from tokenomy.dispatch.dispatcher import ServedStream
 from tokenomy.errors import StreamBrokenError, TokenomyError, UpstreamError
@@ -73,41 +73,39 @@ async def open_stream(gw: Gateway, chat: ValidChat, trace: RequestTrace, decisio
     async def acknowledged() -> None:
         await record.acknowledge(ended[0])
 
+    asked_output = explicit_max_output(chat.body) or 0
+
+    async def settle(entry: LedgerEntry | None) -> None:  # the reservation settles on what the stream cost
+        await control.settle(ticket, entry)
+        if entry is not None:
+            await control.settle_deployments(entry, asked_output)
+
     chunks = relay(served, include_usage=chat.include_usage, drain_s=gw.settings.ledger.drain_on_disconnect_s,
-                   on_done=done, on_complete=store, before_done=acknowledged if record.durable else None)
+                   on_done=done, on_complete=store, before_done=acknowledged if record.durable else None,
+                   on_closed=settle)
     headers = {**deployment_headers(trace.id, served.deployment, trace.cache_status), "cache-control": "no-cache",
                "x-accel-buffering": "no", **(ticket.headers if ticket else {}), **route}
     if trace.client_request_id:
         headers["x-client-request-id"] = trace.client_request_id
-    return StreamAnswer(_settled(chunks, control, ticket, ended, explicit_max_output(chat.body) or 0), headers)
-
-
-async def _settled(chunks: Chunks, control: Admission, ticket: Ticket | None, ended: list[LedgerEntry],
-                   asked_output: int) -> Chunks:
-    """The stream's chunks; when it is over (done, broken or abandoned) its reservation settles on what it cost."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        await chunks.aclose()  # runs the relay's accounting (``done``) if it has not run yet
-        entry = ended[0] if ended else None
-        await control.settle(ticket, entry)
-        if entry is not None:
-            await control.settle_deployments(entry, asked_output)
+    return StreamAnswer(chunks, headers)
 
 
 async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
                 on_done: Callable[[bool], LedgerEntry],
                 on_complete: Callable[[StreamAssembler], Awaitable[None]] | None = None,
-                before_done: Callable[[], Awaitable[None]] | None = None) -> Chunks:
+                before_done: Callable[[], Awaitable[None]] | None = None,
+                on_closed: Callable[[LedgerEntry | None], Awaitable[None]] | None = None) -> Chunks:
     """The client's chunks. ``on_done(client_disconnected)`` is called once, when the upstream side is over, and
     returns the ledger entry; ``on_complete`` gets the whole answer of a stream that ended well (the exact cache
     stores it); with ``before_done``, a stream that ended well is accounted before its last chunk is released (the
-    ledger's durable acknowledgement). A client that asked for usage from an upstream that sent none (some servers
+    ledger's durable acknowledgement); ``on_closed`` runs last, however the stream ended (done, broken or abandoned),
+    with the entry (the reservation settles there: in this generator, not one more around it, whose layer would cost
+    every chunk of every stream). A client that asked for usage from an upstream that sent none (some servers
     ignore ``stream_options``) gets a last usage chunk with the ledger's own (counted) figures."""
     call = served.call
     assembler = StreamAssembler() if on_complete is not None else None
     accounted = False
+    entry: LedgerEntry | None = None
     broken: UpstreamError | None = None
     try:
         # the upstream's chunks as the client sees them (each one traced, and assembled when the answer is cached);
@@ -138,7 +136,9 @@ async def relay(served: ServedStream, *, include_usage: bool, drain_s: float,
     finally:
         disconnected = await _closed(served, drain_s)
         if not accounted:
-            on_done(disconnected)
+            entry = on_done(disconnected)
+        if on_closed is not None:
+            await on_closed(entry)
     if broken is not None:
         raise StreamBrokenError(broken)
 
