@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -87,6 +88,20 @@ def _shown(found: dict[str, Any], name: str, mode: str) -> str:
     return f"{name} {mode} +{p50:.2f}/+{p99:.2f} ms (other CPU {found[name][mode]['other_cpu_share']:.0%})"
 
 
+def _interval(rounds: list[dict[str, Any]], mode: str, q: str, draws: int = 2000) -> tuple[float, float]:
+    """A 90 % bootstrap interval of after/before (the ratio of the medians over rounds), resampling whole rounds:
+    how far the ratio could move with other rounds of the same box."""
+    rng = random.Random(0)
+    ratios = []
+    for _ in range(draws):
+        sample = [rng.choice(rounds) for _ in rounds]
+        before = statistics.median(_added(r, "before", mode, q) for r in sample)
+        after = statistics.median(_added(r, "after", mode, q) for r in sample)
+        ratios.append(after / before if before > 0 else float("inf"))
+    ratios.sort()
+    return ratios[int(0.05 * draws)], ratios[int(0.95 * draws) - 1]
+
+
 def _added(found: dict[str, Any], name: str, mode: str, q: str) -> float:
     return float(found[name][mode][q] or 0) - float(found["direct"][mode][q] or 0)
 
@@ -104,12 +119,16 @@ def main() -> None:
     report = run({"before": args.before, "after": args.after}, args.rounds, args.rate, plan)
     print(f"\nadded latency at {args.rate} rps, median of {args.rounds} rounds "
           f"(before {report['refs']['before']}, after {report['refs']['after']}):")
-    print("| mode | before p50 | after p50 | after/before | before p99 | after p99 | after/before |")
+    print("| mode | before p50 | after p50 | after/before [90 % interval] | before p99 | after p99 | "
+          "after/before [90 % interval] |")
     print("|---|---|---|---|---|---|---|")
     for mode in MODES:
         b, a = report["median"]["before"][mode], report["median"]["after"][mode]
-        print(f"| {mode} | {b['p50_ms']:.2f} | {a['p50_ms']:.2f} | {a['p50_ms'] / b['p50_ms']:.2f} | "
-              f"{b['p99_ms']:.2f} | {a['p99_ms']:.2f} | {a['p99_ms'] / b['p99_ms']:.2f} |")
+        cells = []
+        for q in ("p50_ms", "p99_ms"):
+            low, high = _interval(report["rounds"], mode, q)
+            cells.append(f"{b[q]:.2f} | {a[q]:.2f} | {a[q] / b[q]:.2f} [{low:.2f}, {high:.2f}]")
+        print(f"| {mode} | {' | '.join(cells)} |")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
 
