@@ -17,7 +17,6 @@ rows once); a client's own request id is recorded beside it, never used as a key
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from tokenomy.gateway.recorders import LiveRecorder
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.responses import delete, owner_of, serve_responses, stored
 from tokenomy.gateway.results import Answer, EmbeddingsAnswer, ResponsesAnswer, ResponsesStream, StreamAnswer
+from tokenomy.ids import random_hex
 from tokenomy.ledger.accounting import Accountant
 from tokenomy.ledger.metrics import Metrics
 from tokenomy.ledger.records import LedgerEntry
@@ -50,7 +50,7 @@ from tokenomy.ledger.writer import LedgerWriter
 
 def new_request_id() -> str:
     """A ledger request id: the server's own, unique (a client's id is recorded beside it)."""
-    return "req_" + os.urandom(12).hex()
+    return "req_" + random_hex(12)
 
 
 @dataclass(frozen=True, slots=True)

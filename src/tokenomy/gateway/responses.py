@@ -8,7 +8,6 @@ stored, whole or at the end of its stream, before the client reads its last even
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from tokenomy.conversations.store import StoredResponse
 from tokenomy.errors import NotFoundError, StreamBrokenError, TokenomyError
 from tokenomy.gateway.requests import Caller
 from tokenomy.gateway.results import Answer, ResponsesAnswer, ResponsesStream, StreamAnswer
+from tokenomy.ids import random_hex
 from tokenomy.ledger.trace import now_us
 from tokenomy.wire.responses.answer import completed
 from tokenomy.wire.responses.events import ResponseEvents
@@ -38,7 +38,7 @@ async def serve_responses(gw: Gateway, body: dict[str, Any], caller: Caller) -> 
     history: list[StoredResponse] = []
     if request.previous_response_id is not None:
         history = await conversation(gw, request.previous_response_id, owner)
-    items = input_items(body, os.urandom(12).hex())
+    items = input_items(body, random_hex(12))
     chat = to_chat(body, [item for turn in history for item in turn.items] + items)
     served = await gw.chat(chat, replace(caller, endpoint="responses"))
     rid = served.headers["x-request-id"]

@@ -7,13 +7,13 @@ over, ``ledger.accounting.Accountant`` turns the trace into ledger rows. No I/O 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tokenomy.config.settings import DeploymentConfig
 from tokenomy.errors import TokenomyError
+from tokenomy.ids import random_hex
 
 
 def now_us() -> int:
@@ -25,7 +25,7 @@ class CallTrace:
     deployment: DeploymentConfig
     attempt: int
     started_us: int = field(default_factory=now_us)
-    id: str = field(default_factory=lambda: "call_" + uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: "call_" + random_hex(16))
     first_token_us: int | None = None
     ended_us: int | None = None
     outcome: str = "open"  # open | ok | error | disconnected
