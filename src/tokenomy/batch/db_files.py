@@ -3,7 +3,8 @@ replica reads every upload and every batch output without a shared volume (Kuber
 write are the exception, not the rule; files here are at most ``batch.max_file_bytes``, 200 MB).
 
 A file is written in one transaction (its old chunks deleted first), so it exists whole or not at all, and writing
-a batch's output twice (a finalize run again after a crash) leaves one copy. Reads fetch one chunk at a time.
+a batch's output twice (a finalize run again after a crash, or two replicas at once: the writers of one file take
+turns on a transaction-scoped advisory lock) leaves one copy. Reads fetch one chunk at a time.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class DatabaseBlobs:
         size = 0
         try:
             with self.database.transaction() as tx:
+                # writers of one file take turns: two replicas finishing the same batch at once each deleted the
+                # (still uncommitted) chunks the other had not yet written, then both inserted: a duplicate key
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ("file:" + file_id,))
                 tx.execute("DELETE FROM file_chunks WHERE file_id = ?", (file_id,))
                 for seq, data in enumerate(chunks):
                     tx.execute("INSERT INTO file_chunks (file_id, seq, data) VALUES (?, ?, ?)", (file_id, seq, data))
