@@ -105,6 +105,85 @@ def test_kinds_never_vouch_for_each_other() -> None:
     assert kind_of(plain) == 0 and kind_of(numbers) == 1
 
 
+def _shifting_stream(seed: int, *, before: int = 60, after: int = 300, wrong_after: float = 0.5,
+                     max_error: float = 0.1) -> tuple[int, int, int, int]:
+    """The protocol on a synthetic stream whose traffic changes after ``before`` lookups: every lookup scores 0.95
+    (one region); before the change every would-be hit is right, after it each is wrong with ``wrong_after``.
+    Returns (correct, wrong) hits served over the whole stream and after the change."""
+    import numpy as np
+
+    from tokenomy.cache.semantic.verifier import Calibration
+
+    class Fixed(Calibration):
+        def score(self, features: Sequence[float]) -> float:
+            return 0.95
+
+    base = load_calibration()
+    cache = SemanticCache(Fixed(base.verifier, base.thresholds, "fixed"), max_error=max_error, seed=seed,
+                          evidence=Evidence(max_error, cuts=(0.9,)), explore=0.1, dimensions=4)
+    outcome = np.random.default_rng(seed)
+    vector = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    served = [[0, 0], [0, 0]]  # (correct, wrong) before and after the change
+    for i in range(before + after):
+        cache.insert("ctx", "how do I reset my password", vector, answer_key="k")  # a dropped entry comes back
+        match = cache.lookup("ctx", "how can I reset my password", vector)
+        assert match is not None
+        right = i < before or outcome.random() >= wrong_after
+        if match.served:
+            served[i >= before][not right] += 1
+        elif match.verify:
+            cache.verified(match, right)
+    return served[0][0] + served[1][0], served[0][1] + served[1][1], served[1][0], served[1][1]
+
+
+def test_the_bound_holds_through_a_change_of_the_traffic() -> None:
+    """A region certified on 60 lookups, then half its would-be hits turn wrong. Wrong hits are served only until
+    the first wrong label of the served region (the verify share keeps that to 1 + shift_budget * max_error * hits
+    served, in expectation), then the region is on probation (everything verified) and the alarm ends it. Over 30
+    seeded streams the wrong share stays under max_error; verifying a fixed 10 % of servable lookups (the policy
+    before) served 16 % wrong here, ~7.6 wrong hits per change."""
+    totals, before, after_wrong = [0, 0], 0, 0
+    for seed in range(30):
+        correct, wrong, after_correct, after = _shifting_stream(seed)
+        totals[0] += correct
+        totals[1] += wrong
+        before += correct - after_correct
+        after_wrong += after
+    share = totals[1] / (totals[0] + totals[1])
+    assert totals[0] > 30 * 15 and share <= 0.1, (totals, share)
+    assert after_wrong / 30 <= 1.5 * (1 + 0.5 * 0.1 * before / 30), (after_wrong, before)
+    *_, after_wrong = _shifting_stream(0, after=2000)
+    assert after_wrong <= 20  # a long changed stream: the region stops serving instead of paying on and on
+
+
+def test_a_wrong_label_in_the_served_region_puts_it_on_probation() -> None:
+    evidence = Evidence(0.1, cuts=(0.9,), probation=8)
+    for _ in range(100):
+        evidence.observe(Label(0.95, wrong=False))
+    assert evidence.servable(0.95)
+    evidence.observe(Label(0.95, wrong=True))  # one wrong label: not an alarm, but every lookup is verified now
+    assert not evidence.servable(0.95) and evidence.resets == 0
+    for i in range(8):
+        assert not evidence.servable(0.95), i
+        evidence.observe(Label(0.95, wrong=False))
+    assert evidence.servable(0.95)
+    evidence.observe(Label(0.5, wrong=True))  # below every cut: no region of it, no probation
+    assert evidence.servable(0.95)
+
+
+def test_the_verify_share_starts_high_and_decays_with_the_hits_served() -> None:
+    evidence = Evidence(0.05, shift_budget=0.5)
+    assert evidence.verify_share(0, 0.1) == 0.5  # a fresh region: one wrong hit expected before a change is seen
+    for _ in range(100):
+        evidence.served(0)
+    assert evidence.verify_share(0, 0.1) == pytest.approx(1 / (2 + 0.5 * 0.05 * 100))
+    assert evidence.verify_share(1, 0.1) == 0.5  # per kind
+    for _ in range(10_000):
+        evidence.served(0)
+    assert evidence.verify_share(0, 0.1) == 0.1  # the configured share is the floor
+    assert Evidence(0.05, shift_budget=0).verify_share(0, 0.1) == 0.1
+
+
 def test_wilson_lower_bound() -> None:
     assert wrong_share_lower(0, 100) == 0.0 and wrong_share_lower(5, 0) == 0.0
     assert 0 < wrong_share_lower(10, 100) < 0.1 < wrong_share_upper(10, 100)
@@ -118,7 +197,7 @@ def test_the_answer_check_sees_numbers_and_negation() -> None:
 
 
 def test_the_cache_verifies_until_the_evidence_allows(embed: Callable[[Sequence[str]], Any]) -> None:
-    evidence = Evidence(0.1, cuts=(0.3,))
+    evidence = Evidence(0.1, cuts=(0.3,), shift_budget=0)  # verify_share (explore) alone: 0, never explored
     cache = SemanticCache(load_calibration(), max_error=0.1, evidence=evidence, explore=0.0, seed=1)
     question, paraphrase = "What is the capital of France?", "what's the capital city of France?"
     cache.insert("ctx", question, embed([question])[0], answer_key="k")
@@ -151,7 +230,8 @@ async def test_the_layer_labels_verified_lookups_and_serves_once_certified(
         return embedder
 
     exact = ExactCache(MemoryStore(1 << 20), ttl_s=60, mode="deterministic")
-    cache = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,)), explore=0.0)
+    cache = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.3,), shift_budget=0),
+                          explore=0.0)
     entries = SQLiteEntries(tmp_path / "cache.db", cache, max_entries=100)
     layer = SemanticLayer(cache, exact, load, agreement_cosine=0.95, entries=entries)
     await layer.start()
@@ -263,3 +343,74 @@ def test_a_verification_is_a_marked_upstream_call_in_the_ledger(
     with sqlite3.connect(home / "cache.db") as db:  # the answers' texts differ: the check's label, kept on disk
         labels = db.execute("SELECT wrong, exact FROM semantic_labels").fetchall()
     assert len(labels) == 1 and labels[0][1] == 0
+
+
+def _redis_up() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    import asyncio
+
+    began = time.monotonic()
+    while not condition():
+        if time.monotonic() - began > seconds:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def test_evidence_is_shared_across_replicas_through_redis() -> None:
+    """A label made on replica A changes what replica B serves: clean labels certify B's region, wrong ones end it;
+    a replica that joins later replays the same evidence."""
+    import uuid
+
+    from servers import need
+    from tokenomy.cache.semantic.shared import SharedEntries
+
+    need(_redis_up(), "no Redis server on 127.0.0.1:6379")
+    url = os.environ.get("TOKENOMY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    key = f"tokenomy-test:{uuid.uuid4().hex}:semantic"
+
+    def replica() -> tuple[SemanticCache, SharedEntries]:
+        cache = SemanticCache(load_calibration(), max_error=0.1, evidence=Evidence(0.1, cuts=(0.9,)))
+        return cache, SharedEntries(url, key, cache, max_entries=100, block_ms=100)
+
+    (a, log_a), (b, log_b) = replica(), replica()
+    await log_a.start()
+    await log_b.start()
+    late: SharedEntries | None = None
+    try:
+        assert a.evidence is not None and b.evidence is not None
+        for _ in range(40):  # verified on A only: A observes it, then shares it
+            label = Label(0.95, wrong=False)
+            a.observe(label)
+            await log_a.publish_label(label)
+        assert a.evidence.servable(0.95)
+        assert await _until(lambda: b.evidence is not None and b.evidence.servable(0.95)), "B never certified"
+        assert b.evidence.observed == 40 and a.evidence.observed == 40  # A skipped its own labels on replay
+        for _ in range(8):  # the traffic changed, seen on A: B stops serving too
+            label = Label(0.95, wrong=True)
+            a.observe(label)
+            await log_a.publish_label(label)
+        assert not a.evidence.servable(0.95)
+        assert await _until(lambda: b.evidence is not None and not b.evidence.servable(0.95)), "B kept serving"
+        c, late = replica()
+        await late.start()  # a replica started now replays the stream: the same evidence, the same decision
+        assert c.evidence is not None and c.evidence.observed == b.evidence.observed == a.evidence.observed
+        assert c.evidence.bound(0) == a.evidence.bound(0) and not c.evidence.servable(0.95)
+    finally:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(url)
+        await redis.delete(key, f"{key}:labels")
+        await redis.aclose()
+        for log in (log_a, log_b, late):
+            if log is not None:
+                await log.aclose()

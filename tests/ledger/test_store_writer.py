@@ -45,7 +45,7 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     url = str(tmp_path / "l.db")
     assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs",
                             "0006.daily_rollup", "0007.distill", "0008.client_request_id",
-                            "0009.unpriced", "0010.responses_state"]
+                            "0009.unpriced", "0010.responses_state", "0011.semantic_verifications"]
     assert upgrade(url) == []
 
 

@@ -26,6 +26,11 @@ HOUR = 3_600_000_000
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 
 
+def status_of(i: int) -> str:
+    """Cache hits, verifications of the semantic cache (upstream calls, spend) and misses."""
+    return "hit" if i % 7 == 0 else "semantic-verify" if i % 13 == 0 else "miss"
+
+
 def entry(i: int) -> dict[str, Any]:
     """Entries spread over 30 hours with every dimension varying: keys, teams, tiers, errors, hits, no price."""
     at = T0 + i * 397_000_000  # about 6.6 minutes apart
@@ -39,7 +44,7 @@ def entry(i: int) -> dict[str, Any]:
                      cost_usd=cost) for a in range(1, 2 + (i % 5 == 0))]
     request = RequestRow(id=f"req_{i}", started_us=at, ended_us=at + 10, endpoint="chat.completions",
                          requested_model=f"m{i % 4}", stream=bool(i % 2), status=status,
-                         cache_status="hit" if i % 7 == 0 else "miss", attempts=len(calls), tokens=tokens,
+                         cache_status=status_of(i), attempts=len(calls), tokens=tokens,
                          usage_source="upstream", cost_usd=cost, counterfactual_usd=Decimal("0.00001"),
                          served_model=None if i % 19 == 0 else f"m{i % 4}", tier=None if i % 23 == 0 else "medium",
                          key_id=None if i % 6 == 0 else f"key_{i % 4}", tenant=None if i % 5 == 0 else f"t{i % 2}",
@@ -56,7 +61,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pos
     with fresh_database() as url:
         assert upgrade(url) == ["0001.initial", "0002.batch", "0003.keys", "0004.scale", "0005.jobs",
                                 "0006.daily_rollup", "0007.distill", "0008.client_request_id",
-                                "0009.unpriced", "0010.responses_state"]
+                                "0009.unpriced", "0010.responses_state", "0011.semantic_verifications"]
         assert upgrade(url) == []
         pg_store, sqlite_store = open_store(url), open_store(str(sqlite))
         for at in range(0, 300, 40):
@@ -128,6 +133,9 @@ def test_tokenomy_spend_reads_postgres(stores: tuple[Path, PostgresDatabase, str
     unpriced = [i for i in range(300) if i % 17 == 0]
     tokens = sum(10 + i % 13 + i % 3 + i % 2 + 5 + i % 7 for i in unpriced)
     every = sum(10 + i % 13 + i % 3 + i % 2 + 5 + i % 7 for i in range(300))
+    verifications = sum(status_of(i) == "semantic-verify" for i in range(300))
+    assert report["cache"]["semantic_verifications"] == verifications > 0  # from the rollup, as from the rows
+    assert sqlite_report["cache"]["semantic_verifications"] == verifications
     assert report["unpriced"] == {"requests": 18, "share_of_requests": round(18 / 300, 4), "tokens": tokens,
                                   "share_of_tokens": round(tokens / every, 4)}
     table = subprocess.run([sys.executable, "-m", "tokenomy", "spend", "--since", "2025-12-31"], env=env,

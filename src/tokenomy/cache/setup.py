@@ -33,6 +33,9 @@ def cache_problems(settings: Settings, *, calibration: bool = True) -> list[Conf
     if not 0 <= semantic.verify_share <= 1:
         found.append(ConfigError(f"key 'cache.semantic.verify_share': must be between 0 and 1, got "
                                  f"{semantic.verify_share}"))
+    if semantic.shift_budget < 0:
+        found.append(ConfigError(f"key 'cache.semantic.shift_budget': must not be negative, got "
+                                 f"{semantic.shift_budget}"))
     if not 0 < semantic.checker_sensitivity <= 1:
         found.append(ConfigError(f"key 'cache.semantic.checker_sensitivity': must be above 0 and at most 1, got "
                                  f"{semantic.checker_sensitivity}"))
@@ -86,7 +89,7 @@ def build_semantic_layer(settings: Settings, exact: ExactCache | None, embedder:
         raise problem
     assert exact is not None  # cache_problems: the exact cache is on
     calibration = load_calibration(Path(cfg.calibration) if cfg.calibration else None)
-    evidence = (Evidence(cfg.max_error, checker_sensitivity=cfg.checker_sensitivity)
+    evidence = (Evidence(cfg.max_error, checker_sensitivity=cfg.checker_sensitivity, shift_budget=cfg.shift_budget)
                 if cfg.policy == "verified" else None)
     cache = SemanticCache(calibration, max_error=cfg.max_error, online=cfg.online,
                           max_entries=cfg.max_entries, evidence=evidence, explore=cfg.verify_share)

@@ -15,7 +15,7 @@ HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
 _COLUMNS = """model, tier, key_id, tenant, deployment, requests, errors, cache_hits, unpriced, cost_pusd,
-       counterfactual_pusd, saving_pusd, prompt_tokens, output_tokens, unpriced_tokens"""
+       counterfactual_pusd, saving_pusd, prompt_tokens, output_tokens, unpriced_tokens, semantic_verifications"""
 
 # The rollups' columns (with the UTC day) and the same figures from one ledger row.
 _REQUEST_SOURCE = f"""
@@ -30,7 +30,7 @@ SELECT started_us / 86400000000, COALESCE(served_model, requested_model), COALES
        CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END, COALESCE(cost_pusd, 0), COALESCE(counterfactual_pusd, 0),
        COALESCE(saving_pusd, 0), input_tokens + cached_read_tokens + cache_write_tokens, output_tokens,
        CASE WHEN cost_pusd IS NULL THEN input_tokens + cached_read_tokens + cache_write_tokens + output_tokens
-            ELSE 0 END
+            ELSE 0 END, CASE WHEN cache_status = 'semantic-verify' THEN 1 ELSE 0 END
   FROM requests WHERE ((started_us >= :since AND started_us < :edge_lo)
                        OR (started_us >= :edge_hi AND started_us < :until)){{row_owner}}
 """
@@ -61,7 +61,7 @@ _GROUPS = {
 }
 
 _SUMS = ("requests", "errors", "cache_hits", "unpriced", "cost_pusd", "counterfactual_pusd", "saving_pusd",
-         "prompt_tokens", "output_tokens", "unpriced_tokens")
+         "prompt_tokens", "output_tokens", "unpriced_tokens", "semantic_verifications")
 _CALL_SUMS = ("calls", "failed_calls", "input_tokens", "cached_read_tokens", "cache_write_tokens", "output_tokens",
               "reasoning_tokens", "cost_pusd")
 

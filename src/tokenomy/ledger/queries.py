@@ -197,8 +197,8 @@ def assemble(window: Window, req: Any, calls: Any, tiers: list[tuple[str, int]],
 
 def _verifications(req: Any) -> dict[str, int]:
     """Requests the semantic cache sent upstream to verify a would-be hit (``cache_status = semantic-verify``: real
-    spend, in the cost above). Counted from the request rows, and present only when there were any: the PostgreSQL
-    rollups do not keep the count yet, and a report must read the same from either ledger."""
+    spend, in the cost above). Summed from the request rows (SQLite) or the rollups and edge rows (PostgreSQL,
+    migration 0011) alike; present only when there were any."""
     try:
         found = int(req["semantic_verifications"] or 0)
     except (KeyError, IndexError):

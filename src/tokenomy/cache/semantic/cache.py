@@ -156,7 +156,9 @@ class SemanticCache:
         kind = kind_of(features)
         with self._lock:
             servable = self.evidence.servable(score, kind)
-            explore = servable and self._random.random() < self._explore
+            explore = servable and self._random.random() < self.evidence.verify_share(kind, self._explore)
+            if servable and not explore:
+                self.evidence.served(kind)
         return Match(entry, cosine, score, tuple(features), servable and not explore, verify=not servable or explore,
                      servable=servable, kind=kind)
 

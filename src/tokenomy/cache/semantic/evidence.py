@@ -41,6 +41,8 @@ from tokenomy.cache.semantic.online import Z_95, wrong_share_upper
 CUTS = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 NEVER = 1.01
 ALARM_WINDOWS = (8, 16, 32)  # and the whole ``recent`` window
+PROBATION = 8  # clean labels a wrong one in the served region must be followed by before it serves again
+SHIFT_BUDGET = 0.5  # the share of the allowed wrong hits a change of the traffic may cost before it is seen
 Z_ALARM = NormalDist().inv_cdf(1 - 0.05 / (len(ALARM_WINDOWS) + 1))
 KINDS = ("plain", "number differs", "negation, opposite, question or relation word differs")
 _NUMBERS = FEATURE_NAMES.index("numbers_differ")
@@ -79,10 +81,12 @@ class Evidence:
     """One :class:`Ladder` of regions per kind."""
 
     def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
-                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
+                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS,
+                 probation: int = PROBATION, shift_budget: float = SHIFT_BUDGET) -> None:
         self.max_error = max_error
         self._ladders = [Ladder(max_error, alpha=alpha, min_labels=min_labels, window=window, recent=recent,
-                                checker_sensitivity=checker_sensitivity, cuts=cuts) for _ in KINDS]
+                                checker_sensitivity=checker_sensitivity, cuts=cuts, probation=probation,
+                                shift_budget=shift_budget) for _ in KINDS]
         self.cuts, self.floor, self.z = self._ladders[0].cuts, self._ladders[0].floor, self._ladders[0].z
 
     @property
@@ -95,6 +99,14 @@ class Evidence:
 
     def servable(self, score: float, kind: int = 0) -> bool:
         return self._ladders[kind].servable(score)
+
+    def verify_share(self, kind: int, floor: float) -> float:
+        """The probability that a servable lookup of this kind is verified rather than served (see ``Ladder``)."""
+        return self._ladders[kind].verify_share(floor)
+
+    def served(self, kind: int) -> None:
+        """A lookup of this kind was served (it counts towards the kind's shift budget)."""
+        self._ladders[kind].served_hits += 1
 
     def observe(self, label: Label) -> None:
         self._ladders[label.kind if 0 <= label.kind < len(KINDS) else 0].observe(label)
@@ -115,9 +127,15 @@ class Ladder:
     """The nested regions of one kind."""
 
     def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
-                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS) -> None:
+                 recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS,
+                 probation: int = PROBATION, shift_budget: float = SHIFT_BUDGET) -> None:
         if not 0 < checker_sensitivity <= 1:
             raise ValueError("checker_sensitivity must be in (0, 1]")
+        if probation < 0 or shift_budget < 0:
+            raise ValueError("probation and shift_budget must not be negative")
+        self._probation, self._budget = probation, shift_budget
+        self._clean_run = probation  # clean labels in the served region since its latest wrong one
+        self.served_hits = 0  # lookups served since the latest alarm (this process's own)
         self.max_error = max_error
         self.cuts = tuple(sorted(cuts, reverse=True))
         self.floor = self.cuts[-1]
@@ -137,7 +155,22 @@ class Ladder:
         return self.cuts[self._served] if self._served >= 0 else NEVER
 
     def servable(self, score: float) -> bool:
-        return self._served >= 0 and score >= self.cuts[self._served]
+        """Certified, and not on probation (a wrong label in the served region not yet followed by ``probation``
+        clean ones: until then every lookup there is verified, so the alarm gets its labels at once)."""
+        return self._served >= 0 and score >= self.cuts[self._served] and self._clean_run >= self._probation
+
+    @property
+    def on_probation(self) -> bool:
+        return self._clean_run < self._probation
+
+    def verify_share(self, floor: float) -> float:
+        """``max(floor, 1 / (2 + shift_budget * max_error * served_hits))``: a servable lookup is verified with this
+        probability. After a change of the traffic, (1 - e) / e wrong hits are served (in expectation) before the
+        first wrong label puts the region on probation; this keeps that at most ``1 + shift_budget * max_error *
+        served_hits``, a share ``shift_budget`` of the wrong hits the bound allows over what was served so far."""
+        if not self._budget:
+            return floor
+        return max(floor, 1.0 / (2.0 + self._budget * self.max_error * self.served_hits))
 
     def _band_of(self, score: float) -> int:
         for i, cut in enumerate(self.cuts):
@@ -160,6 +193,7 @@ class Ladder:
             b.wrong -= wrong
             b.inexact -= not exact
         if 0 <= band <= self._served:
+            self._clean_run = 0 if label.wrong else self._clean_run + 1
             if len(self._recent) == self._recent.maxlen:
                 self._recent_wrong -= self._recent[0][1]
             self._recent.append((self._seq, label.wrong, band))
@@ -189,6 +223,7 @@ class Ladder:
                 band.wrong -= wrong
                 band.inexact -= not exact
         self.resets += 1
+        self.served_hits = 0  # a region certified again starts with a high verify share
         self._served = -1
         self._recent.clear()
         self._recent_wrong = 0
