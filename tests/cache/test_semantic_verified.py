@@ -394,7 +394,8 @@ async def test_evidence_is_shared_across_replicas_through_redis() -> None:
             await log_a.publish_label(label)
         assert a.evidence.servable(0.95)
         assert await _until(lambda: b.evidence is not None and b.evidence.servable(0.95)), "B never certified"
-        assert b.evidence.observed == 40 and a.evidence.observed == 40  # A skipped its own labels on replay
+        assert await _until(lambda: b.evidence is not None and b.evidence.observed == 40), "B missed labels"
+        assert a.evidence.observed == 40  # A skipped its own labels on replay
         for _ in range(8):  # the traffic changed, seen on A: B stops serving too
             label = Label(0.95, wrong=True)
             a.observe(label)
