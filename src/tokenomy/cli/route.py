@@ -145,6 +145,10 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
                f"embedder {report['embedder']}, learner {report['method']}, "
                f"default target {report['default_target']} ({report['seconds']['total']} s)")
     _print_no_harm(report["no_harm"])
+    if report.get("policy") == "cascade":
+        shares = report["cascade"]["served_at_shares"]
+        click.echo(f"the cascade beats the router and the hull out of fold at escalation shares {shares[0]:.2f}-"
+                   f"{shares[-1]:.2f}: policy auto serves it there")
 
 
 def _print_no_harm(no_harm: dict[str, Any]) -> None:
@@ -221,6 +225,8 @@ def _print_summary(result: dict[str, Any]) -> None:
     click.echo(f"harm (largest shortfall below the hull of single models at equal cost, points): router "
                f"{100 * result['summary']['router']['harm']:.2f}; {hull} of {len(result['no_harm']['hull_points'])} "
                "operating points serve the hull's single model")
+    if "auto" in result["summary"]:
+        click.echo(f"policy auto (the cascade where it won out of fold): harm {100 * result['summary']['auto']['harm']:.2f}")
     for row in result["calibration"]:
         rule = f"frontier call charged {row['mu']:.3g}" if row.get("mu") else f"λ={row['lambda']:.4g}"
         click.echo(f"target {row['target']}: realised {row['realised']:.3f} ({rule})")
