@@ -92,7 +92,8 @@ def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, gu
     hull_points = result["no_harm"]["hull_points"]
     return {"harm": 100 * summary["harm"], "uplift_mean": 100 * summary["uplift_mean"],
             "harm_training_hull": 100 * (summary.get("harm_vs_training_hull") or 0.0),
-            "harm_auto": 100 * auto["harm"], "harm_auto_training_hull": 100 * (auto.get("harm_vs_training_hull") or 0.0),
+            "harm_auto": 100 * auto["harm"],
+            "harm_auto_training_hull": 100 * (auto.get("harm_vs_training_hull") or 0.0),
             "policy": result["policy"], "apgr_auto": auto["apgr"], "apgr_cost_auto": auto["apgr_cost"],
             "cost_share": None if summary["cost_to_best_usd"] is None else summary["cost_to_best_usd"] / best_cost,
             "cost_share_auto": None if auto["cost_to_best_usd"] is None else auto["cost_to_best_usd"] / best_cost,
@@ -127,8 +128,12 @@ def _boot(run: dict[str, Any], curve: str, key: str, digits: int = 3) -> str:
     if not found:
         return ""
     spread = found[key]
-    scale = 100 if key == "cost_share" else 1
-    return f" [{scale * spread['p05']:.{digits}f}–{scale * spread['p95']:.{digits}f}]"
+    scale = 100 if key in ("cost_share", "worst_gap_draws") else 1
+
+    def show(value: float | None) -> str:
+        return "never" if value is None else f"{scale * value:.{digits}f}"
+
+    return f" [{show(spread['p05'])}–{show(spread['p95'])}]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,14 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", default="wordllama-l2-supercat")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "route-noharm-cache")
     ap.add_argument("--unguarded", action="store_true", help="also train each sample without the guard")
-    ap.add_argument("--bootstrap", type=int, default=200, help="test-row resamples for the whole-split runs' spread")
+    ap.add_argument("--bootstrap", type=int, default=200, help="test-row resamples per run (spreads; 0: none)")
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     args = ap.parse_args(argv)
     runs: list[dict[str, Any]] = []
-    print("| file | train rows | runs | harm vs test hull (pts) | harm vs training hull (pts) | harm, unguarded "
+    print("| file | train rows | runs | harm vs test hull (pts) | worst run's worst point: gap to the test hull "
+          "[5–95 % of test resamples] | harm vs training hull (pts) | harm, unguarded "
           "| uplift mean / max (pts) | learned points | APGR (cost axis) | policy: APGR auto (cost axis), harm "
           "| cost to best model's score |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.files.split(","):
         files = [part for part in name.split("+") if part != EVEN]
         prices = read_prices(ROUTELLM_PRICES) if set(files) & {"mmlu", "gsm8k"} else {}
@@ -169,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                         if sibling.is_file():
                             shutil.copy(sibling, data.with_name(data.stem + ".models.json"))
                     for guarded in (True, False) if args.unguarded else (True,):
-                        run = _one(data, prices, args.embedder, args.cache, guarded, work,
-                                   args.bootstrap if size == "all" else 0)
+                        run = _one(data, prices, args.embedder, args.cache, guarded, work, args.bootstrap)
                         found[guarded].append(run)
                         runs.append({"file": name, "size": size, "seed": seed, "guarded": guarded, **run})
             g, u = found[True], found[False]
@@ -179,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"{_boot(g[0], 'auto', 'apgr') if len(g) == 1 else ''} "
                       f"({_spread([r['apgr_cost_auto'] for r in g], 3)}), harm {_spread([r['harm_auto'] for r in g])}"
                       if auto else "route")
-            print(f"| {name} | {g[0]['train_rows']} | {len(g)} | {_spread([r['harm'] for r in g])} "
+            worst = max(g, key=lambda r: r["harm"])
+            boot = worst["bootstrap"].get("router")
+            gap = f"{100 * boot['worst_gap']:+.1f}{_boot(worst, 'router', 'worst_gap_draws', 1)}" if boot else "–"
+            print(f"| {name} | {g[0]['train_rows']} | {len(g)} | {_spread([r['harm'] for r in g])} | {gap} "
                   f"| {_spread([r['harm_training_hull'] for r in g])} "
                   f"| {_spread([r['harm'] for r in u]) if u else '–'} "
                   f"| {_spread([r['uplift_mean'] for r in g])} / {_spread([r['uplift_max'] for r in g])} "

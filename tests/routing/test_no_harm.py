@@ -277,3 +277,41 @@ def test_harm_against_the_training_hull_is_no_larger(noisy: Path, counter: Any, 
     assert result["no_harm"]["training_hull"] == [SMALL, BIG]  # MID is below the line on the training rows
     router = result["summary"]["router"]
     assert router["harm_vs_training_hull"] <= router["harm"] + 1e-12
+
+
+def test_policy_auto_serves_the_cascade_only_where_it_won(counter: Any, tmp_path: Path) -> None:
+    """Through the gateway: ``policy: auto`` asks the cheap model first for a share target where the cascade won
+    out of fold, and routes (no cascade) for a quality target or a share where it did not."""
+    from tokenomy.config.settings import RouterConfig
+    from tokenomy.embeddings.choice import load_embedder
+    from tokenomy.routing.features import FeatureConfig
+
+    telling = _write(tmp_path / "telling.jsonl", _checkable(400, 10, telling=True))
+    embedder = load_embedder("wordllama-l2-supercat")  # as served
+    report = train([telling], tmp_path / "r", embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
+                   base=FeatureConfig(embedder="wordllama-l2-supercat"))
+    assert report["policy"] == "cascade"
+    price = PriceOverride(input_usd_per_mtok=Decimal("1"), output_usd_per_mtok=Decimal("1"))
+    with run_fault_upstream() as (base, _):
+        deployments = [DeploymentConfig(name=m, provider="openai_compatible", model=m, upstream_model="echo",
+                                        base_url=base, price=price) for m in (CHEAP_2, BIG_2)]
+        routers = {"auto": RouterConfig(path=str(tmp_path / "r"), policy="auto"),
+                   "plain": RouterConfig(path=str(tmp_path / "r"))}
+        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(tmp_path),
+                            ledger=LedgerConfig(database_url=str(tmp_path / "ledger.db")), deployments=deployments,
+                            routing=RoutingConfig(routers=routers, hold_window=0))
+        with run_gateway(settings) as url:
+            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+
+            def ask(model: str, target: str) -> Any:
+                return client.chat.completions.with_raw_response.create(
+                    model=model, messages=[{"role": "user", "content": "alpha beta question?"}],
+                    extra_headers={"x-tokenomy-route-target": target})
+
+            raw = ask("tokenomy/auto", "share=0.5")
+            assert raw.headers["x-tokenomy-cascade"] in ("kept", "escalated")
+            assert "auto: the cascade beat the router and the hull" in raw.headers["x-tokenomy-route-reason"]
+            for model, target in (("tokenomy/auto", "quality=0.95"), ("tokenomy/auto", "share=0"),
+                                  ("tokenomy/plain", "share=0.5")):
+                raw = ask(model, target)
+                assert "x-tokenomy-cascade" not in raw.headers, (model, target)

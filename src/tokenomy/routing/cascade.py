@@ -2,14 +2,14 @@
 probably not good.
 
 The check is a ridge regression of the cheap model's score on the prompt's features plus the cheap answer's own
-(MiniLM embedding of the answer's last :data:`ANSWER_CHARS` characters, the same text statistics, and the
-answer flags: states a final answer, ends with a number, hedges or refuses, its final number is not a whole number,
-and how many of the answer's own calculations (``a op b = c`` and ``<<a op b=c>>``) it states, and gets wrong),
-trained on training rows whose cheap outcome carries a ``response``. A cascade pays the cheap call on every row and the frontier call on the escalated
-ones. It escalates where the expected gain is largest: the router's expected frontier score on the prompt minus
-the check's predicted cheap score on the answer (ranking by the cheap score alone ignores that some prompts are
-hard for the frontier model too; it measured lower, docs/routing.md). Its operating point is the escalation
-margin τ (escalate when that gain > τ).
+(MiniLM embedding of the answer's last :data:`ANSWER_CHARS` characters, the same text statistics, and the answer
+flags: states a final answer, ends with a number, hedges or refuses, its final number is not a whole number, and
+how many of the answer's own calculations, ``a op b = c`` and ``<<a op b=c>>``, it states and gets wrong), trained
+on training rows whose cheap outcome carries a ``response``. A cascade pays the cheap call on every row and the
+frontier call on the escalated ones. It escalates where the expected gain is largest: the router's expected
+frontier score on the prompt minus the check's predicted cheap score on the answer (ranking by the cheap score
+alone ignores that some prompts are hard for the frontier model too; it measured lower, docs/routing.md). Its
+operating point is the escalation margin τ (escalate when that gain > τ).
 """
 
 from __future__ import annotations

@@ -161,14 +161,18 @@ def bootstrap_curve(ref: Reference, models: Sequence[str], scores: np.ndarray, c
     """The spread of a curve's figures over ``draws`` resamples of the evaluated rows (with replacement), its
     operating points' assignments held fixed: each point's score and cost, the cheapest and best models' scores and
     costs are re-read on each resample. ``scored``: per point, the per-row (score, cost paid). Reports the standard
-    deviation and the 5th–95th percentiles of APGR (file's axis and cost axis) and of the cost share at which the
-    curve reaches the best single model's score (``cost_share``; a resample where it never does counts as
-    above every other)."""
+    deviation and the 5th–95th percentiles of APGR (file's axis and cost axis), of the cost share at which the
+    curve reaches the best single model's score (``cost_share``; a resample where it never does counts as above
+    every other, a percentile there is None), and of the gap to the hull of single models at the point furthest
+    below it on every row (``worst_gap_draws``: is that shortfall more than the evaluated rows' noise?)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     cheap, best = models.index(ref.cheapest), models.index(ref.best)
-    found: dict[str, list[float]] = {"apgr": [], "apgr_cost": [], "cost_share": []}
+    found: dict[str, list[float]] = {"apgr": [], "apgr_cost": [], "cost_share": [], "worst_gap": []}
+    mean_c, mean_s = costs.mean(axis=0), scores.mean(axis=0)
+    gaps = [p.score - hull_at(list(mean_c), list(mean_s), p.cost_usd) for p in curve]
+    worst = int(np.argmin(gaps))  # the point furthest below (or least above) the hull on every row
     for _ in range(draws):
         pick = rng.integers(0, len(scores), len(scores))
         again = replace(ref, cheap_score=float(scores[pick, cheap].mean()), best_score=float(scores[pick, best].mean()),
@@ -183,13 +187,20 @@ def bootstrap_curve(ref: Reference, models: Sequence[str], scores: np.ndarray, c
         found["apgr_cost"].append(figures["apgr_cost"])
         reach = figures["cost_to_best_usd"]
         found["cost_share"].append(float("inf") if reach is None else reach / again.best_cost)
-    spread: dict[str, Any] = {"draws": draws}
+        resampled = list(costs[pick].mean(axis=0)), list(scores[pick].mean(axis=0))
+        found["worst_gap"].append(points[worst].score - hull_at(*resampled, points[worst].cost_usd))
+    spread: dict[str, Any] = {"draws": draws, "worst_point": worst, "worst_gap": gaps[worst]}
     for key, values in found.items():
-        arr = np.array(values)
-        finite = arr[np.isfinite(arr)]
-        spread[key] = {"sd": float(finite.std(ddof=1)) if len(finite) > 1 else None,
-                       "p05": float(np.quantile(arr, 0.05)), "p95": float(np.quantile(arr, 0.95)),
-                       "reached": float(np.isfinite(arr).mean())}
+        ordered = sorted(values)
+        finite = [v for v in ordered if np.isfinite(v)]
+
+        def rank(q: float, ordered: list[float] = ordered) -> float | None:  # nearest rank: inf stays "never"
+            value = ordered[round(q * (len(ordered) - 1))]
+            return float(value) if np.isfinite(value) else None
+
+        spread[key if key != "worst_gap" else "worst_gap_draws"] = {
+            "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None, "p05": rank(0.05), "p95": rank(0.95),
+            "reached": len(finite) / len(ordered)}
     return spread
 
 

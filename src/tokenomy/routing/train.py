@@ -210,7 +210,8 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
         verdicts = guard_mod.cascade_verdicts(gain, scores[index], costs[index], pair[0], pair[1],
                                               fold_of([rows[i].id for i in index]), table)
     return check, {"trained": True, "verdicts": verdicts,
-                   "served_at_shares": [round(v["share"], 3) for v in verdicts if v["wins"]], "rows": len(index), "cheap": cheapest, "frontier": frontier,
+                   "served_at_shares": [round(v["share"], 3) for v in verdicts if v["wins"]],
+                   "rows": len(index), "cheap": cheapest, "frontier": frontier,
                    "oof_mse": float(np.mean((oof - cheap_scores) ** 2)),
                    "oof_mse_constant": float(np.var(cheap_scores)), **curve,
                    "gain_quantiles": cascade_mod.gain_quantiles(gain)}
