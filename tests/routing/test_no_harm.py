@@ -263,6 +263,14 @@ def test_the_cascade_is_chosen_where_it_wins_and_does_no_harm(counter: Any, tmp_
     assert auto["harm"] <= 0.01 and auto["apgr"] > plain["apgr"] + 0.2  # escalating the wrong answers pays
     assert auto["bootstrap"]["apgr"]["p05"] <= auto["apgr"] <= auto["bootstrap"]["apgr"]["p95"]
 
+    # a mix where a fifth of the training rows carry no cheap answer (another task): not chosen for that traffic
+    rows = _checkable(500, 500, telling=True)
+    for row in rows[:100]:
+        del row["outcomes"][CHEAP_2]["response"]
+    mixed = _write(tmp_path / "mixed.jsonl", rows)
+    report = train([mixed], tmp_path / "m", embed=hashed_embed, counter=counter)
+    assert report["cascade"]["trained"] is True and report["policy"] == "route" and not report["cascade"]["verdicts"]
+
     # the same rows with answers that tell nothing: the cascade only adds the cheap call, and it is not chosen
     silent = _write(tmp_path / "silent.jsonl", _checkable(500, 500, telling=False))
     report = train([silent], tmp_path / "s", embed=hashed_embed, counter=counter)

@@ -206,7 +206,9 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
     curve = cascade_mod.oof_apgr(gain, scores[np.ix_(index, pair)], costs[np.ix_(index, pair)])
     verdicts: list[dict[str, Any]] = []
     complete = ~np.isnan(scores[index]).any(axis=1)
-    if table is not None and complete.all():
+    # chosen for the traffic only when measured on all of it: rows without a cheap answer (another task in a mix)
+    # would be served the cascade on evidence from the others
+    if table is not None and complete.all() and usable.all():
         verdicts = guard_mod.cascade_verdicts(gain, scores[index], costs[index], pair[0], pair[1],
                                               fold_of([rows[i].id for i in index]), table)
     return check, {"trained": True, "verdicts": verdicts,
