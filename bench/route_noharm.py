@@ -7,7 +7,11 @@ For each file and sample size, ``--seeds`` samples of the file's training rows (
 (``tokenomy.routing.evaluate.evaluate``). Reported per file and size, mean (min–max over seeds):
 
 - harm: the largest shortfall of the router's operating points below the hull of single models at equal cost, on
-  test, in points (score × 100);
+  test, in points (score × 100); for the run with the largest harm, its worst point's gap with the 5–95 % interval
+  over ``--bootstrap`` resamples of the test rows; and the harm against the hull of the models a team would pick
+  from the same training rows (``harm_vs_training_hull``);
+- policy: where ``route train`` chose the cascade, the ``auto`` curve's APGR and harm;
+- cost to best: the share of the best single model's cost at which the router's curve reaches its test score;
 - uplift: the operating points' mean and largest score minus the hull at their cost, in points;
 - learned: the share of the 21 operating points that serve the learned rule (the rest serve the hull's model);
 - APGR on the file's axis and on the normalised-cost axis (``route eval``'s figures).
@@ -15,8 +19,12 @@ For each file and sample size, ``--seeds`` samples of the file's training rows (
 Embeddings: WordLlama for every router (``--embedder``; MiniLM takes ~10 minutes per MMLU pass on this box), kept
 in an embedding cache folder so a second run embeds nothing.
 
-    nice -n 10 python bench/route_noharm.py [--files mmlu,gsm8k,nim] [--sizes 100,300,1000,all] [--seeds 3]
-        [--unguarded] [--cache /tmp/route-noharm-cache] [--json OUT.json]
+Mixes: ``--files mmlu+gsm8k`` trains and evaluates on both files' rows together; ``mmlu+gsm8k+even`` cuts each
+file to the smallest one's train and test sizes first (a seeded sample). Files whose models differ (nim's) do not
+mix: evaluation needs every model's outcome on a row.
+
+    nice -n 10 python bench/route_noharm.py [--files mmlu,gsm8k,nim,mmlu+gsm8k] [--sizes 100,300,1000,all]
+        [--seeds 3] [--unguarded] [--bootstrap 200] [--cache /tmp/route-noharm-cache] [--json OUT.json]
 """
 
 from __future__ import annotations

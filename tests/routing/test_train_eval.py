@@ -132,9 +132,9 @@ def test_router_of_an_older_format_asks_for_retraining(nim_router: tuple[Path, d
 
 
 def test_answer_flags_and_escalation_by_gain() -> None:
-    import numpy as np
-
     import math
+
+    import numpy as np
 
     from tokenomy.routing.cascade import FIRST_FLAGS, answer_flags, escalations
 
