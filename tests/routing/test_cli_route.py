@@ -39,9 +39,13 @@ def test_train_then_eval_with_decisions_and_plot(tmp_path: Path) -> None:
     assert cache.is_file() and (out / "embedding-cache" / "all-minilm-l6-v2.npz").is_file()
     stamp = cache.stat().st_mtime_ns
     again = runner.invoke(cli, ["route", "eval", "--router", str(out), "--data", str(GSM8K), "--json",
-                                "--prices", str(ROUTELLM_PRICES)])
+                                "--prices", str(ROUTELLM_PRICES), "--bootstrap", "20"])
     assert again.exit_code == 0, again.output
-    assert json.loads(again.output)["summary"]["router"] == result["summary"]["router"]
+    summary = json.loads(again.output)["summary"]["router"]
+    spread = summary.pop("bootstrap")  # the same figures, and their spread over 20 resamples of the 120 rows
+    assert summary == result["summary"]["router"] and "bootstrap" not in result["summary"]["router"]
+    assert spread["draws"] == 20 and set(spread) >= {"apgr", "apgr_cost", "cost_share", "worst_gap_draws"}
+    assert spread["apgr"]["p05"] <= spread["apgr"]["p95"] and spread["worst_gap_draws"]["reached"] == 1.0
     assert cache.stat().st_mtime_ns == stamp  # every vector came from the cache
 
 

@@ -19,7 +19,7 @@ from tests.routing.conftest import hashed_embed
 from servers import run_fault_upstream, run_gateway
 from tokenomy.config.settings import DeploymentConfig, LedgerConfig, LocalConfig, PriceOverride, RoutingConfig, Settings
 from tokenomy.routing import store
-from tokenomy.routing.calibrate import OperatingPoint
+from tokenomy.routing.calibrate import OperatingPoint, parse_target
 from tokenomy.routing.evaluate import evaluate
 from tokenomy.routing.guard import NOT_PAYING, hull_at, hull_vertices
 from tokenomy.routing.router import Router
@@ -213,3 +213,113 @@ def test_route_train_says_when_learning_does_not_pay(noisy: Path, tmp_path: Path
     lines = result.output.splitlines()
     assert "per cost band" in lines[1] and all(line.endswith("-> hull") for line in lines[2:-1])
     assert lines[-1].startswith(f"{NOT_PAYING} ({BIG};")
+
+
+CHEAP_2, BIG_2 = "cheap-model", "big-model"
+
+
+def _checkable(n_train: int, n_test: int, telling: bool, seed: int = 5) -> list[dict[str, Any]]:
+    """Two models; the prompt says nothing. The cheap model is right half the time and its answer shows it when
+    ``telling`` (a right answer states `#### N` after a correct calculation, a wrong one a wrong calculation and a
+    fraction), else its answer is the same text either way. The big model is right 90 % of the time."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n_train + n_test):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(8)) + f" question {i}?"
+        right = rng.random() < 0.5
+        a, b = rng.randint(2, 9), rng.randint(2, 9)
+        if telling and not right:
+            answer = f"First {a} x {b} = {a * b + 3}. So about {a * b + 3}.5 in all"
+        else:
+            answer = f"First {a} x {b} = {a * b}. So #### {a * b}"
+        outcomes = {CHEAP_2: {"score": float(right), "cost_usd": 0.001, "response": answer},
+                    BIG_2: {"score": float(rng.random() < 0.9), "cost_usd": 0.010, "response": "#### 1"}}
+        rows.append({"id": f"check/{i}", "prompt": prompt, "outcomes": outcomes,
+                     "split": "train" if i < n_train else "test"})
+    return rows
+
+
+def test_calculation_flags() -> None:
+    from tokenomy.routing.cascade import answer_flags, calculations
+
+    assert calculations("3 x 60 = <<3*60=180>>180 meters, then 180 + 20 = 200") == (3, 0)
+    assert calculations("22 + 4 x 12 = 70") == (1, 0)  # × before +
+    assert calculations("then (25 - (8 * 1)) = 17") == (0, 0)  # a bracketed one in prose is not read: no guess
+    assert calculations("4 * 125 - 2 = 500, <<17*(1/4)=68>>") == (2, 2)
+    assert calculations("she paid $1,200 / 4 = $300") == (1, 0)
+    assert answer_flags("so #### 5.5")[3] == 1.0 and answer_flags("so #### 1,200")[3] == 0.0
+
+
+def test_the_cascade_is_chosen_where_it_wins_and_does_no_harm(counter: Any, tmp_path: Path) -> None:
+    telling = _write(tmp_path / "telling.jsonl", _checkable(500, 500, telling=True))
+    report = train([telling], tmp_path / "r", embed=hashed_embed, counter=counter)
+    assert report["policy"] == "cascade", report["cascade"]["verdicts"]
+    wins = [v for v in report["cascade"]["verdicts"] if v["wins"]]
+    assert wins and all(v["uplift"] > v["spread"] and v["uplift"] > v["router_uplift"] for v in wins)
+    router = _router(tmp_path / "r", counter)
+    assert router.cascade_serves(parse_target("share=0.5")) and not router.cascade_serves(parse_target("share=0"))
+    result = evaluate(router, [telling], bootstrap=20)
+    auto, plain = result["summary"]["auto"], result["summary"]["router"]
+    assert auto["harm"] <= 0.01 and auto["apgr"] > plain["apgr"] + 0.2  # escalating the wrong answers pays
+    assert auto["bootstrap"]["apgr"]["p05"] <= auto["apgr"] <= auto["bootstrap"]["apgr"]["p95"]
+
+    # a mix where a fifth of the training rows carry no cheap answer (another task): not chosen for that traffic
+    rows = _checkable(500, 500, telling=True)
+    for row in rows[:100]:
+        del row["outcomes"][CHEAP_2]["response"]
+    mixed = _write(tmp_path / "mixed.jsonl", rows)
+    report = train([mixed], tmp_path / "m", embed=hashed_embed, counter=counter)
+    assert report["cascade"]["trained"] is True and report["policy"] == "route" and not report["cascade"]["verdicts"]
+
+    # the same rows with answers that tell nothing: the cascade only adds the cheap call, and it is not chosen
+    silent = _write(tmp_path / "silent.jsonl", _checkable(500, 500, telling=False))
+    report = train([silent], tmp_path / "s", embed=hashed_embed, counter=counter)
+    assert report["policy"] == "route" and not any(v["wins"] for v in report["cascade"]["verdicts"])
+    result = evaluate(_router(tmp_path / "s", counter), [silent])
+    assert "auto" not in result["summary"] and result["summary"]["cascade"]["harm"] > 0.01  # it would have harmed
+
+
+def test_harm_against_the_training_hull_is_no_larger(noisy: Path, counter: Any, tmp_path: Path) -> None:
+    train([noisy], tmp_path / "r", embed=hashed_embed, counter=counter)
+    result = evaluate(_router(tmp_path / "r", counter), [noisy])
+    assert result["no_harm"]["training_hull"] == [SMALL, BIG]  # MID is below the line on the training rows
+    router = result["summary"]["router"]
+    assert router["harm_vs_training_hull"] <= router["harm"] + 1e-12
+
+
+def test_policy_auto_serves_the_cascade_only_where_it_won(counter: Any, tmp_path: Path) -> None:
+    """Through the gateway: ``policy: auto`` asks the cheap model first for a share target where the cascade won
+    out of fold, and routes (no cascade) for a quality target or a share where it did not."""
+    from tokenomy.config.settings import RouterConfig
+    from tokenomy.embeddings.choice import load_embedder
+    from tokenomy.routing.features import FeatureConfig
+
+    telling = _write(tmp_path / "telling.jsonl", _checkable(400, 10, telling=True))
+    embedder = load_embedder("wordllama-l2-supercat")  # as served
+    report = train([telling], tmp_path / "r", embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
+                   base=FeatureConfig(embedder="wordllama-l2-supercat"))
+    assert report["policy"] == "cascade"
+    price = PriceOverride(input_usd_per_mtok=Decimal("1"), output_usd_per_mtok=Decimal("1"))
+    with run_fault_upstream() as (base, _):
+        deployments = [DeploymentConfig(name=m, provider="openai_compatible", model=m, upstream_model="echo",
+                                        base_url=base, price=price) for m in (CHEAP_2, BIG_2)]
+        routers = {"auto": RouterConfig(path=str(tmp_path / "r"), policy="auto"),
+                   "plain": RouterConfig(path=str(tmp_path / "r"))}
+        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(tmp_path),
+                            ledger=LedgerConfig(database_url=str(tmp_path / "ledger.db")), deployments=deployments,
+                            routing=RoutingConfig(routers=routers, hold_window=0))
+        with run_gateway(settings) as url:
+            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+
+            def ask(model: str, target: str) -> Any:
+                return client.chat.completions.with_raw_response.create(
+                    model=model, messages=[{"role": "user", "content": "alpha beta question?"}],
+                    extra_headers={"x-tokenomy-route-target": target})
+
+            raw = ask("tokenomy/auto", "share=0.5")
+            assert raw.headers["x-tokenomy-cascade"] in ("kept", "escalated")
+            assert "auto: the cascade beat the router and the hull" in raw.headers["x-tokenomy-route-reason"]
+            for model, target in (("tokenomy/auto", "quality=0.95"), ("tokenomy/auto", "share=0"),
+                                  ("tokenomy/plain", "share=0.5")):
+                raw = ask(model, target)
+                assert "x-tokenomy-cascade" not in raw.headers, (model, target)

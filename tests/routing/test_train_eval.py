@@ -132,13 +132,16 @@ def test_router_of_an_older_format_asks_for_retraining(nim_router: tuple[Path, d
 
 
 def test_answer_flags_and_escalation_by_gain() -> None:
+    import math
+
     import numpy as np
 
-    from tokenomy.routing.cascade import answer_flags, escalations
+    from tokenomy.routing.cascade import FIRST_FLAGS, answer_flags, escalations
 
-    assert answer_flags("3 x 4 = 12, so the answer is 12") == [1.0, 1.0, 0.0]
-    assert answer_flags("#### 42\n") == [1.0, 1.0, 0.0]
-    assert answer_flags("I'm not sure there is enough information.") == [0.0, 0.0, 1.0]
+    assert answer_flags("3 x 4 = 12, so the answer is 12") == [1.0, 1.0, 0.0, 0.0, math.log(2), 0.0]
+    assert answer_flags("3 x 4 = 13, so the answer is 13") == [1.0, 1.0, 0.0, 0.0, math.log(2), math.log(2)]
+    assert answer_flags("#### 42\n", FIRST_FLAGS) == [1.0, 1.0, 0.0]  # what routers trained before read
+    assert answer_flags("I'm not sure there is enough information.", FIRST_FLAGS) == [0.0, 0.0, 1.0]
     masks = escalations(np.array([0.1, 0.5, -0.2]), 4)  # largest expected gain escalates first
     assert [m.tolist() for m in masks] == [[False, False, False], [False, True, False], [True, True, False],
                                            [True, True, True]]

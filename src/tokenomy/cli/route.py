@@ -145,6 +145,10 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
                f"embedder {report['embedder']}, learner {report['method']}, "
                f"default target {report['default_target']} ({report['seconds']['total']} s)")
     _print_no_harm(report["no_harm"])
+    if report.get("policy") == "cascade":
+        shares = report["cascade"]["served_at_shares"]
+        click.echo(f"the cascade beats the router and the hull out of fold at escalation shares {shares[0]:.2f}-"
+                   f"{shares[-1]:.2f}: policy auto serves it there")
 
 
 def _print_no_harm(no_harm: dict[str, Any]) -> None:
@@ -173,9 +177,11 @@ def _print_no_harm(no_harm: dict[str, Any]) -> None:
 @click.option("--target", "targets", multiple=True, help="Also report target vs realised for KIND=VALUE "
               "(repeatable; the router's default target is always reported).")
 @click.option("--prices", "prices", type=_files, help="Price file for rows without cost_usd.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Resample the evaluated rows N times: spreads of APGR, cost share and the worst point's gap.")
 @_with_cache_options
 def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions: Path | None, plot: Path | None,
-             targets: tuple[str, ...], prices: Path | None, embedding_cache: Path | None,
+             targets: tuple[str, ...], prices: Path | None, bootstrap: int, embedding_cache: Path | None,
              no_embedding_cache: bool) -> None:
     """Evaluate a router on the rows whose split is test (every row when none has a split)."""
     from tokenomy.routing.calibrate import parse_target
@@ -191,7 +197,8 @@ def eval_cmd(router_dir: Path, data: tuple[Path, ...], as_json: bool, decisions:
     with _embedding_progress([router.embedder]) as (embed,):
         router.batch_embed = _cached(embed, _cache_folder(embedding_cache, no_embedding_cache, router_dir),
                                      router.state.features.embedder, lambda t: console.print(f"[dim]{t}[/dim]"))
-        result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions)
+        result = evaluate(router, list(data), targets=targets, prices=_prices(prices), decisions=decisions,
+                          bootstrap=bootstrap)
     if plot is not None:
         from tokenomy.routing.plot import plot_curves
 
@@ -221,6 +228,9 @@ def _print_summary(result: dict[str, Any]) -> None:
     click.echo(f"harm (largest shortfall below the hull of single models at equal cost, points): router "
                f"{100 * result['summary']['router']['harm']:.2f}; {hull} of {len(result['no_harm']['hull_points'])} "
                "operating points serve the hull's single model")
+    if "auto" in result["summary"]:
+        click.echo("policy auto (the cascade where it won out of fold): harm "
+                   f"{100 * result['summary']['auto']['harm']:.2f}")
     for row in result["calibration"]:
         rule = f"frontier call charged {row['mu']:.3g}" if row.get("mu") else f"λ={row['lambda']:.4g}"
         click.echo(f"target {row['target']}: realised {row['realised']:.3f} ({rule})")

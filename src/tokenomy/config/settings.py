@@ -98,14 +98,16 @@ class RouterConfig(_Strict, frozen=True):
     default operating point. ``policy: cascade`` asks the router's cheapest model first and escalates to its
     frontier model when the router's cascade check expects the frontier to beat that answer by more than
     ``margin`` (score units; default 0), or, with a ``share=S`` target, on the share S of requests the check
-    ranks most likely to gain (calibrated on the training rows). ``fallback: next`` (the default): when every
-    deployment of the chosen model's chain has failed, the router's other served models answer in the order of
-    its objective for that request; ``none``: the chosen model's chain only (a cascade falls back between its
-    own two steps and ignores it)."""
+    ranks most likely to gain (calibrated on the training rows). ``policy: auto`` serves what ``route train`` chose:
+    the cascade for a share target at a share where it beat both the router and the hull of single models out of
+    fold (and both of its models are served), the router everywhere else. ``fallback: next`` (the default): when
+    every deployment of the chosen model's chain has failed, the router's other served models answer in the order of
+    its objective for that request; ``none``: the chosen model's chain only (a cascade falls back between its own
+    two steps and ignores it)."""
 
     path: str
     target: str | None = None
-    policy: Literal["route", "cascade"] = "route"
+    policy: Literal["route", "cascade", "auto"] = "route"
     margin: float | None = None
     fallback: Literal["next", "none"] = "next"
 

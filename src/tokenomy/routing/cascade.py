@@ -2,17 +2,19 @@
 probably not good.
 
 The check is a ridge regression of the cheap model's score on the prompt's features plus the cheap answer's own
-(MiniLM embedding of the answer's last :data:`ANSWER_CHARS` characters, the same text statistics, and three
-answer flags: states a final answer, ends with a number, hedges or refuses), trained on training rows whose cheap
-outcome carries a ``response``. A cascade pays the cheap call on every row and the frontier call on the escalated
-ones. It escalates where the expected gain is largest: the router's expected frontier score on the prompt minus
-the check's predicted cheap score on the answer (ranking by the cheap score alone ignores that some prompts are
-hard for the frontier model too; it measured lower, docs/routing.md). Its operating point is the escalation
-margin τ (escalate when that gain > τ).
+(MiniLM embedding of the answer's last :data:`ANSWER_CHARS` characters, the same text statistics, and the answer
+flags: states a final answer, ends with a number, hedges or refuses, its final number is not a whole number, and
+how many of the answer's own calculations, ``a op b = c`` and ``<<a op b=c>>``, it states and gets wrong), trained
+on training rows whose cheap outcome carries a ``response``. A cascade pays the cheap call on every row and the
+frontier call on the escalated ones. It escalates where the expected gain is largest: the router's expected
+frontier score on the prompt minus the check's predicted cheap score on the answer (ranking by the cheap score
+alone ignores that some prompts are hard for the frontier model too; it measured lower, docs/routing.md). Its
+operating point is the escalation margin τ (escalate when that gain > τ).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,30 +28,113 @@ if TYPE_CHECKING:
 ANSWER_CHARS = 768
 MIN_ROWS = 50
 QUANTILES = 101
-ANSWER_FLAGS = ("final_answer", "ends_with_number", "hedges")
+ANSWER_FLAGS = ("final_answer", "ends_with_number", "hedges", "final_not_whole", "calculations", "wrong_calculations")
+FIRST_FLAGS = ANSWER_FLAGS[:3]  # what routers trained before the calculation checks read (their manifest names none)
 _FINAL = re.compile(r"(?i)####|final answer|the answer is|answer:|\\boxed")
 _HEDGE = re.compile(r"(?i)i'?m sorry|i cannot|i can't|not sure|unclear|cannot be determined|not enough information")
 _DIGIT = re.compile(r"\d")
+_NUM = r"\$?\d[\d,]*(?:\.\d+)?%?"
+_OP = r"(?:\\?\*|[+\-/x×÷])"
+_STATED = re.compile(r"(?<![\w.$*/+\-(])(" + _NUM + r"(?:\s*" + _OP + r"\s*" + _NUM + r")+)\s*=\s*(?:<<[^>]*>>)?\s*(-?"
+                     + _NUM + ")")
+_ANNOTATED = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
+_LAST_NUMBER = re.compile(r"(?:####\s*|answer is\s*|\\boxed\{)\$?(-?\d[\d,]*(?:\.\d+)?)")
+_ARITHMETIC = re.compile(r"^[\d.+\-*/() ]+$")
 
 
-def answer_flags(answer: str) -> list[float]:
-    """:data:`ANSWER_FLAGS` of one answer, 0 or 1 each."""
-    return [float(bool(_FINAL.search(answer))), float(bool(_DIGIT.search(answer.strip()[-20:]))),
-            float(bool(_HEDGE.search(answer)))]
+def answer_flags(answer: str, names: tuple[str, ...] = ANSWER_FLAGS) -> list[float]:
+    """The flags ``names`` (of :data:`ANSWER_FLAGS`) of one answer: 0 or 1 each, the two calculation counts as
+    log(1 + count)."""
+    values: dict[str, float] = {}
+    values["final_answer"] = float(bool(_FINAL.search(answer)))
+    values["ends_with_number"] = float(bool(_DIGIT.search(answer.strip()[-20:])))
+    values["hedges"] = float(bool(_HEDGE.search(answer)))
+    if len(names) > len(FIRST_FLAGS):
+        final = _LAST_NUMBER.findall(answer)
+        values["final_not_whole"] = float(bool(final) and _not_whole(final[-1]))
+        stated, wrong = calculations(answer)
+        values["calculations"], values["wrong_calculations"] = math.log1p(stated), math.log1p(wrong)
+    return [values[n] for n in names]
+
+
+def _not_whole(number: str) -> bool:
+    try:
+        return float(number.replace(",", "")) % 1 != 0
+    except ValueError:
+        return False
+
+
+def calculations(answer: str) -> tuple[int, int]:
+    """How many calculations ``answer`` states (``12 x 3 = 36``, ``<<12*3=36>>``) that can be checked, and how many
+    of them are wrong (off by more than rounding to cents or to a whole number)."""
+    stated = wrong = 0
+    for found in (*_ANNOTATED.finditer(answer), *_STATED.finditer(answer)):
+        left, right = _value(found.group(1)), _value(found.group(2))
+        if left is None or right is None:
+            continue
+        stated += 1
+        close = abs(left - right) <= max(0.011, 1e-6 * abs(left)) or (abs(left - right) < 0.5 and
+                                                                        float(round(left)) == right)
+        wrong += not close
+    return stated, wrong
+
+
+def _value(text: str) -> float | None:
+    """The value of a plain arithmetic expression (numbers, + − × ÷, brackets, %), else None. No ``eval``: a
+    small recursive-descent reader."""
+    plain = (text.replace("\\*", "*").replace("×", "*").replace("x", "*").replace("÷", "/").replace("$", "")
+             .replace(",", "").replace("%", "/100").strip())
+    if not plain or not _ARITHMETIC.match(plain) or plain.count("(") != plain.count(")"):
+        return None
+    tokens = re.findall(r"\d+(?:\.\d+)?|[+\-*/()]", plain)
+    try:
+        value, rest = _sum(tokens)
+    except (IndexError, ValueError, ZeroDivisionError):
+        return None
+    return value if not rest else None
+
+
+def _sum(tokens: list[str]) -> tuple[float, list[str]]:
+    value, tokens = _product(tokens)
+    while tokens and tokens[0] in "+-":
+        op, (right, tokens) = tokens[0], _product(tokens[1:])
+        value = value + right if op == "+" else value - right
+    return value, tokens
+
+
+def _product(tokens: list[str]) -> tuple[float, list[str]]:
+    value, tokens = _atom(tokens)
+    while tokens and tokens[0] in "*/":
+        op, (right, tokens) = tokens[0], _atom(tokens[1:])
+        value = value * right if op == "*" else value / right
+    return value, tokens
+
+
+def _atom(tokens: list[str]) -> tuple[float, list[str]]:
+    if tokens[0] == "(":
+        value, rest = _sum(tokens[1:])
+        if not rest or rest[0] != ")":
+            raise ValueError("unbalanced")
+        return value, rest[1:]
+    if tokens[0] == "-":
+        value, rest = _atom(tokens[1:])
+        return -value, rest
+    return float(tokens[0]), tokens[1:]
 
 
 def answer_window(answer: str) -> str:
     return answer[-ANSWER_CHARS:]
 
 
-def answer_features(config: FeatureConfig, answers: list[str], embed: Embed) -> np.ndarray:
-    """(n, d + t + 3): the answer's embedding, its text statistics (scaled like prompts) and its flags."""
+def answer_features(config: FeatureConfig, answers: list[str], embed: Embed,
+                    flags: tuple[str, ...] = ANSWER_FLAGS) -> np.ndarray:
+    """(n, d + t + len(flags)): the answer's embedding, its text statistics (scaled like prompts) and its flags."""
     import numpy as np
 
     vectors = np.asarray(embed([answer_window(a) for a in answers]), dtype=np.float64)
     stats = np.array([text_statistics(a) for a in answers], dtype=np.float64).reshape(len(answers), -1)
-    flags = np.array([answer_flags(a) for a in answers], dtype=np.float64).reshape(len(answers), -1)
-    return np.hstack([vectors, (stats - np.array(config.text_mean)) / np.array(config.text_std), flags])
+    flags_x = np.array([answer_flags(a, flags) for a in answers], dtype=np.float64).reshape(len(answers), -1)
+    return np.hstack([vectors, (stats - np.array(config.text_mean)) / np.array(config.text_std), flags_x])
 
 
 def design(prompt: Features, answer: np.ndarray, groups: int, hyper: q.Hyper) -> np.ndarray:
@@ -75,6 +160,7 @@ class CascadeCheck:
     ridge: q.RidgeModel
     hyper: q.Hyper
     groups: int
+    flags: tuple[str, ...] = ANSWER_FLAGS  # the answer flags its design reads (older routers: FIRST_FLAGS)
 
     @classmethod
     def fit(cls, cheap: str, frontier: str, prompt: Features, answer: np.ndarray, cheap_scores: np.ndarray,

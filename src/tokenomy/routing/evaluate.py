@@ -7,6 +7,8 @@ Methods, each a curve of operating points (see :mod:`tokenomy.routing.metrics` f
   normalised-cost axis of more; with two models also ``router_lambda``, the λ sweep on the same axes;
 - ``cascade``: cheapest model first, escalation to the frontier at evenly spaced escalation shares (only when the
   router has a cascade check and the rows carry the cheapest model's responses);
+- ``auto`` (a router whose training chose the cascade): at each share, the cascade where it won out of fold
+  (:func:`tokenomy.routing.guard.cascade_verdicts`), else the router's point: what ``policy: auto`` serves;
 - baselines: every single model; ``random`` (expected value of sending a share s to the best single model, else
   the cheapest); ``prompt_length`` (the longest s of prompts to the best single model); ``zero_router`` (the
   convex cost–quality hull of single models); ``oracle`` (the λ sweep over the true scores and costs).
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,7 @@ from tokenomy.routing import calibrate
 from tokenomy.routing.calibrate import OperatingPoint
 from tokenomy.routing.cascade import escalations
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
-from tokenomy.routing.guard import hull_at
+from tokenomy.routing.guard import cascade_wins, hull_at, hull_vertices
 from tokenomy.routing.metrics import Point, Reference, hull, mixed_point, point, reference, summarise
 from tokenomy.routing.outcomes import ModelPrice, OutcomeRow, read_outcomes
 from tokenomy.routing.router import Router
@@ -38,7 +40,10 @@ POINTS = 21
 
 
 def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = (),
-             prices: dict[str, ModelPrice] | None = None, decisions: Path | None = None) -> dict[str, Any]:
+             prices: dict[str, ModelPrice] | None = None, decisions: Path | None = None,
+             bootstrap: int = 0) -> dict[str, Any]:
+    """``bootstrap``: that many resamples of the evaluated rows (seed 0) spread the router's, the cascade's and
+    the ``auto`` curve's APGR and cost share to the best model's score (:func:`bootstrap_curve`)."""
     import numpy as np
 
     data = read_outcomes(paths)
@@ -68,14 +73,28 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
                                    for at in by_cost]
     if decisions is not None:
         _write_decisions(decisions, rows, models, assignments)
+    index = np.arange(len(rows))
+    per_row = {"router": [(scores[index, a], costs[index, a]) for a in assignments]}
 
-    cascade_curve, cascade_note = _cascade(router, rows, features, scores, costs, ref)
+    cascade_curve, cascade_note, cascade_rows = _cascade(router, rows, features, scores, costs, ref)
     if cascade_curve is not None:
-        curves["cascade"] = cascade_curve
+        curves["cascade"], per_row["cascade"] = cascade_curve, cascade_rows
+        if router.policy == "cascade" and ref.share_axis:  # what policy: auto serves, share by share
+            verdicts = (router.state.manifest.get("cascade") or {}).get("verdicts", [])
+            served = [cascade_wins(verdicts, k / (POINTS - 1)) for k in range(POINTS)]
+            curves["auto"] = [(cascade_curve if c else curves["router"])[k] for k, c in enumerate(served)]
+            per_row["auto"] = [(cascade_rows if c else per_row["router"])[k] for k, c in enumerate(served)]
     singles = {m: point(ref, models, np.full(len(rows), j), scores, costs) for j, m in enumerate(models)}
     curves.update(_baselines(ref, models, rows, scores, costs, singles, strong))
     summary = {name: {**summarise(ref, curve), **against_hull(curve, list(singles.values()))}
                for name, curve in curves.items()}
+    picked = training_hull(router.state.calibration)
+    if picked:  # the hull a team builds from its training rows alone, realised on these rows
+        for name, curve in curves.items():
+            summary[name]["harm_vs_training_hull"] = against_hull(curve, [singles[m] for m in picked])["harm"]
+    if bootstrap:
+        for name, scored in per_row.items():
+            summary[name]["bootstrap"] = bootstrap_curve(ref, models, scores, costs, curves[name], scored, bootstrap)
     for name, single in singles.items():
         summary[f"single:{name}"] = {"score": single.score, "cost_usd": single.cost_usd}
     return {
@@ -86,10 +105,25 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
         "cost_assumption": f"prices × tokens where no cost_usd; output tokens from the response, else "
                            f"{ASSUMED_OUTPUT_TOKENS}", "summary": summary, "cascade": cascade_note,
         "calibration": _calibration(router, targets, expected, est_costs, scores, costs, ref),
+        "policy": router.policy,
         "no_harm": {"guard": router.guard.active, "harm": summary["router"]["harm"],
+                    "harm_auto": summary.get("auto", summary["router"])["harm"],
+                    "harm_vs_training_hull": summary["router"].get("harm_vs_training_hull"),
+                    "training_hull": picked,
                     "hull_points": [bool(router.guard.apply(at)[0].model) for at in operating]},
         "points": {name: [asdict(p) for p in curve] for name, curve in curves.items()},
         "operating_points": [asdict(at) for at in operating]}
+
+
+def training_hull(calibration: Sequence[dict[str, Any]]) -> list[str]:
+    """The models on the hull of single models *of the training rows* (the calibration's ``single`` rows: mean
+    score and USD per 1k there): what a team without a router would pick from the same rows. Empty for a router
+    trained before the guard."""
+    singles = [r for r in calibration if r.get("kind") == "single"]
+    if not singles:
+        return []
+    vertices = hull_vertices([float(r["usd_per_1k"]) for r in singles], [float(r["score"]) for r in singles])
+    return [str(singles[v]["model"]) for v in vertices]
 
 
 def against_hull(curve: Sequence[Point], singles: Sequence[Point]) -> dict[str, Any]:
@@ -121,24 +155,76 @@ def _baselines(ref: Reference, models: Sequence[str], rows: Sequence[OutcomeRow]
             "oracle": oracle}
 
 
+def bootstrap_curve(ref: Reference, models: Sequence[str], scores: np.ndarray, costs: np.ndarray,
+                    curve: Sequence[Point], scored: Sequence[tuple[np.ndarray, np.ndarray]], draws: int,
+                    seed: int = 0) -> dict[str, Any]:
+    """The spread of a curve's figures over ``draws`` resamples of the evaluated rows (with replacement), its
+    operating points' assignments held fixed: each point's score and cost, the cheapest and best models' scores and
+    costs are re-read on each resample. ``scored``: per point, the per-row (score, cost paid). Reports the standard
+    deviation and the 5th–95th percentiles of APGR (file's axis and cost axis), of the cost share at which the
+    curve reaches the best single model's score (``cost_share``; a resample where it never does counts as above
+    every other, a percentile there is None), and of the gap to the hull of single models at the point furthest
+    below it on every row (``worst_gap_draws``: is that shortfall more than the evaluated rows' noise?)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    cheap, best = models.index(ref.cheapest), models.index(ref.best)
+    found: dict[str, list[float]] = {"apgr": [], "apgr_cost": [], "cost_share": [], "worst_gap": []}
+    mean_c, mean_s = costs.mean(axis=0), scores.mean(axis=0)
+    gaps = [p.score - hull_at(list(mean_c), list(mean_s), p.cost_usd) for p in curve]
+    worst = int(np.argmin(gaps))  # the point furthest below (or least above) the hull on every row
+    for _ in range(draws):
+        pick = rng.integers(0, len(scores), len(scores))
+        again = replace(ref, cheap_score=float(scores[pick, cheap].mean()), best_score=float(scores[pick, best].mean()),
+                        cheap_cost=float(costs[pick, cheap].mean()), best_cost=float(costs[pick, best].mean()))
+        points = []
+        for p, (got, paid) in zip(curve, scored, strict=True):
+            cost = float(paid[pick].mean())
+            points.append(Point(x=p.x if again.share_axis else again.cost_x(cost), score=float(got[pick].mean()),
+                                cost_usd=cost, shares=p.shares))
+        figures = summarise(again, points)
+        found["apgr"].append(figures["apgr"])
+        found["apgr_cost"].append(figures["apgr_cost"])
+        reach = figures["cost_to_best_usd"]
+        found["cost_share"].append(float("inf") if reach is None else reach / again.best_cost)
+        resampled = list(costs[pick].mean(axis=0)), list(scores[pick].mean(axis=0))
+        found["worst_gap"].append(points[worst].score - hull_at(*resampled, points[worst].cost_usd))
+    spread: dict[str, Any] = {"draws": draws, "worst_point": worst, "worst_gap": gaps[worst]}
+    for key, values in found.items():
+        ordered = sorted(values)
+        finite = [v for v in ordered if np.isfinite(v)]
+
+        def rank(q: float, ordered: list[float] = ordered) -> float | None:  # nearest rank: inf stays "never"
+            value = ordered[round(q * (len(ordered) - 1))]
+            return float(value) if np.isfinite(value) else None
+
+        spread[key if key != "worst_gap" else "worst_gap_draws"] = {
+            "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None, "p05": rank(0.05), "p95": rank(0.95),
+            "reached": len(finite) / len(ordered)}
+    return spread
+
+
 def _cascade(router: Router, rows: Sequence[OutcomeRow], features: Any, scores: np.ndarray, costs: np.ndarray,
-             ref: Reference) -> tuple[list[Point] | None, dict[str, Any]]:
+             ref: Reference) -> tuple[list[Point] | None, dict[str, Any], list[tuple[np.ndarray, np.ndarray]]]:
     import numpy as np
 
     check = router.state.cascade
     if check is None:
-        return None, {"evaluated": False, "reason": "the router has no cascade check"}
+        return None, {"evaluated": False, "reason": "the router has no cascade check"}, []
     answers = [(r.outcomes[check.cheap].response or "") for r in rows]
     if not all(answers):
-        return None, {"evaluated": False, "reason": f"not every evaluation row carries a {check.cheap} response"}
+        return None, {"evaluated": False, "reason": f"not every evaluation row carries a {check.cheap} response"}, []
     gain = router.escalation_gain(features, answers)
     cheap, frontier = router.models.index(check.cheap), router.models.index(check.frontier)
-    curve = []
+    curve, scored = [], []
+    index = np.arange(len(rows))
     for mask in escalations(gain, POINTS):
         chosen = np.where(mask, frontier, cheap)
-        curve.append(point(ref, router.models, chosen, scores, costs, extra_cost=np.where(mask, costs[:, cheap], 0)))
+        extra = np.where(mask, costs[:, cheap], 0.0)
+        curve.append(point(ref, router.models, chosen, scores, costs, extra_cost=extra))
+        scored.append((scores[index, chosen], costs[index, chosen] + extra))
     return curve, {"evaluated": True, "cheap": check.cheap, "frontier": check.frontier,
-                   "note": "x on the share axis is the escalation share; apgr_cost charges every cheap call"}
+                   "note": "x on the share axis is the escalation share; apgr_cost charges every cheap call"}, scored
 
 
 def _calibration(router: Router, targets: Sequence[str], expected: np.ndarray, est_costs: np.ndarray,

@@ -236,3 +236,44 @@ class Guard:
         if row is None or row.get("beats_hull", True):
             return at, row
         return OperatingPoint(at.lam, at.mu, model=str(row["fallback"])), row
+
+
+def cascade_verdicts(gain: np.ndarray, scores: np.ndarray, costs: np.ndarray, frontier: int, cheap: int,
+                     folds: np.ndarray, table: Sequence[dict[str, Any]], points: int = 21) -> list[dict[str, Any]]:
+    """Where the cascade (cheapest model first, escalation to ``frontier`` on the largest out-of-fold ``gain``) is
+    served in place of the router: at each of ``points`` escalation shares, per fold, its score minus the hull of
+    that fold's single models at its cost (every cheap call charged), as :func:`annotate` measures the router. It
+    *wins* a share when its mean uplift beats the fold-to-fold noise (mean > standard deviation) and beats what the
+    router serves at the nearest share of the annotated ``table`` (its out-of-fold uplift where its learned rule
+    is kept, 0 where the hull's single model is served). ``scores``/``costs``: ``(rows, models)`` of the rows with
+    a cheap answer; ``folds``: their folds."""
+    import numpy as np
+
+    from tokenomy.routing.cascade import escalations
+
+    fold_ids = sorted(set(folds.tolist()))
+    members = [np.nonzero(folds == f)[0] for f in fold_ids]
+    sizes = np.array([len(m) for m in members], dtype=float)
+    fold_singles = [(list(costs[m].mean(axis=0)), list(scores[m].mean(axis=0))) for m in members]
+    rows = np.arange(len(gain))
+    router = sorted((float(r["share"]), float(r["uplift"]) if r.get("beats_hull") else 0.0)
+                    for r in table if r.get("kind") == "mu" and "uplift" in r)
+    verdicts = []
+    for mask in escalations(gain, points):
+        chosen = np.where(mask, frontier, cheap)
+        got = scores[rows, chosen]
+        paid = costs[rows, chosen] + np.where(mask, costs[:, cheap], 0.0)
+        per_fold = np.array([got[m].mean() - hull_at(fc, fs, float(paid[m].mean()))
+                             for m, (fc, fs) in zip(members, fold_singles, strict=True)])
+        uplift, spread, share = float(np.average(per_fold, weights=sizes)), _spread(per_fold), float(mask.mean())
+        rival = min(router, key=lambda r: abs(r[0] - share))[1] if router else 0.0
+        verdicts.append({"share": share, "uplift": uplift, "spread": spread, "router_uplift": rival,
+                         "wins": bool(uplift > spread + _EPS and uplift > rival + _EPS)})
+    return verdicts
+
+
+def cascade_wins(verdicts: Sequence[dict[str, Any]], share: float) -> bool:
+    """Whether the cascade is served at escalation share ``share``: the verdict of the nearest measured share."""
+    if not verdicts:
+        return False
+    return bool(min(verdicts, key=lambda v: abs(float(v["share"]) - share))["wins"])

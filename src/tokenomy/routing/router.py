@@ -27,7 +27,7 @@ from tokenomy.routing import store
 from tokenomy.routing.calibrate import OperatingPoint, Target, parse_target, solve
 from tokenomy.routing.cascade import answer_features, share_margin
 from tokenomy.routing.features import Embed, Features, featurize
-from tokenomy.routing.guard import Guard
+from tokenomy.routing.guard import Guard, cascade_wins
 from tokenomy.routing.sweep import choose
 
 if TYPE_CHECKING:
@@ -186,7 +186,8 @@ class Router:
         if check is None:
             raise RouterFileError("this router has no cascade check (no training rows had cheap answers)")
         frontier = self.expected(features)[:, self.models.index(check.frontier)]
-        predicted = check.predict(features, answer_features(self.state.features, answers, self.embed))
+        predicted = check.predict(features, answer_features(self.state.features, answers, self.embed,
+                                                                check.flags))
         result: np.ndarray = frontier - predicted
         return result
 
@@ -212,6 +213,21 @@ class Router:
             raise TargetError("this router keeps no cascade gains to read a share target from; retrain it")
         return share_margin(list(quantiles), target.value)
 
+    @property
+    def policy(self) -> str:
+        """What ``route train`` chose to serve: ``cascade`` when the cascade beat the router and the hull out of fold
+        at some escalation share, else ``route``."""
+        return str(self.state.manifest.get("policy", "route"))
+
+    def cascade_serves(self, target: Target | None) -> bool:
+        """Whether the trained choice (``policy: auto``) serves ``target`` with the cascade: a share target (or no
+        target, read as the router's default when that is a share) at a share where the cascade won out of fold."""
+        target = target or self.default_target
+        if self.policy != "cascade" or self.state.cascade is None or target.kind != "share":
+            return False
+        return cascade_wins((self.state.manifest.get("cascade") or {}).get("verdicts", []), target.value)
+
     def describe(self) -> dict[str, Any]:
         return {"models": self.models, "frontier": self.frontier, "default_target": str(self.default_target),
-                "method": self.state.manifest.get("method")}
+                "method": self.state.manifest.get("method"),
+                "policy": self.policy}

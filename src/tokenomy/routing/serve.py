@@ -96,6 +96,7 @@ class ServedRouter:
     batcher: MicroBatcher[tuple[str, Target | None], Decision] | None = None
     cascade: bool = False  # policy cascade: the cheapest model first, the frontier when the check says so
     margin: float | None = None  # the cascade's configured escalation margin
+    auto: bool = False  # policy auto on a router whose training chose the cascade (at the shares where it won)
     remembered: DecisionCache | None = None  # decisions of prompts seen before (a decision is a pure function)
     hold: TrafficHold | None = None  # recent decisions: share and budget targets held on live traffic
     fallback: bool = True  # fallback: next — the chosen model's chain failing, the next choices answer
@@ -180,8 +181,10 @@ class RouterSet:
         loaded: dict[str, ServedRouter] = {}
         for name, entry in router_configs(config).items():
             router, target = load_router(config, name, served)
+            auto = entry.policy == "auto" and router.policy == "cascade" and router.state.cascade is not None and \
+                all(served(m) for m in (router.state.cascade.cheap, router.state.cascade.frontier))
             served_router = ServedRouter(name, router, target, cascade=entry.policy == "cascade",
-                                         margin=entry.margin, fallback=entry.fallback == "next")
+                                         margin=entry.margin, fallback=entry.fallback == "next", auto=auto)
             if config.decision_cache > 0:
                 served_router.remembered = DecisionCache(config.decision_cache)
             if config.hold_window > 0:
@@ -228,6 +231,8 @@ class RouterSet:
             target, source = _header_target(text), "header"
         if entry.cascade:
             return _cascade(entry, chat, target, source)
+        if entry.auto and entry.router.cascade_serves(target):
+            return _cascade(entry, chat, target or entry.router.default_target, source, auto=True)
         decision = await entry.decide(prompt_text(chat.body) or "", target)
         model, note = pick_served(decision, served)
         reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
@@ -281,7 +286,7 @@ def _check_cascade(key: str, router: Router, target: Target | None, margin: floa
         raise ConfigError(f"key '{key}': {exc.message}") from exc
 
 
-def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source: str) -> Routed:
+def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source: str, auto: bool = False) -> Routed:
     check = entry.router.state.cascade
     assert check is not None
     try:
@@ -290,6 +295,8 @@ def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source
         raise RouteTargetError(f"header {TARGET_HEADER}: {exc.message}", param=TARGET_HEADER) from exc
     rule = f"target {target} ({source})" if target is not None else \
         f"margin {margin:g} ({'config' if entry.margin is not None else 'default'})"
+    if auto:
+        rule += "; auto: the cascade beat the router and the hull out of fold at this share"
     reason = f"{entry.name}: cascade, {check.cheap} first, escalate to {check.frontier} when gain > {margin:.3g} " \
              f"({rule})"
     whole = replace(chat, body={k: v for k, v in chat.body.items() if k not in ("stream", "stream_options")},

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.errors import RouterFileError
 from tokenomy.routing import quality as q
-from tokenomy.routing.cascade import CascadeCheck
+from tokenomy.routing.cascade import FIRST_FLAGS, CascadeCheck
 from tokenomy.routing.features import FeatureConfig
 from tokenomy.routing.words import WordsModel
 
@@ -91,7 +91,8 @@ def load(directory: Path) -> RouterState:
             cascade = CascadeCheck(info["cheap"], info["frontier"],
                                    q.RidgeModel(arrays["cascade_mean"], arrays["cascade_scale"],
                                                 arrays["cascade_weights"], arrays["cascade_bias"]),
-                                   q.Hyper(**info["hyper"]), int(manifest["groups"]))
+                                   q.Hyper(**info["hyper"]), int(manifest["groups"]),
+                                   tuple(info.get("answer_flags", FIRST_FLAGS)))
         features = FeatureConfig.from_json(manifest["features"])
     except (KeyError, TypeError) as exc:
         raise RouterFileError(f"{directory}: damaged router ({exc!r} missing or malformed)") from exc

@@ -94,9 +94,10 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
     table = calibrate.table(models, frontier, chosen.oof[complete], est_costs[complete], scores[complete],
                             costs[complete])
     no_harm_report: dict[str, Any] = {"guard": False}
+    measured_on = chosen.oof
     if no_harm:
         progress("measuring the learned rule against the hull of single models")
-        measured_on, honest = chosen.oof, "the chosen learner's out-of-fold predictions"
+        honest = "the chosen learner's out-of-fold predictions"
         if len(rows) <= NESTED_MAX_ROWS:  # small data: the winner's own out-of-fold merit flatters it
             measured_on = nested_oof(features, scores, est_costs, costs, groups, ids, models, progress)
             honest = "nested out-of-fold predictions (the learner selected without the held-out fold)"
@@ -107,14 +108,19 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
     frontier_score = float(means[models.index(frontier)])
 
     progress("cascade check")
+    measured_frontier = measured_on[:, models.index(frontier)]
     check, cascade_report = _fit_cascade(rows, models, cheapest, frontier, features, scores, config, chosen.hyper,
-                                         embed, groups, chosen.oof[:, models.index(frontier)], costs)
+                                         embed, groups, measured_frontier, costs, table if no_harm else None)
+    policy = "cascade" if any(v["wins"] for v in cascade_report.get("verdicts", [])) else "route"
     manifest = {
         "models": models, "frontier": frontier, "cheapest": cheapest, "frontier_score": frontier_score,
         "prices": {m: asdict(p) for m, p in priced.items()}, "cost_model": cost_model,
         "assumed_output_tokens": ASSUMED_OUTPUT_TOKENS, "method": chosen.method, "default_target": str(default_target),
         "cascade": None if check is None else {"cheap": cheapest, "frontier": frontier, "hyper": vars(check.hyper),
-                                               "gain_quantiles": cascade_report["gain_quantiles"]},
+                                               "answer_flags": list(check.flags),
+                                               "gain_quantiles": cascade_report["gain_quantiles"],
+                                               "verdicts": cascade_report.get("verdicts", [])},
+        "policy": policy,
         "trained_on": [str(p) for p in paths], "training_rows": len(rows)}
     report = {
         "rows": len(rows), "models": models, "frontier": frontier, "cheapest": cheapest, "groups": groups,
@@ -126,7 +132,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
         "default_target": str(default_target),
         "default_target_oof": _at(table, calibrate.solve(default_target, table, frontier_score)),
         "no_harm": no_harm_report,
-        "cascade": cascade_report,
+        "cascade": cascade_report, "policy": policy,
         "seconds": {"embedding": round(embedded_at - started, 1), "total": round(time.monotonic() - started, 1)}}
     store.save(out, store.RouterState(manifest, config, model, table, check), report)
     return report
@@ -176,7 +182,10 @@ def _at(table: list[dict[str, Any]], at: calibrate.OperatingPoint) -> dict[str, 
 
 def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: str, frontier: str, features: Any,
                  scores: np.ndarray, config: FeatureConfig, hyper: q.Hyper, embed: Embed, groups: int,
-                 frontier_oof: np.ndarray, costs: np.ndarray) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any]]:
+                 frontier_oof: np.ndarray, costs: np.ndarray,
+                 table: list[dict[str, Any]] | None) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any]]:
+    """The cascade check, its out-of-fold curve, and (``table``: the router's annotated calibration, the guard on)
+    the escalation shares where the cascade is served in place of the router (:func:`guard.cascade_verdicts`)."""
     import numpy as np
 
     usable = np.array([bool(r.outcomes.get(cheapest) and r.outcomes[cheapest].response) for r in rows])
@@ -195,7 +204,16 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
     pair = [models.index(frontier), models.index(cheapest)]
     gain = frontier_oof[index] - oof
     curve = cascade_mod.oof_apgr(gain, scores[np.ix_(index, pair)], costs[np.ix_(index, pair)])
-    return check, {"trained": True, "rows": len(index), "cheap": cheapest, "frontier": frontier,
+    verdicts: list[dict[str, Any]] = []
+    complete = ~np.isnan(scores[index]).any(axis=1)
+    # chosen for the traffic only when measured on all of it: rows without a cheap answer (another task in a mix)
+    # would be served the cascade on evidence from the others
+    if table is not None and complete.all() and usable.all():
+        verdicts = guard_mod.cascade_verdicts(gain, scores[index], costs[index], pair[0], pair[1],
+                                              fold_of([rows[i].id for i in index]), table)
+    return check, {"trained": True, "verdicts": verdicts,
+                   "served_at_shares": [round(v["share"], 3) for v in verdicts if v["wins"]],
+                   "rows": len(index), "cheap": cheapest, "frontier": frontier,
                    "oof_mse": float(np.mean((oof - cheap_scores) ** 2)),
                    "oof_mse_constant": float(np.var(cheap_scores)), **curve,
                    "gain_quantiles": cascade_mod.gain_quantiles(gain)}
