@@ -93,7 +93,7 @@ def test_enum_errors_list_the_values(tmp_path: Path) -> None:
                                           "sglang, llamacpp")
     routers = _config(tmp_path, "routing:\n  routers:\n    maths: {path: /x, policy: cascad}\n")
     assert _run("config", "check", "--config", routers).stderr.strip().endswith(
-        "key 'routing.routers.maths.policy': Invalid enum value 'cascad' (got 'cascad'); one of: route, cascade")
+        "key 'routing.routers.maths.policy': Invalid enum value 'cascad' (got 'cascad'); one of: route, cascade, auto")
 
 
 def test_online_reaches_stores_and_upstreams(tmp_path: Path) -> None:
