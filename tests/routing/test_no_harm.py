@@ -248,6 +248,11 @@ def test_calculation_flags() -> None:
     assert calculations("4 * 125 - 2 = 500, <<17*(1/4)=68>>") == (2, 2)
     assert calculations("she paid $1,200 / 4 = $300") == (1, 0)
     assert answer_flags("so #### 5.5")[3] == 1.0 and answer_flags("so #### 1,200")[3] == 0.0
+    # a model's answer is read on the request path: only its lines and sentences that are short enough are parsed
+    # (the patterns backtrack quadratically over a long run of numbers)
+    long_line = "1 + " * 99 + "1 = 100"  # right, but 400 characters on one line: not read
+    assert calculations("First, 2 + 2 = 4. Then 4 * 3 = 12.\n" + long_line + "\n5 - 1 = 4") == (3, 0)
+    assert calculations("<<" + "(" * 110 + "1" + ")" * 110 + "=1>>") == (1, 0)  # 110 deep: read, no RecursionError
 
 
 def test_the_cascade_is_chosen_where_it_wins_and_does_no_harm(counter: Any, tmp_path: Path) -> None:

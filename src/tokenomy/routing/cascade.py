@@ -35,11 +35,13 @@ _HEDGE = re.compile(r"(?i)i'?m sorry|i cannot|i can't|not sure|unclear|cannot be
 _DIGIT = re.compile(r"\d")
 _NUM = r"\$?\d[\d,]*(?:\.\d+)?%?"
 _OP = r"(?:\\?\*|[+\-/x×÷])"
-_STATED = re.compile(r"(?<![\w.$*/+\-(])(" + _NUM + r"(?:\s*" + _OP + r"\s*" + _NUM + r")+)\s*=\s*(?:<<[^>]*>>)?\s*(-?"
+_STATED = re.compile(r"(?<![\w.,$*/+\-(])(" + _NUM + r"(?:\s*" + _OP + r"\s*" + _NUM + r")+)\s*=\s*(?:<<[^>]*>>)?\s*(-?"
                      + _NUM + ")")
 _ANNOTATED = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
 _LAST_NUMBER = re.compile(r"(?:####\s*|answer is\s*|\\boxed\{)\$?(-?\d[\d,]*(?:\.\d+)?)")
 _ARITHMETIC = re.compile(r"^[\d.+\-*/() ]+$")
+_SPLIT = re.compile(r"\n|(?<=[.!?])\s+(?=[A-Z$(])")  # lines, and sentences (a decimal point is not followed by a space)
+MAX_PIECES, MAX_PIECE_CHARS = 100, 240
 
 
 def answer_flags(answer: str, names: tuple[str, ...] = ANSWER_FLAGS) -> list[float]:
@@ -68,7 +70,7 @@ def calculations(answer: str) -> tuple[int, int]:
     """How many calculations ``answer`` states (``12 x 3 = 36``, ``<<12*3=36>>``) that can be checked, and how many
     of them are wrong (off by more than rounding to cents or to a whole number)."""
     stated = wrong = 0
-    for found in (*_ANNOTATED.finditer(answer), *_STATED.finditer(answer)):
+    for found in (m for piece in _pieces(answer) for m in (*_ANNOTATED.finditer(piece), *_STATED.finditer(piece))):
         left, right = _value(found.group(1)), _value(found.group(2))
         if left is None or right is None:
             continue
@@ -77,6 +79,15 @@ def calculations(answer: str) -> tuple[int, int]:
                                                                         float(round(left)) == right)
         wrong += not close
     return stated, wrong
+
+
+def _pieces(answer: str) -> list[str]:
+    """The answer's lines and sentences that may hold a calculation: at most :data:`MAX_PIECES` of the last ones, each
+    at most :data:`MAX_PIECE_CHARS` long. The patterns backtrack over a run of numbers and operators that ends in no
+    ``=`` (quadratic in its length: 2-4 s for 10,000 characters of ``12 + 12 + …``), and the answer is a model's output
+    read on the request path, so the text they see is bounded."""
+    pieces = [p for p in _SPLIT.split(answer) if p.strip()]
+    return [p for p in pieces[-MAX_PIECES:] if len(p) <= MAX_PIECE_CHARS]
 
 
 def _value(text: str) -> float | None:
@@ -89,7 +100,7 @@ def _value(text: str) -> float | None:
     tokens = re.findall(r"\d+(?:\.\d+)?|[+\-*/()]", plain)
     try:
         value, rest = _sum(tokens)
-    except (IndexError, ValueError, ZeroDivisionError):
+    except (IndexError, ValueError, ZeroDivisionError, RecursionError, OverflowError):
         return None
     return value if not rest else None
 
