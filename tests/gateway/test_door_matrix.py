@@ -130,6 +130,31 @@ def messages(world: World, key: str | None) -> Outcome:
     return 200, None
 
 
+def messages_stream(world: World, key: str | None) -> Outcome:
+    """The Messages door streamed (its events rendered by the door from the core's chunks)."""
+    client = anthropic.Anthropic(base_url=world.url.removesuffix("/v1"), api_key=key or "unused", max_retries=0,
+                                 timeout=30)
+    try:
+        for _ in client.messages.create(model="echo", max_tokens=8, stream=True,
+                                        messages=[{"role": "user", "content": "matrix messages stream"}],
+                                        **({} if key else {"extra_headers": {"X-Api-Key": anthropic.Omit()}})):
+            pass
+    except anthropic.APIStatusError as exc:
+        assert isinstance(exc.body, dict) and exc.body["type"] == "error", exc.body
+        return exc.status_code, exc.response.headers.get("x-tokenomy-error-code")
+    return 200, None
+
+
+def responses_stream(world: World, key: str | None) -> Outcome:
+    try:
+        for _ in _client(world, key).responses.create(model="echo", input="matrix responses stream",
+                                                      max_output_tokens=8, stream=True, **_no_key(key)):
+            pass
+    except openai.APIStatusError as exc:
+        return _failure(exc)
+    return 200, None
+
+
 def responses(world: World, key: str | None) -> Outcome:
     try:
         _client(world, key).responses.create(model="echo", input="matrix responses", max_output_tokens=8,
@@ -197,6 +222,8 @@ DOORS = [
     Door("chat-stream", stream, lambda w: w.fault.calls["echo"], "echo"),
     Door("messages", messages, lambda w: w.fault.calls["echo"], "echo"),
     Door("responses", responses, lambda w: w.fault.calls["echo"], "echo"),
+    Door("messages-stream", messages_stream, lambda w: w.fault.calls["echo"], "echo"),
+    Door("responses-stream", responses_stream, lambda w: w.fault.calls["echo"], "echo"),
     Door("embeddings", embeddings, lambda w: w.fault.embedding_calls["emb"], "emb"),
     Door("batch-gateway", batch_gateway, lambda w: w.fault.calls["echo"], "echo"),
     Door("batch-provider", batch_provider,
