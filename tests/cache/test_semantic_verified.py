@@ -24,7 +24,15 @@ from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.cache import SemanticCache
 from tokenomy.cache.semantic.evaluate import Evaluation, Pair
-from tokenomy.cache.semantic.evidence import KINDS, NEVER, Evidence, Label, kind_of, wrong_share_lower
+from tokenomy.cache.semantic.evidence import (
+    KINDS,
+    NEVER,
+    Evidence,
+    Label,
+    kind_of,
+    labels_to_pass,
+    wrong_share_lower,
+)
 from tokenomy.cache.semantic.layer import SemanticLayer, answers_agree
 from tokenomy.cache.semantic.online import wrong_share_upper
 from tokenomy.cache.semantic.persisted import SQLiteEntries
@@ -73,6 +81,24 @@ def test_clean_evidence_serves_its_region_only() -> None:
     assert evidence.bound(1)[2] > 0.1  # pooling the bad band would break the bound: not served
 
 
+def test_nested_regions_are_tested_in_sequence_without_splitting_alpha() -> None:
+    """The regions are nested, so they are tested narrowest first, each at the full alpha, and the sequence stops at
+    the first that fails: 80 clean labels spread over the cuts certify the widest region at 0.05 (a split over the
+    13 cuts, z = 2.67, needed 136); a narrow region that fails stops the wider ones however clean they are."""
+    assert labels_to_pass(0.05, 1.96) == 73 and labels_to_pass(0.1, 1.96) == 35
+    spread = Evidence(0.05)
+    for i in range(80):
+        spread.observe(Label(0.4 + 0.2 * i / 80, wrong=False))
+    assert spread.servable(0.45) and spread.threshold == 0.4
+    blocked = Evidence(0.05, cuts=(0.9, 0.5))
+    for i in range(80):
+        blocked.observe(Label(0.95, wrong=i % 20 == 0))  # 4 of 80 wrong up top: not clearly worse, yet it fails
+    for _ in range(2000):
+        blocked.observe(Label(0.6, wrong=False))
+    assert blocked.bound(1)[2] <= 0.05  # pooled, the wide region would pass on its own
+    assert not blocked.servable(0.95) and not blocked.servable(0.6)
+
+
 def test_a_region_found_wrong_stops_serving_and_needs_new_evidence() -> None:
     evidence = Evidence(0.05, cuts=(0.9,))
     for _ in range(300):
@@ -87,7 +113,7 @@ def test_a_region_found_wrong_stops_serving_and_needs_new_evidence() -> None:
 
 def test_an_inexact_check_widens_the_bound() -> None:
     exact, checked = Evidence(0.05, cuts=(0.9,)), Evidence(0.05, cuts=(0.9,), checker_sensitivity=0.5)
-    for _ in range(60):
+    for _ in range(80):  # 73 clean labels pass at 0.05
         exact.observe(Label(0.95, wrong=False))
         checked.observe(Label(0.95, wrong=False, exact=False))
     assert checked.bound(0)[2] == pytest.approx(min(1.0, 2 * exact.bound(0)[2]))

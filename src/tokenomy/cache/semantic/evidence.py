@@ -15,11 +15,16 @@ otherwise an answer-equivalence check made it, which misses a share of the wrong
 (lower bound) ``checker_sensitivity`` divides the bound of a region holding such labels (``w <= o / s``: a check
 that flags a wrong answer with probability at least ``s`` and never invents agreement can hide at most that much).
 
-*Serving.* A lookup may be served when its score reaches the lowest cut whose region's upper confidence bound on
-the wrong share (Wilson, one-sided ``1 - alpha`` split over the cuts by Bonferroni, as the policy keeps choosing the
-lowest passing cut) is at most ``max_error``, whose own band holds at least ``min_labels`` labels, and none of whose
-bands is on its own clearly worse than ``max_error`` (Wilson lower bound above it: pooling must not let a good band
-carry a bad one). With no such cut nothing is served: until the evidence is there the cache only verifies.
+*Serving.* The regions are tested in a fixed sequence, narrowest first, each at one-sided ``1 - alpha`` (Wilson
+upper bound on the wrong share at most ``max_error``); the sequence stops at the first region that fails, or that
+holds a band on its own clearly worse than ``max_error`` (Wilson lower bound above it: pooling must not let a good
+band carry a bad one). Testing nested hypotheses in an order fixed in advance needs no split of ``alpha`` over the
+cuts (fixed-sequence testing controls the family-wise error at ``alpha`` whatever the dependence). The order is
+fixed by the labels' scores alone, never by their outcomes: a region enters the sequence only once it holds as many
+labels as a clean region needs to pass (:func:`labels_to_pass`), so the sequence starts at the narrowest region
+that could pass. A lookup may be served when its score reaches the widest region that passed and whose own band
+holds at least ``min_labels`` labels. With no such cut nothing is served: until the evidence is there the cache
+only verifies.
 
 *Staying honest.* A servable lookup is still verified with probability ``explore`` (its answer is fresh, the hit is
 given up), so the served region keeps receiving an unbiased sample of labels. If the latest 8, 16, 32 or ``recent``
@@ -31,6 +36,7 @@ from new evidence. Each band keeps at most ``window`` labels (newest), so old tr
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -42,6 +48,7 @@ CUTS = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 NEVER = 1.01
 ALARM_WINDOWS = (8, 16, 32)  # and the whole ``recent`` window
 PROBATION = 8  # clean labels a wrong one in the served region must be followed by before it serves again
+ALPHA = 0.025  # each region's test is one-sided 97.5 % (the sequence needs no split over the cuts)
 SHIFT_BUDGET = 0.5  # the share of the allowed wrong hits a change of the traffic may cost before it is seen
 Z_ALARM = NormalDist().inv_cdf(1 - 0.05 / (len(ALARM_WINDOWS) + 1))
 KINDS = ("plain", "number differs", "negation, opposite, question or relation word differs")
@@ -55,6 +62,14 @@ def kind_of(features: tuple[float, ...] | list[float]) -> int:
     if features[_NUMBERS]:
         return 1
     return 2 if any(features[i] for i in _WORDS) else 0
+
+
+def labels_to_pass(max_error: float, z: float) -> int:
+    """The fewest labels, none wrong, whose Wilson upper bound on the wrong share is at most ``max_error``."""
+    n = max(1, math.ceil(z * z * (1 - max_error) / max_error) - 1)
+    while wrong_share_upper(0, n, z) > max_error:
+        n += 1
+    return n
 
 
 def wrong_share_lower(wrong: int, n: int, z: float = Z_95) -> float:
@@ -80,7 +95,7 @@ class _Band:
 class Evidence:
     """One :class:`Ladder` of regions per kind."""
 
-    def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
+    def __init__(self, max_error: float, *, alpha: float = ALPHA, min_labels: int = 20, window: int = 2000,
                  recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS,
                  probation: int = PROBATION, shift_budget: float = SHIFT_BUDGET) -> None:
         self.max_error = max_error
@@ -126,7 +141,7 @@ class Evidence:
 class Ladder:
     """The nested regions of one kind."""
 
-    def __init__(self, max_error: float, *, alpha: float = 0.05, min_labels: int = 20, window: int = 2000,
+    def __init__(self, max_error: float, *, alpha: float = ALPHA, min_labels: int = 20, window: int = 2000,
                  recent: int = 50, checker_sensitivity: float = 1.0, cuts: tuple[float, ...] = CUTS,
                  probation: int = PROBATION, shift_budget: float = SHIFT_BUDGET) -> None:
         if not 0 < checker_sensitivity <= 1:
@@ -139,7 +154,8 @@ class Ladder:
         self.max_error = max_error
         self.cuts = tuple(sorted(cuts, reverse=True))
         self.floor = self.cuts[-1]
-        self.z = NormalDist().inv_cdf(1 - alpha / len(self.cuts))
+        self.z = NormalDist().inv_cdf(1 - alpha)
+        self._to_pass = labels_to_pass(max_error, self.z)
         self._min_labels, self._window, self._sensitivity = min_labels, window, checker_sensitivity
         self._bands = [_Band(deque()) for _ in self.cuts]
         self._seq = 0
@@ -235,20 +251,29 @@ class Ladder:
             n += len(band.labels)
             wrong += band.wrong
             inexact += band.inexact
+        return n, wrong, self._upper(wrong, n, inexact)
+
+    def _upper(self, wrong: int, n: int, inexact: int) -> float:
         upper = wrong_share_upper(wrong, n, self.z)
-        if inexact:
-            upper = min(1.0, upper / self._sensitivity)
-        return n, wrong, upper
+        return min(1.0, upper / self._sensitivity) if inexact else upper
 
     def _certify(self) -> None:
-        """The lowest cut whose region's bound is within ``max_error``, whose own band holds ``min_labels``, and
-        none of whose bands is clearly worse than ``max_error`` on its own (pooling must not carry a bad band)."""
+        """The widest region that passed the fixed sequence (narrowest first; a region enters it once it holds
+        ``labels_to_pass`` labels; it stops at the first region over ``max_error`` or holding a band clearly worse
+        than ``max_error``) and whose own band holds ``min_labels``."""
         served = -1
+        n = wrong = inexact = 0
         for i, band in enumerate(self._bands):
             if wrong_share_lower(band.wrong, len(band.labels)) > self.max_error:
                 break
-            upper = self.bound(i)[2]
-            if len(band.labels) >= self._min_labels and upper <= self.max_error:
+            n += len(band.labels)
+            wrong += band.wrong
+            inexact += band.inexact
+            if n < self._to_pass:
+                continue  # not in the sequence yet: too few labels to pass even if every one were right
+            if self._upper(wrong, n, inexact) > self.max_error:
+                break
+            if len(band.labels) >= self._min_labels:
                 served = i
         if served != self._served:
             self._served = served
