@@ -18,7 +18,10 @@ Sets:
   entity swapped for another row's; plus the 500 GSM8K number changes; shuffled;
 - ``shift`` (built, bench/data/semantic_shift_stream.jsonl): first half GPTCache rows 0-499 asked as paraphrases and
   rows 500-998's paraphrases asked against them (duplicates common, easy); second half the same cached questions
-  asked with an edit that changes the answer, re-asked paraphrases and GSM8K number changes (see ``build``).
+  asked with an edit that changes the answer, re-asked paraphrases and GSM8K number changes (see ``build``);
+- ``shift-late`` (built, bench/data/semantic_shift_late_stream.jsonl): a shift after the cache has certified; first
+  half every GPTCache row asked as its paraphrase, second half 500 answer-changing edits of those questions and 499
+  re-asked paraphrases (see ``build_late_shift``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ if not GPTCACHE.exists():
 MIX = DATA / "paraphrase_pairs.jsonl"
 HARD = DATA / "semantic_hard_pairs.jsonl"
 SHIFT = DATA / "semantic_shift_stream.jsonl"
+SHIFT_LATE = DATA / "semantic_shift_late_stream.jsonl"
 SEED = 22
 AUX = re.compile(r"\b(is|are|was|were|can|could|will|would|should|does|do|did|has|have|must|may)\b", re.I)
 NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
@@ -126,6 +130,25 @@ def build() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     return hard, first + second
 
 
+def build_late_shift() -> list[dict[str, object]]:
+    """A shift after the cache has certified: first half every GPTCache row asked as its paraphrase (all duplicates,
+    shuffled), second half 500 of those questions asked with an answer-changing edit and 499 paraphrases re-asked,
+    shuffled (seed 23)."""
+    rng = random.Random(SEED + 1)
+    rows = [json.loads(line) for line in GPTCACHE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names = sorted({m.group() for r in rows for m in ENTITY.finditer(r["a"] + " " + r["b"])})
+    first = [{"a": r["a"], "b": r["b"], "same": True, "kind": "paraphrase"} for r in rows]
+    rng.shuffle(first)
+    edits = []
+    for r in rows:
+        edited = edit(r["b"], names, rng)
+        if edited is not None:
+            edits.append({"a": r["a"], "b": edited[1], "same": False, "kind": edited[0]})
+    second = rng.sample(edits, 500) + rng.sample([{**r, "kind": "paraphrase"} for r in first], len(rows) - 500)
+    rng.shuffle(second)
+    return first + second
+
+
 def _write(path: Path, rows: list[dict[str, object]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
@@ -141,7 +164,7 @@ def sets() -> dict[str, list[Pair]]:
     random.Random(SEED).shuffle(mix)
     gptcache = read_pairs(GPTCACHE)
     return {"gptcache": gptcache, "gptcache-cross": cross_negatives(gptcache), "paraphrase-mix": mix,
-            "hard": read_pairs(HARD), "shift": read_pairs(SHIFT)}
+            "hard": read_pairs(HARD), "shift": read_pairs(SHIFT), "shift-late": read_pairs(SHIFT_LATE)}
 
 
 def _pct(x: float | None) -> str:
@@ -204,7 +227,9 @@ def main() -> None:
         hard, shift = build()
         _write(HARD, hard)
         _write(SHIFT, shift)
-        print(f"{len(hard)} hard pairs -> {HARD}; {len(shift)} rows -> {SHIFT}")
+        late = build_late_shift()
+        _write(SHIFT_LATE, late)
+        print(f"{len(hard)} hard pairs -> {HARD}; {len(shift)} rows -> {SHIFT}; {len(late)} rows -> {SHIFT_LATE}")
         return
     from tokenomy.cache.semantic.verifier import load_calibration
     from tokenomy.embeddings.minilm import MiniLMEmbedder

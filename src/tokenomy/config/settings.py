@@ -208,8 +208,8 @@ class SemanticCacheConfig(_Strict, frozen=True):
     # calibrated: the shipped threshold table (moved by ``online`` labels), which does not transfer to all traffic
     policy: Literal["verified", "calibrated"] = "verified"
     verify_share: float = 0.1  # verified: the share of servable lookups still verified (sent upstream, compared)
-    # verified: a young region verifies more, max(verify_share, 1 / (2 + shift_budget * max_error * hits served)),
-    # so a change of the traffic costs about that many wrong hits before it is seen (0: verify_share always)
+    # verified: a young region verifies more, max(verify_share, 1 / (1 + shift_budget * max_error * (hits served
+    # + 20))), so a change of the traffic costs about that many wrong hits before it is seen (0: verify_share always)
     shift_budget: float = 0.5
     checker_sensitivity: float = 0.9  # verified: the answer-equivalence check's measured sensitivity (lower bound)
     online: bool = True

@@ -50,6 +50,7 @@ ALARM_WINDOWS = (8, 16, 32)  # and the whole ``recent`` window
 PROBATION = 8  # clean labels a wrong one in the served region must be followed by before it serves again
 ALPHA = 0.025  # each region's test is one-sided 97.5 % (the sequence needs no split over the cuts)
 SHIFT_BUDGET = 0.5  # the share of the allowed wrong hits a change of the traffic may cost before it is seen
+PRIOR_HITS = 20  # hits credited to a fresh region for that budget (at max_error 0.1: one wrong hit)
 Z_ALARM = NormalDist().inv_cdf(1 - 0.05 / (len(ALARM_WINDOWS) + 1))
 KINDS = ("plain", "number differs", "negation, opposite, question or relation word differs")
 _NUMBERS = FEATURE_NAMES.index("numbers_differ")
@@ -180,13 +181,15 @@ class Ladder:
         return self._clean_run < self._probation
 
     def verify_share(self, floor: float) -> float:
-        """``max(floor, 1 / (2 + shift_budget * max_error * served_hits))``: a servable lookup is verified with this
-        probability. After a change of the traffic, (1 - e) / e wrong hits are served (in expectation) before the
-        first wrong label puts the region on probation; this keeps that at most ``1 + shift_budget * max_error *
-        served_hits``, a share ``shift_budget`` of the wrong hits the bound allows over what was served so far."""
+        """``max(floor, 1 / (1 + shift_budget * max_error * (served_hits + PRIOR_HITS)))``: a servable lookup is
+        verified with this probability. After a change of the traffic, (1 - e) / e wrong hits are served (in
+        expectation) before the first wrong label puts the region on probation; this keeps that at most
+        ``shift_budget * max_error * (served_hits + PRIOR_HITS)``: a share ``shift_budget`` of the wrong hits the
+        bound allows over what was served so far, plus 20 hits' worth for a fresh region (at ``max_error`` 0.02 a
+        fresh region verifies 5 lookups in 6, at 0.1 one in 2)."""
         if not self._budget:
             return floor
-        return max(floor, 1.0 / (2.0 + self._budget * self.max_error * self.served_hits))
+        return max(floor, 1.0 / (1.0 + self._budget * self.max_error * (self.served_hits + PRIOR_HITS)))
 
     def _band_of(self, score: float) -> int:
         for i, cut in enumerate(self.cuts):
