@@ -99,6 +99,18 @@ def test_nested_regions_are_tested_in_sequence_without_splitting_alpha() -> None
     assert not blocked.servable(0.95) and not blocked.servable(0.6)
 
 
+def test_with_an_inexact_check_a_region_enters_the_sequence_only_once_it_could_pass() -> None:
+    """With ``checker_sensitivity`` 0.9 a clean region needs 82 labels at 0.05, not 73: a narrow region holding 75
+    must not enter the sequence, fail there and block a wide region that passes."""
+    assert labels_to_pass(0.05 * 0.9, 1.96) == 82
+    evidence = Evidence(0.05, cuts=(0.9, 0.5), checker_sensitivity=0.9)
+    for _ in range(75):
+        evidence.observe(Label(0.95, wrong=False, exact=False))
+    for _ in range(500):
+        evidence.observe(Label(0.6, wrong=False, exact=False))
+    assert evidence.bound(0)[2] > 0.05 and evidence.servable(0.6)
+
+
 def test_a_region_found_wrong_stops_serving_and_needs_new_evidence() -> None:
     evidence = Evidence(0.05, cuts=(0.9,))
     for _ in range(300):

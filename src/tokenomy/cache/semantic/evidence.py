@@ -156,7 +156,9 @@ class Ladder:
         self.cuts = tuple(sorted(cuts, reverse=True))
         self.floor = self.cuts[-1]
         self.z = NormalDist().inv_cdf(1 - alpha)
-        self._to_pass = labels_to_pass(max_error, self.z)
+        # a region enters the sequence with as many labels as a clean one needs to pass were they all checked
+        # inexactly (a count fixed in advance: whether a label is exact depends on the answers)
+        self._to_pass = labels_to_pass(max_error * checker_sensitivity, self.z)
         self._min_labels, self._window, self._sensitivity = min_labels, window, checker_sensitivity
         self._bands = [_Band(deque()) for _ in self.cuts]
         self._seq = 0
