@@ -10,7 +10,8 @@ For each file and sample size, ``--seeds`` samples of the file's training rows (
   test, in points (score × 100); for the run with the largest harm, its worst point's gap with the 5–95 % interval
   over ``--bootstrap`` resamples of the test rows; and the harm against the hull of the models a team would pick
   from the same training rows (``harm_vs_training_hull``);
-- policy: where ``route train`` chose the cascade, the ``auto`` curve's APGR and harm;
+- policy: where ``route train`` chose the cascade (``cascade``; on a mix, per part: ``parts``), the ``auto`` curve's
+  APGR, harm and cost to the best single model's score;
 - cost to best: the share of the best single model's cost at which the router's curve reaches its test score;
 - uplift: the operating points' mean and largest score minus the hull at their cost, in points;
 - learned: the share of the 21 operating points that serve the learned rule (the rest serve the hull's model);
@@ -107,6 +108,7 @@ def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, gu
             "cost_share_auto": None if auto["cost_to_best_usd"] is None else auto["cost_to_best_usd"] / best_cost,
             "bootstrap": {k: v["bootstrap"] for k, v in result["summary"].items() if "bootstrap" in v},
             "verdicts": report.get("cascade", {}).get("verdicts"),
+            "parts": {"train": report.get("parts"), "eval": result.get("parts")},
             "uplift_max": 100 * summary["uplift_max"], "apgr": summary["apgr"], "apgr_cost": summary["apgr_cost"],
             "learned": 1 - sum(hull_points) / len(hull_points), "verdict": report["no_harm"].get("verdict", "off"),
             "train_rows": report["rows"], "test_rows": result["rows"], "vs_hull": summary["vs_hull"],
@@ -160,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| file | train rows | runs | harm vs test hull (pts) | worst run's worst point: gap to the test hull "
           "[5–95 % of test resamples] | harm vs training hull (pts) | harm, unguarded "
           "| uplift mean / max (pts) | learned points | APGR (cost axis) | policy: APGR auto (cost axis), harm "
-          "| cost to best model's score |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| cost to best model's score | auto: cost to best model's score |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.files.split(","):
         files = [part for part in name.split("+") if part != EVEN]
         prices = read_prices(ROUTELLM_PRICES) if set(files) & {"mmlu", "gsm8k"} else {}
@@ -187,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                         found[guarded].append(run)
                         runs.append({"file": name, "size": size, "seed": seed, "guarded": guarded, **run})
             g, u = found[True], found[False]
-            auto = [r for r in g if r["policy"] == "cascade"]
-            policy = (f"cascade in {len(auto)} of {len(g)}: {_spread([r['apgr_auto'] for r in g], 3)}"
+            auto = [r for r in g if r["policy"] in ("cascade", "parts")]
+            kinds = "/".join(sorted({r["policy"] for r in auto}))
+            policy = (f"{kinds} in {len(auto)} of {len(g)}: {_spread([r['apgr_auto'] for r in g], 3)}"
                       f"{_boot(g[0], 'auto', 'apgr') if len(g) == 1 else ''} "
                       f"({_spread([r['apgr_cost_auto'] for r in g], 3)}), harm {_spread([r['harm_auto'] for r in g])}"
                       if auto else "route")
@@ -203,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"| {_spread([r['apgr'] for r in g], 3)}{_boot(g[0], 'router', 'apgr') if len(g) == 1 else ''} "
                   f"({_spread([r['apgr_cost'] for r in g], 3)}) | {policy} "
                   f"| {_share([r['cost_share'] for r in g])}"
-                  f"{_boot(g[0], 'router', 'cost_share', 0) if len(g) == 1 else ''} |", flush=True)
+                  f"{_boot(g[0], 'router', 'cost_share', 0) if len(g) == 1 else ''} "
+                  f"| {_share([r['cost_share_auto'] for r in g]) if auto else '–'}"
+                  f"{_boot(g[0], 'auto', 'cost_share', 0) if auto and len(g) == 1 else ''} |", flush=True)
             print(f"<!-- {name} {size}: {time.monotonic() - started:.0f} s; "
                   + "; ".join(sorted({r['verdict'][:60] for r in g})) + " -->", file=sys.stderr, flush=True)
     if args.json is not None:

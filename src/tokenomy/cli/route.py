@@ -149,6 +149,26 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
         shares = report["cascade"]["served_at_shares"]
         click.echo(f"the cascade beats the router and the hull out of fold at escalation shares {shares[0]:.2f}-"
                    f"{shares[-1]:.2f}: policy auto serves it there")
+    _print_parts(report.get("parts") or {}, report.get("policy") == "parts")
+
+
+def _print_parts(parts: dict[str, Any], chosen: bool) -> None:
+    """Mixed traffic: what each part serves and why (tokenomy.routing.parts)."""
+    if "detector_oof_balanced_accuracy" not in parts:
+        return
+    click.echo(f"parts (only some rows carry the cheap model's answer): detector out-of-fold balanced accuracy "
+               f"{parts['detector_oof_balanced_accuracy']:.3f}")
+    if not parts.get("built"):
+        click.echo(f"  not used: {parts['reason']}")
+        return
+    for part in parts["parts"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in part["vertices_by_kind"].items())
+        shares = part["cascade_shares_kept"]
+        cascade = f"; cascade beats its hull at escalation shares {shares[0]:.2f}-{shares[-1]:.2f}" if shares else ""
+        click.echo(f"  {part['name']}: {part['rows']} rows; {part['route_points_kept']} router points beat its hull"
+                   f"{cascade}; vertices of the mix's curve serve {kinds}")
+    click.echo("policy auto serves each part its candidate on one curve for the mix" if chosen else
+               "policy auto routes: the cascade is on no vertex of the mix's curve")
 
 
 def _print_no_harm(no_harm: dict[str, Any]) -> None:
@@ -228,7 +248,11 @@ def _print_summary(result: dict[str, Any]) -> None:
     click.echo(f"harm (largest shortfall below the hull of single models at equal cost, points): router "
                f"{100 * result['summary']['router']['harm']:.2f}; {hull} of {len(result['no_harm']['hull_points'])} "
                "operating points serve the hull's single model")
-    if "auto" in result["summary"]:
+    if "auto" in result["summary"] and result.get("policy") == "parts":
+        note = result["parts"]
+        click.echo(f"policy auto (per part: rows {note['rows_per_part']}, the cascade where it won on its part): "
+                   f"harm {100 * result['summary']['auto']['harm']:.2f}")
+    elif "auto" in result["summary"]:
         click.echo("policy auto (the cascade where it won out of fold): harm "
                    f"{100 * result['summary']['auto']['harm']:.2f}")
     for row in result["calibration"]:

@@ -100,7 +100,9 @@ class RouterConfig(_Strict, frozen=True):
     ``margin`` (score units; default 0), or, with a ``share=S`` target, on the share S of requests the check
     ranks most likely to gain (calibrated on the training rows). ``policy: auto`` serves what ``route train`` chose:
     the cascade for a share target at a share where it beat both the router and the hull of single models out of
-    fold (and both of its models are served), the router everywhere else. ``fallback: next`` (the default): when
+    fold (and both of its models are served), the router everywhere else; on a router trained on a mix whose report
+    says ``policy: parts``, each request's part (from its prompt) is served that part's choice (the cascade, the
+    router or a single model) for any target. ``fallback: next`` (the default): when
     every deployment of the chosen model's chain has failed, the router's other served models answer in the order of
     its objective for that request; ``none``: the chosen model's chain only (a cascade falls back between its own
     two steps and ignores it)."""

@@ -8,7 +8,9 @@ Methods, each a curve of operating points (see :mod:`tokenomy.routing.metrics` f
 - ``cascade``: cheapest model first, escalation to the frontier at evenly spaced escalation shares (only when the
   router has a cascade check and the rows carry the cheapest model's responses);
 - ``auto`` (a router whose training chose the cascade): at each share, the cascade where it won out of fold
-  (:func:`tokenomy.routing.guard.cascade_verdicts`), else the router's point: what ``policy: auto`` serves;
+  (:func:`tokenomy.routing.guard.cascade_verdicts`), else the router's point: what ``policy: auto`` serves; on a
+  mix whose training chose per-part serving (``parts``), each part's candidate at evenly spaced targets
+  (:mod:`tokenomy.routing.parts`);
 - baselines: every single model; ``random`` (expected value of sending a share s to the best single model, else
   the cheapest); ``prompt_length`` (the longest s of prompts to the best single model); ``zero_router`` (the
   convex cost–quality hull of single models); ``oracle`` (the λ sweep over the true scores and costs).
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.errors import OutcomeDataError
 from tokenomy.routing import calibrate
-from tokenomy.routing.calibrate import OperatingPoint
+from tokenomy.routing.calibrate import OperatingPoint, Target
 from tokenomy.routing.cascade import escalations
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.guard import cascade_wins, hull_at, hull_vertices
@@ -84,6 +86,10 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
             served = [cascade_wins(verdicts, k / (POINTS - 1)) for k in range(POINTS)]
             curves["auto"] = [(cascade_curve if c else curves["router"])[k] for k, c in enumerate(served)]
             per_row["auto"] = [(cascade_rows if c else per_row["router"])[k] for k, c in enumerate(served)]
+    parts_note: dict[str, Any] = {"evaluated": False}
+    if router.policy == "parts" and router.state.parts is not None:  # what policy: auto serves on a mix
+        curves["auto"], per_row["auto"], parts_note = _parts_curve(router, rows, features, expected, est_costs,
+                                                                  scores, costs, ref)
     singles = {m: point(ref, models, np.full(len(rows), j), scores, costs) for j, m in enumerate(models)}
     curves.update(_baselines(ref, models, rows, scores, costs, singles, strong))
     summary = {name: {**summarise(ref, curve), **against_hull(curve, list(singles.values()))}
@@ -105,7 +111,7 @@ def evaluate(router: Router, paths: Sequence[Path], *, targets: Sequence[str] = 
         "cost_assumption": f"prices × tokens where no cost_usd; output tokens from the response, else "
                            f"{ASSUMED_OUTPUT_TOKENS}", "summary": summary, "cascade": cascade_note,
         "calibration": _calibration(router, targets, expected, est_costs, scores, costs, ref),
-        "policy": router.policy,
+        "policy": router.policy, "parts": parts_note,
         "no_harm": {"guard": router.guard.active, "harm": summary["router"]["harm"],
                     "harm_auto": summary.get("auto", summary["router"])["harm"],
                     "harm_vs_training_hull": summary["router"].get("harm_vs_training_hull"),
@@ -225,6 +231,62 @@ def _cascade(router: Router, rows: Sequence[OutcomeRow], features: Any, scores: 
         scored.append((scores[index, chosen], costs[index, chosen] + extra))
     return curve, {"evaluated": True, "cheap": check.cheap, "frontier": check.frontier,
                    "note": "x on the share axis is the escalation share; apgr_cost charges every cheap call"}, scored
+
+
+def _parts_curve(router: Router, rows: Sequence[OutcomeRow], features: Any, expected: np.ndarray,
+                 est_costs: np.ndarray, scores: np.ndarray, costs: np.ndarray, ref: Reference
+                 ) -> tuple[list[Point], list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+    """What ``policy: auto`` serves on a mix (:mod:`tokenomy.routing.parts`), at :data:`POINTS` targets evenly
+    spaced on the axis (shares with two models, else budgets from the cheapest to the dearest vertex): each row is
+    put in a part by the detector and served its part's candidate at the target's vertex. The cascade escalates
+    the candidate's share of the part's answered rows with the largest gain (the gateway holds that share on the
+    part's recent requests, as it holds a cascade's share target); a row of the answered part without a recorded
+    cheap answer counts at its worse model's score and both calls' cost."""
+    import numpy as np
+
+    parts = router.state.parts
+    assert parts is not None
+    part = parts.part_of(features)
+    check = router.state.cascade
+    cheap = router.models.index(check.cheap) if check is not None else 0
+    front = router.models.index(router.frontier)
+    answers = [r.outcomes[router.models[cheap]].response or "" for r in rows]
+    answered = np.array([bool(a) for a in answers])
+    gain = np.full(len(rows), -np.inf)
+    asked = np.nonzero((part == 1) & answered)[0]
+    if check is not None and len(asked):
+        gain[asked] = router.escalation_gain(features.take(asked), [answers[i] for i in asked])
+    frontier_score = float(router.state.manifest["frontier_score"])
+    if ref.share_axis:
+        targets = [Target("share", k / (POINTS - 1)) for k in range(POINTS)]
+    else:
+        low, high = parts.table[0]["usd_per_1k"], parts.table[-1]["usd_per_1k"]
+        targets = [Target("budget", low + k / (POINTS - 1) * (high - low)) for k in range(POINTS)]
+    index = np.arange(len(rows))
+    curve, scored, served = [], [], []
+    for target in targets:
+        vertex = parts.solve(target, frontier_score)
+        chosen, extra = np.full(len(rows), cheap), np.zeros(len(rows))
+        for p in range(len(parts.candidates)):
+            members = np.nonzero(part == p)[0]
+            pick = parts.pick(vertex, p)
+            served.append(pick.kind)
+            if pick.kind == "cascade":  # the share among the part's answered rows, as held on live traffic
+                asked_here = members[answered[members]]
+                up = asked_here[np.argsort(-gain[asked_here], kind="stable")[: round(pick.share * len(asked_here))]]
+                chosen[up], extra[up] = front, costs[up, cheap]
+                blind = members[~answered[members]]
+                worse = np.where(scores[blind, front] < scores[blind, cheap], front, cheap)
+                chosen[blind], extra[blind] = worse, costs[blind, cheap] + costs[blind, front] - costs[blind, worse]
+            else:
+                chosen[members] = router.choose(expected[members], est_costs[members], pick.point(), guarded=False)
+        curve.append(point(ref, router.models, chosen, scores, costs, extra_cost=extra))
+        scored.append((scores[index, chosen], costs[index, chosen] + extra))
+    note = {"evaluated": True, "rows_per_part": [int((part == p).sum()) for p in range(len(parts.candidates))],
+            "answered_part_rows_without_answer": int(((part == 1) & ~answered).sum()),
+            "answered_rows_in_other_part": int(((part == 0) & answered).sum()),
+            "served": {k: served.count(k) for k in ("single", "route", "cascade")}}
+    return curve, scored, note
 
 
 def _calibration(router: Router, targets: Sequence[str], expected: np.ndarray, est_costs: np.ndarray,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ class Decision:
     frontier: str = ""
     online: int = 0  # a share or budget target held on live traffic: how many recent requests set it (0: calibrated)
     hull: str = ""  # why the hull's choice was served instead of the learned one ("" when the learned one was)
+    part: int = -1  # mixed traffic: the prompt's part (tokenomy.routing.parts.NAMES); -1 for a router without parts
 
     def utility(self, model: str) -> float:
         """What the decision maximised, for ``model``: expected score − λ·cost − μ if it is the frontier."""
@@ -113,12 +114,15 @@ class Router:
                 self._points[key] = found
         return found
 
-    def choose(self, expected: np.ndarray, est_costs: np.ndarray, at: OperatingPoint) -> np.ndarray:
+    def choose(self, expected: np.ndarray, est_costs: np.ndarray, at: OperatingPoint,
+               guarded: bool = True) -> np.ndarray:
         """Model index per row at operating point ``at``: the learned rule where it beats the hull of single models
-        out of fold, else the hull's single model (:mod:`tokenomy.routing.guard`)."""
+        out of fold, else the hull's single model (:mod:`tokenomy.routing.guard`). ``guarded`` False: ``at`` as it
+        is (a part's candidate, measured against that part's hull: :mod:`tokenomy.routing.parts`)."""
         import numpy as np
 
-        at, _ = self.guard.apply(at)
+        if guarded:
+            at, _ = self.guard.apply(at)
         if at.model:
             return np.full(len(expected), self.models.index(at.model))
         return choose(expected, est_costs, at.lam, self.models.index(self.frontier), at.mu)
@@ -133,9 +137,12 @@ class Router:
         """One decision per prompt, each at its own target, with one embedding call for all of them (the online
         micro-batcher gathers concurrent requests into one such call). Each row is chosen on its own, so a
         decision is the same alone or in a batch."""
-        expected = self.expected(self.features(list(prompts), list(groups or [None] * len(prompts))))
+        features = self.features(list(prompts), list(groups or [None] * len(prompts)))
+        expected = self.expected(features)
         costs = self.estimated_costs(list(prompts))
-        return [self._decision(expected[i:i + 1], costs[i:i + 1], target) for i, target in enumerate(targets)]
+        parts = self.state.parts.part_of(features) if self.state.parts is not None else [-1] * len(prompts)
+        return [replace(self._decision(expected[i:i + 1], costs[i:i + 1], target), part=int(parts[i]))
+                for i, target in enumerate(targets)]
 
     def frontier_gain(self, decision: Decision) -> float:
         """What a share target ranks calls by: the frontier's expected score minus the best other model's."""
@@ -143,27 +150,28 @@ class Router:
             v for m, v in decision.expected_scores.items() if m != self.frontier)
 
     def at_point(self, decision: Decision, at: OperatingPoint, target: Target | str | None,
-                 cost_factors: Sequence[float] | None = None) -> Decision:
+                 cost_factors: Sequence[float] | None = None, guarded: bool = True) -> Decision:
         """``decision`` taken again at operating point ``at`` (its expected scores and costs, no embedding); with
         ``cost_factors`` (per model, in :attr:`models` order) the choice weighs each model's estimated cost times
-        its factor, while the decision still reports the estimates."""
+        its factor, while the decision still reports the estimates. ``guarded``: as in :meth:`choose`."""
         import numpy as np
 
         expected = np.array([[decision.expected_scores[m] for m in self.models]])
         costs = np.array([[decision.expected_costs_usd[m] for m in self.models]])
-        return self._decision(expected, costs, target, at, cost_factors)
+        return replace(self._decision(expected, costs, target, at, cost_factors, guarded), part=decision.part)
 
     def _decision(self, expected: np.ndarray, costs: np.ndarray, target: Target | str | None,
-                  at: OperatingPoint | None = None, cost_factors: Sequence[float] | None = None) -> Decision:
+                  at: OperatingPoint | None = None, cost_factors: Sequence[float] | None = None,
+                  guarded: bool = True) -> Decision:
         import numpy as np
 
         at = at or self.operating_point(target)
         weighed = costs if cost_factors is None else costs * np.asarray(cost_factors)[None, :]
-        model = self.models[int(self.choose(expected, weighed, at)[0])]
+        model = self.models[int(self.choose(expected, weighed, at, guarded)[0])]
         scores = {m: float(expected[0, j]) for j, m in enumerate(self.models)}
         prices = {m: float(costs[0, j]) for j, m in enumerate(self.models)}
         rule = f"frontier call charged {at.mu:.3g}" if at.mu else f"λ={at.lam:.4g}/USD"
-        hull = self.hull_note(at)
+        hull = self.hull_note(at) if guarded else ""
         reason = (f"target {target or self.default_target}: {hull or rule}; {model} expected "
                   f"{scores[model]:.3f} at ${prices[model]:.2g} (best expected {max(scores.values()):.3f})")
         return Decision(model, scores, prices, reason, at.lam, at.mu, self.frontier, hull=hull)
@@ -216,7 +224,9 @@ class Router:
     @property
     def policy(self) -> str:
         """What ``route train`` chose to serve: ``cascade`` when the cascade beat the router and the hull out of fold
-        at some escalation share, else ``route``."""
+        at some escalation share; ``parts`` on a mix where only some rows carry the cheap model's answer and the
+        cascade serves their part of the traffic somewhere on the mix's curve (:mod:`tokenomy.routing.parts`); else
+        ``route``."""
         return str(self.state.manifest.get("policy", "route"))
 
     def cascade_serves(self, target: Target | None) -> bool:

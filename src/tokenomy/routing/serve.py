@@ -101,9 +101,9 @@ class ServedRouter:
     hold: TrafficHold | None = None  # recent decisions: share and budget targets held on live traffic
     fallback: bool = True  # fallback: next — the chosen model's chain failing, the next choices answer
 
-    async def decide(self, text: str, target: Target | None) -> Decision:
+    async def decide(self, text: str, target: Target | None, hold: bool = True) -> Decision:
         """The router's decision: remembered for a prompt and target seen before, else computed (micro-batched
-        with concurrent ones when a batcher is set)."""
+        with concurrent ones when a batcher is set); ``hold`` False: at the calibrated point."""
         key = (hashlib.blake2b(text.encode(), digest_size=16).digest(), str(target))  # bounded keys, long prompts
         decision = self.remembered.get(key) if self.remembered is not None else None
         if decision is None:
@@ -113,7 +113,7 @@ class ServedRouter:
                 decision = await self.batcher.submit((text, target))
             if self.remembered is not None:
                 self.remembered.put(key, decision)
-        return self.held(decision, target)
+        return self.held(decision, target) if hold else decision
 
     def held(self, decision: Decision, target: Target | str | None) -> Decision:
         """A share or budget target's decision at the operating point that meets it on recent traffic, once enough
@@ -181,7 +181,8 @@ class RouterSet:
         loaded: dict[str, ServedRouter] = {}
         for name, entry in router_configs(config).items():
             router, target = load_router(config, name, served)
-            auto = entry.policy == "auto" and router.policy == "cascade" and router.state.cascade is not None and \
+            auto = entry.policy == "auto" and router.policy in ("cascade", "parts") and \
+                router.state.cascade is not None and \
                 all(served(m) for m in (router.state.cascade.cheap, router.state.cascade.frontier))
             served_router = ServedRouter(name, router, target, cascade=entry.policy == "cascade",
                                          margin=entry.margin, fallback=entry.fallback == "next", auto=auto)
@@ -231,16 +232,12 @@ class RouterSet:
             target, source = _header_target(text), "header"
         if entry.cascade:
             return _cascade(entry, chat, target, source)
+        if entry.auto and entry.router.policy == "parts":
+            return await _by_part(entry, chat, target, source, served)
         if entry.auto and entry.router.cascade_serves(target):
             return _cascade(entry, chat, target or entry.router.default_target, source, auto=True)
         decision = await entry.decide(prompt_text(chat.body) or "", target)
-        model, note = pick_served(decision, served)
-        reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
-                  f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
-                  f"({_rule(decision)}){note}")
-        then = tuple(m for m in ranked_served(decision, served) if m != model) if entry.fallback else ()
-        return Routed(chat=_as(chat, model), model=model, reason=reason, then=then,
-                      estimated_usd=decision.expected_costs_usd[model])
+        return _routed(entry, chat, decision, target, source, served, _rule(decision))
 
     def settle(self, router: str, model: str, estimated_usd: float, real_usd: float) -> None:
         """A routed request's real cost: the router's budget hold corrects its cost estimates with it."""
@@ -286,24 +283,66 @@ def _check_cascade(key: str, router: Router, target: Target | None, margin: floa
         raise ConfigError(f"key '{key}': {exc.message}") from exc
 
 
-def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source: str, auto: bool = False) -> Routed:
+def _routed(entry: ServedRouter, chat: ValidChat, decision: Decision, target: Target | None, source: str,
+            served: Served, rule: str) -> Routed:
+    """The request as the served model's that best meets ``decision``, and its reason."""
+    model, note = pick_served(decision, served)
+    reason = (f"{entry.name}: target {target or entry.router.default_target} ({source}); {model} expected "
+              f"{decision.expected_scores[model]:.3f} at ${decision.expected_costs_usd[model]:.3g} "
+              f"({rule}){note}")
+    then = tuple(m for m in ranked_served(decision, served) if m != model) if entry.fallback else ()
+    return Routed(chat=_as(chat, model), model=model, reason=reason, then=then,
+                  estimated_usd=decision.expected_costs_usd[model])
+
+
+async def _by_part(entry: ServedRouter, chat: ValidChat, target: Target | None, source: str,
+                   served: Served) -> Routed:
+    """``policy: auto`` on a router whose training chose per-part serving (:mod:`tokenomy.routing.parts`): the
+    prompt's part, then that part's candidate at the vertex of the mix's curve that meets the target: the cascade,
+    the router at the candidate's point, or a single model. The points are the calibrated ones (not held on live
+    traffic; a cascade candidate's escalation share is, as a cascade's share target is: ``routing.hold_window``)."""
+    from tokenomy.routing.cascade import share_margin
+    from tokenomy.routing.parts import NAMES
+
+    router, parts = entry.router, entry.router.state.parts
+    assert parts is not None
+    wanted = target or router.default_target
+    decision = await entry.decide(prompt_text(chat.body) or "", target, hold=False)
+    pick = parts.pick(parts.solve(wanted, float(router.state.manifest["frontier_score"])), decision.part)
+    note = f"auto: part {NAMES[decision.part]} ({decision.part + 1} of {len(NAMES)}), {pick.describe()}"
+    if pick.kind == "cascade":
+        quantiles = list((router.state.manifest.get("cascade") or {}).get("gain_quantiles") or [0.0])
+        return _cascade(entry, chat, wanted, source, margin=share_margin(quantiles, pick.share), note=note,
+                        share=pick.share)
+    decision = router.at_point(decision, pick.point(), wanted, guarded=False)
+    return _routed(entry, chat, decision, wanted, source, served, note)
+
+
+def _cascade(entry: ServedRouter, chat: ValidChat, target: Target | None, source: str, auto: bool = False,
+             margin: float | None = None, note: str = "", share: float | None = None) -> Routed:
+    """The cascade's first step. ``margin`` and ``share``: a part's calibrated margin and the escalation share it
+    holds on live traffic (``note`` says why); else the target's or the configured margin."""
     check = entry.router.state.cascade
     assert check is not None
-    try:
-        margin = entry.router.cascade_margin(target, entry.margin)
-    except TargetError as exc:
-        raise RouteTargetError(f"header {TARGET_HEADER}: {exc.message}", param=TARGET_HEADER) from exc
+    if margin is None:
+        share = target.value if target is not None else None
+        try:
+            margin = entry.router.cascade_margin(target, entry.margin)
+        except TargetError as exc:
+            raise RouteTargetError(f"header {TARGET_HEADER}: {exc.message}", param=TARGET_HEADER) from exc
     rule = f"target {target} ({source})" if target is not None else \
         f"margin {margin:g} ({'config' if entry.margin is not None else 'default'})"
     if auto:
         rule += "; auto: the cascade beat the router and the hull out of fold at this share"
+    if note:
+        rule += f"; {note}"
     reason = f"{entry.name}: cascade, {check.cheap} first, escalate to {check.frontier} when gain > {margin:.3g} " \
              f"({rule})"
     whole = replace(chat, body={k: v for k, v in chat.body.items() if k not in ("stream", "stream_options")},
                     typed=msgspec.structs.replace(chat.typed, stream=False))  # the check reads whole answers
     return Routed(chat=_as(whole, check.cheap), model=check.cheap, reason=reason,
                   cascade=Cascade(entry, _as(whole, check.frontier), prompt_text(chat.body) or "", margin,
-                                  target.value if target is not None else None))
+                                  share))
 
 
 def _as(chat: ValidChat, model: str) -> ValidChat:

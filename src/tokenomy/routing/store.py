@@ -4,7 +4,7 @@
 manifest.json     format, models, frontier, prices, cost model, feature config, learner settings, blend,
                   default target, cascade settings
 weights.npz       ridge arrays, kNN bank (float16 embeddings and their scores), group means, word-count IDF and
-                  weights (when the blend uses them), cascade ridge
+                  weights (when the blend uses them), cascade ridge, part detector (mixed traffic)
 calibration.json  out-of-fold operating-point table, λ and μ rows (see tokenomy.routing.calibrate)
 report.json       the training report (not needed to decide)
 ```
@@ -21,6 +21,7 @@ from tokenomy.errors import RouterFileError
 from tokenomy.routing import quality as q
 from tokenomy.routing.cascade import FIRST_FLAGS, CascadeCheck
 from tokenomy.routing.features import FeatureConfig
+from tokenomy.routing.parts import PartPolicy
 from tokenomy.routing.words import WordsModel
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class RouterState:
     quality: q.QualityModel
     calibration: list[dict[str, Any]]
     cascade: CascadeCheck | None
+    parts: PartPolicy | None = None  # mixed traffic: the cascade on one part, the router elsewhere
 
 
 def save(directory: Path, state: RouterState, report: dict[str, Any]) -> None:
@@ -56,6 +58,8 @@ def save(directory: Path, state: RouterState, report: dict[str, Any]) -> None:
         ridge = state.cascade.ridge
         arrays.update({"cascade_mean": ridge.mean, "cascade_scale": ridge.scale, "cascade_weights": ridge.weights,
                        "cascade_bias": ridge.bias})
+    if state.parts is not None:
+        arrays.update(state.parts.arrays())
     np.savez_compressed(directory / WEIGHTS, **arrays)  # type: ignore[arg-type]
     manifest = {**state.manifest, "format": FORMAT, "features": state.features.to_json(),
                 "hyper": vars(model.hyper), "groups": model.groups}
@@ -93,13 +97,14 @@ def load(directory: Path) -> RouterState:
                                                 arrays["cascade_weights"], arrays["cascade_bias"]),
                                    q.Hyper(**info["hyper"]), int(manifest["groups"]),
                                    tuple(info.get("answer_flags", FIRST_FLAGS)))
+        parts = PartPolicy.from_json(manifest["parts"], arrays) if manifest.get("parts") else None
         features = FeatureConfig.from_json(manifest["features"])
     except (KeyError, TypeError) as exc:
         raise RouterFileError(f"{directory}: damaged router ({exc!r} missing or malformed)") from exc
     calibration = _read_json(directory / CALIBRATION)
     if not isinstance(calibration, list) or not calibration:
         raise RouterFileError(f"{directory / CALIBRATION}: expected a non-empty list")
-    return RouterState(manifest, features, model, calibration, cascade)
+    return RouterState(manifest, features, model, calibration, cascade, parts)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,6 +18,7 @@ from tokenomy.errors import OutcomeDataError
 from tokenomy.routing import calibrate, store
 from tokenomy.routing import cascade as cascade_mod
 from tokenomy.routing import guard as guard_mod
+from tokenomy.routing import parts as parts_mod
 from tokenomy.routing import quality as q
 from tokenomy.routing.costs import ASSUMED_OUTPUT_TOKENS, cost_matrix, resolve_prices, score_matrix
 from tokenomy.routing.features import Embed, FeatureConfig, featurize, fit_config
@@ -109,9 +110,17 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
 
     progress("cascade check")
     measured_frontier = measured_on[:, models.index(frontier)]
-    check, cascade_report = _fit_cascade(rows, models, cheapest, frontier, features, scores, config, chosen.hyper,
-                                         embed, groups, measured_frontier, costs, table if no_harm else None)
+    check, cascade_report, gain = _fit_cascade(rows, models, cheapest, frontier, features, scores, config,
+                                               chosen.hyper, embed, groups, measured_frontier, costs,
+                                               table if no_harm else None)
     policy = "cascade" if any(v["wins"] for v in cascade_report.get("verdicts", [])) else "route"
+    parts, parts_report = None, {"built": False, "reason": "every training row, or none, carries a cheap answer"}
+    if no_harm and gain is not None and np.isnan(gain).any() and complete.all():  # a mix: only some rows answered
+        progress("per-part policy (the cascade where its rows are, the router elsewhere)")
+        parts, parts_report = parts_mod.build(features, ~np.isnan(gain), gain, fold_of(ids), models, frontier,
+                                              cheapest, measured_on, est_costs, scores, costs)
+        if parts is not None and parts.uses_cascade():
+            policy = "parts"
     manifest = {
         "models": models, "frontier": frontier, "cheapest": cheapest, "frontier_score": frontier_score,
         "prices": {m: asdict(p) for m, p in priced.items()}, "cost_model": cost_model,
@@ -120,7 +129,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
                                                "answer_flags": list(check.flags),
                                                "gain_quantiles": cascade_report["gain_quantiles"],
                                                "verdicts": cascade_report.get("verdicts", [])},
-        "policy": policy,
+        "policy": policy, "parts": None if parts is None else parts.to_json(),
         "trained_on": [str(p) for p in paths], "training_rows": len(rows)}
     report = {
         "rows": len(rows), "models": models, "frontier": frontier, "cheapest": cheapest, "groups": groups,
@@ -132,9 +141,9 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
         "default_target": str(default_target),
         "default_target_oof": _at(table, calibrate.solve(default_target, table, frontier_score)),
         "no_harm": no_harm_report,
-        "cascade": cascade_report, "policy": policy,
+        "cascade": cascade_report, "parts": parts_report, "policy": policy,
         "seconds": {"embedding": round(embedded_at - started, 1), "total": round(time.monotonic() - started, 1)}}
-    store.save(out, store.RouterState(manifest, config, model, table, check), report)
+    store.save(out, store.RouterState(manifest, config, model, table, check, parts), report)
     return report
 
 
@@ -183,15 +192,17 @@ def _at(table: list[dict[str, Any]], at: calibrate.OperatingPoint) -> dict[str, 
 def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: str, frontier: str, features: Any,
                  scores: np.ndarray, config: FeatureConfig, hyper: q.Hyper, embed: Embed, groups: int,
                  frontier_oof: np.ndarray, costs: np.ndarray,
-                 table: list[dict[str, Any]] | None) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any]]:
+                 table: list[dict[str, Any]] | None
+                 ) -> tuple[cascade_mod.CascadeCheck | None, dict[str, Any], np.ndarray | None]:
     """The cascade check, its out-of-fold curve, and (``table``: the router's annotated calibration, the guard on)
-    the escalation shares where the cascade is served in place of the router (:func:`guard.cascade_verdicts`)."""
+    the escalation shares where the cascade is served in place of the router (:func:`guard.cascade_verdicts`);
+    and the out-of-fold expected gain of every training row (NaN where it carries no cheap answer)."""
     import numpy as np
 
     usable = np.array([bool(r.outcomes.get(cheapest) and r.outcomes[cheapest].response) for r in rows])
     if usable.sum() < cascade_mod.MIN_ROWS:
         return None, {"trained": False, "reason": f"{int(usable.sum())} training rows carry a {cheapest} response; "
-                      f"the cascade check needs {cascade_mod.MIN_ROWS}"}
+                      f"the cascade check needs {cascade_mod.MIN_ROWS}"}, None
     index = [int(i) for i in np.nonzero(usable)[0]]
     answers = [rows[i].outcomes[cheapest].response or "" for i in index]
     answer_x = cascade_mod.answer_features(config, answers, embed)
@@ -203,6 +214,8 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
     check = cascade_mod.CascadeCheck.fit(cheapest, frontier, prompt, answer_x, cheap_scores, groups, check_hyper)
     pair = [models.index(frontier), models.index(cheapest)]
     gain = frontier_oof[index] - oof
+    every_gain = np.full(len(rows), np.nan)
+    every_gain[index] = gain
     curve = cascade_mod.oof_apgr(gain, scores[np.ix_(index, pair)], costs[np.ix_(index, pair)])
     verdicts: list[dict[str, Any]] = []
     complete = ~np.isnan(scores[index]).any(axis=1)
@@ -216,4 +229,4 @@ def _fit_cascade(rows: Sequence[OutcomeRow], models: Sequence[str], cheapest: st
                    "rows": len(index), "cheap": cheapest, "frontier": frontier,
                    "oof_mse": float(np.mean((oof - cheap_scores) ** 2)),
                    "oof_mse_constant": float(np.var(cheap_scores)), **curve,
-                   "gain_quantiles": cascade_mod.gain_quantiles(gain)}
+                   "gain_quantiles": cascade_mod.gain_quantiles(gain)}, every_gain
