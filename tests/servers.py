@@ -33,6 +33,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def redis_up(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    """Does a Redis server answer on ``host:port``? (Pair with :func:`need`.)"""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip when a real part is missing on a user's machine; under CI a missing part is a failure."""
     if condition:

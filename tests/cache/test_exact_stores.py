@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from pathlib import Path
 
-from servers import need
+from servers import need, redis_up
 from tokenomy.cache.key import decide, request_key
 from tokenomy.cache.stores import MemoryStore, RedisStore, ResponseStore, SQLiteStore
 from tokenomy.wire.stream import StreamAssembler, replay_chunks
@@ -65,16 +64,8 @@ async def test_sqlite_store_persists_and_evicts(tmp_path: Path) -> None:
     assert await reopened.get("a") == b"x" * 10 and await reopened.get("c") == b"c" * 15
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 async def test_redis_store_shared_between_clients() -> None:
-    need(_redis_up(), "no Redis server on 127.0.0.1:6379")
+    need(redis_up(), "no Redis server on 127.0.0.1:6379")
     url = os.environ.get("TOKENOMY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     prefix = f"tokenomy-test:{uuid.uuid4().hex}:"
     one, two = RedisStore(url, prefix=prefix), RedisStore(url, prefix=prefix)

@@ -19,7 +19,7 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-from servers import run_fault_upstream, run_gateway
+from servers import need, redis_up, run_fault_upstream, run_gateway
 from tokenomy.cache.exact import ExactCache
 from tokenomy.cache.key import CacheDecision
 from tokenomy.cache.semantic.cache import SemanticCache
@@ -385,16 +385,6 @@ def test_a_verification_is_a_marked_upstream_call_in_the_ledger(
     assert len(labels) == 1 and labels[0][1] == 0
 
 
-def _redis_up() -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
     import asyncio
 
@@ -411,10 +401,9 @@ async def test_evidence_is_shared_across_replicas_through_redis() -> None:
     a replica that joins later replays the same evidence."""
     import uuid
 
-    from servers import need
     from tokenomy.cache.semantic.shared import SharedEntries
 
-    need(_redis_up(), "no Redis server on 127.0.0.1:6379")
+    need(redis_up(), "no Redis server on 127.0.0.1:6379")
     url = os.environ.get("TOKENOMY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     key = f"tokenomy-test:{uuid.uuid4().hex}:semantic"
 

@@ -4,6 +4,7 @@ it beats the hull of single models out of fold; elsewhere the hull's single mode
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections import Counter
@@ -295,7 +296,6 @@ def test_harm_against_the_training_hull_is_no_larger(noisy: Path, counter: Any, 
 def test_policy_auto_serves_the_cascade_only_where_it_won(counter: Any, tmp_path: Path) -> None:
     """Through the gateway: ``policy: auto`` asks the cheap model first for a share target where the cascade won
     out of fold, and routes (no cascade) for a quality target or a share where it did not."""
-    from tokenomy.config.settings import RouterConfig
     from tokenomy.embeddings.choice import load_embedder
     from tokenomy.routing.features import FeatureConfig
 
@@ -304,27 +304,34 @@ def test_policy_auto_serves_the_cascade_only_where_it_won(counter: Any, tmp_path
     report = train([telling], tmp_path / "r", embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
                    base=FeatureConfig(embedder="wordllama-l2-supercat"))
     assert report["policy"] == "cascade"
+    with auto_and_plain(tmp_path / "r", tmp_path) as client:
+        def ask(model: str, target: str) -> Any:
+            return client.chat.completions.with_raw_response.create(
+                model=model, messages=[{"role": "user", "content": "alpha beta question?"}],
+                extra_headers={"x-tokenomy-route-target": target})
+
+        raw = ask("tokenomy/auto", "share=0.5")
+        assert raw.headers["x-tokenomy-cascade"] in ("kept", "escalated")
+        assert "auto: the cascade beat the router and the hull" in raw.headers["x-tokenomy-route-reason"]
+        for model, target in (("tokenomy/auto", "quality=0.95"), ("tokenomy/auto", "share=0"),
+                              ("tokenomy/plain", "share=0.5")):
+            raw = ask(model, target)
+            assert "x-tokenomy-cascade" not in raw.headers, (model, target)
+
+
+@contextlib.contextmanager
+def auto_and_plain(router: Path, home: Path) -> Iterator[openai.OpenAI]:
+    """A gateway serving the router at ``router`` twice, ``tokenomy/auto`` (``policy: auto``) and ``tokenomy/plain``,
+    both of its models on the echo upstream; an SDK client for it."""
+    from tokenomy.config.settings import RouterConfig
+
     price = PriceOverride(input_usd_per_mtok=Decimal("1"), output_usd_per_mtok=Decimal("1"))
     with run_fault_upstream() as (base, _):
         deployments = [DeploymentConfig(name=m, provider="openai_compatible", model=m, upstream_model="echo",
                                         base_url=base, price=price) for m in (CHEAP_2, BIG_2)]
-        routers = {"auto": RouterConfig(path=str(tmp_path / "r"), policy="auto"),
-                   "plain": RouterConfig(path=str(tmp_path / "r"))}
-        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(tmp_path),
-                            ledger=LedgerConfig(database_url=str(tmp_path / "ledger.db")), deployments=deployments,
+        routers = {"auto": RouterConfig(path=str(router), policy="auto"), "plain": RouterConfig(path=str(router))}
+        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(home),
+                            ledger=LedgerConfig(database_url=str(home / "ledger.db")), deployments=deployments,
                             routing=RoutingConfig(routers=routers, hold_window=0))
         with run_gateway(settings) as url:
-            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
-
-            def ask(model: str, target: str) -> Any:
-                return client.chat.completions.with_raw_response.create(
-                    model=model, messages=[{"role": "user", "content": "alpha beta question?"}],
-                    extra_headers={"x-tokenomy-route-target": target})
-
-            raw = ask("tokenomy/auto", "share=0.5")
-            assert raw.headers["x-tokenomy-cascade"] in ("kept", "escalated")
-            assert "auto: the cascade beat the router and the hull" in raw.headers["x-tokenomy-route-reason"]
-            for model, target in (("tokenomy/auto", "quality=0.95"), ("tokenomy/auto", "share=0"),
-                                  ("tokenomy/plain", "share=0.5")):
-                raw = ask(model, target)
-                assert "x-tokenomy-cascade" not in raw.headers, (model, target)
+            yield openai.OpenAI(base_url=url, api_key="unused", max_retries=0)

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import openai
 from tests.routing.conftest import hashed_embed
-from tests.routing.test_no_harm import BIG_2, CHEAP_2, _checkable, _router, _write
+from tests.routing.test_no_harm import BIG_2, CHEAP_2, _checkable, _router, _write, auto_and_plain
 
-from servers import run_fault_upstream, run_gateway
-from tokenomy.config.settings import DeploymentConfig, LedgerConfig, LocalConfig, PriceOverride, RoutingConfig, Settings
 from tokenomy.routing.evaluate import evaluate
 from tokenomy.routing.parts import Candidate, combine
 from tokenomy.routing.train import train
@@ -94,7 +90,6 @@ def test_no_parts_where_the_prompt_does_not_tell_them_apart(counter: Any, tmp_pa
 def test_policy_auto_serves_each_part_its_own_policy(counter: Any, tmp_path: Path) -> None:
     """Through the gateway: a prompt like the answered rows goes to the cascade (cheap model first), a poem to the
     router's choice for its part, and the reason names the part."""
-    from tokenomy.config.settings import RouterConfig
     from tokenomy.embeddings.choice import load_embedder
     from tokenomy.routing.features import FeatureConfig
 
@@ -103,28 +98,17 @@ def test_policy_auto_serves_each_part_its_own_policy(counter: Any, tmp_path: Pat
     report = train([mixed], tmp_path / "r", embed=lambda texts: embedder.embed(texts).vectors, counter=counter,
                    base=FeatureConfig(embedder="wordllama-l2-supercat"), target="share=0.5")
     assert report["policy"] == "parts", report["parts"]
-    price = PriceOverride(input_usd_per_mtok=Decimal("1"), output_usd_per_mtok=Decimal("1"))
-    with run_fault_upstream() as (base, _):
-        deployments = [DeploymentConfig(name=m, provider="openai_compatible", model=m, upstream_model="echo",
-                                        base_url=base, price=price) for m in (CHEAP_2, BIG_2)]
-        routers = {"auto": RouterConfig(path=str(tmp_path / "r"), policy="auto"),
-                   "plain": RouterConfig(path=str(tmp_path / "r"))}
-        settings = Settings(local=LocalConfig(enabled=False), env_providers=False, home=str(tmp_path),
-                            ledger=LedgerConfig(database_url=str(tmp_path / "ledger.db")), deployments=deployments,
-                            routing=RoutingConfig(routers=routers, hold_window=0))
-        with run_gateway(settings) as url:
-            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    with auto_and_plain(tmp_path / "r", tmp_path) as client:
+        def ask(model: str, text: str) -> Any:
+            return client.chat.completions.with_raw_response.create(
+                model=model, messages=[{"role": "user", "content": text}])
 
-            def ask(model: str, text: str) -> Any:
-                return client.chat.completions.with_raw_response.create(
-                    model=model, messages=[{"role": "user", "content": text}])
-
-            raw = ask("tokenomy/auto", "alpha beta gamma delta question 3?")
-            reason = raw.headers["x-tokenomy-route-reason"]
-            assert raw.headers["x-tokenomy-cascade"] in ("kept", "escalated"), reason
-            assert "auto: part answered (2 of 2), the cascade at escalation share" in reason and reason.isascii()
-            raw = ask("tokenomy/auto", "write a short poem about the river in the valley at dawn")
-            reason = raw.headers["x-tokenomy-route-reason"]
-            assert "x-tokenomy-cascade" not in raw.headers and "auto: part other (1 of 2)" in reason, reason
-            raw = ask("tokenomy/plain", "alpha beta gamma delta question 3?")
-            assert "x-tokenomy-cascade" not in raw.headers and "part" not in raw.headers["x-tokenomy-route-reason"]
+        raw = ask("tokenomy/auto", "alpha beta gamma delta question 3?")
+        reason = raw.headers["x-tokenomy-route-reason"]
+        assert raw.headers["x-tokenomy-cascade"] in ("kept", "escalated"), reason
+        assert "auto: part answered (2 of 2), the cascade at escalation share" in reason and reason.isascii()
+        raw = ask("tokenomy/auto", "write a short poem about the river in the valley at dawn")
+        reason = raw.headers["x-tokenomy-route-reason"]
+        assert "x-tokenomy-cascade" not in raw.headers and "auto: part other (1 of 2)" in reason, reason
+        raw = ask("tokenomy/plain", "alpha beta gamma delta question 3?")
+        assert "x-tokenomy-cascade" not in raw.headers and "part" not in raw.headers["x-tokenomy-route-reason"]
