@@ -26,6 +26,7 @@ mix: evaluation needs every model's outcome on a row.
 
     nice -n 10 python bench/route_noharm.py [--files mmlu,gsm8k,nim,mmlu+gsm8k] [--sizes 100,300,1000,all]
         [--seeds 3] [--unguarded] [--bootstrap 200] [--cache /tmp/route-noharm-cache] [--json OUT.json]
+        [--current MODEL]
 """
 
 from __future__ import annotations
@@ -85,13 +86,13 @@ def _lines(name: str) -> list[str]:
 
 
 def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, guarded: bool,
-         work: Path, bootstrap: int) -> dict[str, Any]:
+         work: Path, bootstrap: int, current: str | None = None) -> dict[str, Any]:
     counter = TokenCounter()
     embedder = load_embedder(embedder_name)
     embed = EmbeddingCache(cache, embedder_name).wrap(lambda texts: embedder.embed(texts).vectors)
     out = work / ("guarded" if guarded else "free")
     report = train([path], out, embed=embed, counter=counter, prices=prices,
-                   base=FeatureConfig(embedder=embedder_name), no_harm=guarded)
+                   base=FeatureConfig(embedder=embedder_name), no_harm=guarded, current=current if guarded else None)
     router = Router(store.load(out), embedder, counter)
     router.batch_embed = embed
     result = evaluate(router, [path], prices=prices, bootstrap=bootstrap)
@@ -99,6 +100,9 @@ def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, gu
     auto = result["summary"].get("auto", summary)
     best_cost = result["reference"]["best_cost"]
     hull_points = result["no_harm"]["hull_points"]
+    mine = result["summary"].get(f"single:{current}")
+    within = [p["score"] for p in result["points"]["router"] if mine and p["cost_usd"] <= mine["cost_usd"] * (1 + 1e-6)]
+    vs_current = None if mine is None or not within else 100 * (max(within) - mine["score"])
     return {"harm": 100 * summary["harm"], "uplift_mean": 100 * summary["uplift_mean"],
             "harm_training_hull": 100 * (summary.get("harm_vs_training_hull") or 0.0),
             "harm_auto": 100 * auto["harm"],
@@ -114,7 +118,7 @@ def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, gu
             "train_rows": report["rows"], "test_rows": result["rows"], "vs_hull": summary["vs_hull"],
             "hull_points": hull_points, "points": result["points"]["router"],
             "singles": {k: v for k, v in result["summary"].items() if k.startswith("single:")},
-            "bands": report["no_harm"].get("bands")}
+            "bands": report["no_harm"].get("bands"), "vs_current": vs_current}
 
 
 def _spread(values: list[float], digits: int = 1) -> str:
@@ -157,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unguarded", action="store_true", help="also train each sample without the guard")
     ap.add_argument("--bootstrap", type=int, default=200, help="test-row resamples per run (spreads; 0: none)")
     ap.add_argument("--json", type=Path, help="write every run's figures here")
+    ap.add_argument("--current", help="the model a team calls today (route train --current); adds, per size, the "
+                    "router's best test score at no more than that model's cost minus its score")
     args = ap.parse_args(argv)
     runs: list[dict[str, Any]] = []
     print("| file | train rows | runs | harm vs test hull (pts) | worst run's worst point: gap to the test hull "
@@ -185,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                         if sibling.is_file():
                             shutil.copy(sibling, data.with_name(data.stem + ".models.json"))
                     for guarded in (True, False) if args.unguarded else (True,):
-                        run = _one(data, prices, args.embedder, args.cache, guarded, work, args.bootstrap)
+                        run = _one(data, prices, args.embedder, args.cache, guarded, work, args.bootstrap,
+                                   args.current)
                         found[guarded].append(run)
                         runs.append({"file": name, "size": size, "seed": seed, "guarded": guarded, **run})
             g, u = found[True], found[False]
@@ -209,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_boot(g[0], 'router', 'cost_share', 0) if len(g) == 1 else ''} "
                   f"| {_share([r['cost_share_auto'] for r in g]) if auto else '–'}"
                   f"{_boot(g[0], 'auto', 'cost_share', 0) if auto and len(g) == 1 else ''} |", flush=True)
+            if args.current:
+                print(f"<!-- {name} {size} --current {args.current}: the router at no more than its cost minus it, "
+                      f"on test: {_spread([r['vs_current'] for r in g])} points -->", flush=True)
             print(f"<!-- {name} {size}: {time.monotonic() - started:.0f} s; "
                   + "; ".join(sorted({r['verdict'][:60] for r in g})) + " -->", file=sys.stderr, flush=True)
     if args.json is not None:

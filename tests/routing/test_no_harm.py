@@ -115,6 +115,68 @@ def test_a_dearer_model_is_served_only_where_it_beats_the_cheaper_beyond_noise()
     assert sure_vertices(costs, np.column_stack([cheap, best, top]), members) == [0, 1, 2]  # +25 at 2: beyond noise
 
 
+def test_the_current_model_stays_unless_another_beats_it_beyond_noise() -> None:
+    import numpy as np
+
+    from tokenomy.routing.guard import sure_vertices
+
+    folds = np.arange(100) % 5
+    members = [np.nonzero(folds == f)[0] for f in range(5)]
+    cheap = (np.arange(100) % 2).astype(float)  # 0.5, at cost 1
+    current = cheap.copy()
+    current[[0, 10, 6, 16, 2, 12, 8, 18, 4, 14]] = 1.0  # +10 points at cost 20: two more right in every fold
+    lucky = current.copy()
+    lucky[[20, 22]] = 1.0  # the same price, two more right answers: +2 points, within the fold-to-fold noise
+    costs = np.tile([1.0, 20.0, 20.0], (100, 1))
+    scores = np.column_stack([cheap, current, lucky])
+    assert sure_vertices(costs, scores, members) == [0, 2]  # no current model: the best on the rows is served
+    assert sure_vertices(costs, scores, members, current=1) == [0, 1]  # the team's model stays
+    better = current.copy()
+    better[np.arange(30, 100, 4)] = 1.0  # +18 points more, 3 or 4 more right in every fold: beyond the noise
+    assert sure_vertices(costs, np.column_stack([cheap, current, better]), members, current=1) == [0, 2]
+    # a dearer model than the team's joins only beyond the noise too
+    dear = np.tile([1.0, 20.0, 40.0], (100, 1))
+    assert sure_vertices(dear, scores, members, current=1) == [0, 1]
+    # a team on the cheapest model: the dearer ones beat it by +10 points beyond the noise and are served where a
+    # target pays for them; of the two of one price, within noise of each other, the better on the rows
+    assert sure_vertices(costs, scores, members, current=0) == [0, 2]
+
+
+def test_route_train_current_serves_the_teams_model(tmp_path: Path, counter: Any) -> None:
+    from click.testing import CliRunner
+
+    from tokenomy.cli.main import cli
+
+    data = tmp_path / "same_price.jsonl"
+    rng = random.Random(3)
+    lines = []
+    for i in range(200):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(8)) + f" question {i}?"
+        right = rng.random() < 0.7  # two models of one price, one a hair better on these rows by chance
+        outcomes = {SMALL: {"score": float(rng.random() < 0.3), "cost_usd": 0.001},
+                    MID: {"score": float(right), "cost_usd": 0.010},
+                    BIG: {"score": float(right or rng.random() < 0.05), "cost_usd": 0.010}}
+        lines.append(json.dumps({"id": f"same/{i}", "prompt": prompt, "outcomes": outcomes,
+                                 "split": "train" if i < 150 else "test"}))
+    data.write_text("\n".join(lines) + "\n")
+    plain = train([data], tmp_path / "plain", embed=hashed_embed, counter=counter)
+    assert plain["no_harm"]["hull_served"] == [SMALL, BIG]
+    kept = train([data], tmp_path / "kept", embed=hashed_embed, counter=counter, current=MID)
+    assert kept["no_harm"]["hull_served"] == [SMALL, MID] and kept["no_harm"]["current"] == MID
+    router = _router(tmp_path / "kept", counter)
+    assert router.at_point(router.decide("alpha beta question?"), OperatingPoint(0.0), None).model == MID
+
+    runner = CliRunner()
+    base = ["route", "train", "--data", str(data), "--embedder", "wordllama-l2-supercat", "--no-embedding-cache"]
+    result = runner.invoke(cli, [*base, "--out", str(tmp_path / "cli"), "--current", MID])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"your current model {MID}: served where learning does not pay"
+    unknown = runner.invoke(cli, [*base, "--out", str(tmp_path / "x"), "--current", "gpt-4o-2024-08-06"])
+    assert unknown.exit_code != 0 and "'gpt-4o-2024-08-06' is not a model of the training rows" in unknown.output
+    both = runner.invoke(cli, [*base, "--out", str(tmp_path / "y"), "--current", MID, "--no-guard"])
+    assert both.exit_code == 2 and "drop --no-guard" in both.output
+
+
 def test_a_noisy_learner_does_no_harm_where_one_model_dominates(noisy: Path, counter: Any, tmp_path: Path) -> None:
     guarded = train([noisy], tmp_path / "guarded", embed=hashed_embed, counter=counter)
     assert guarded["no_harm"]["verdict"].startswith(NOT_PAYING)

@@ -115,10 +115,13 @@ def _prices(path: Path | None) -> dict[str, Any]:
 @click.option("--no-guard", "no_guard", is_flag=True,
               help="Serve the learned rule at every operating point, also where it does not beat the best single "
                    "models out of fold (the no-harm guard off; docs/routing.md, 'No harm').")
+@click.option("--current", "current", metavar="MODEL",
+              help="The model you call today: where learning does not pay the guard serves it, not the model that "
+                   "merely scored best on these rows, unless another beats it by more than the fold-to-fold noise.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
 @_with_cache_options
 def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: str, embedder: str, no_guard: bool,
-              as_json: bool, embedding_cache: Path | None, no_embedding_cache: bool) -> None:
+              current: str | None, as_json: bool, embedding_cache: Path | None, no_embedding_cache: bool) -> None:
     """Train a router on the rows whose split is not test."""
     from rich.console import Console
 
@@ -129,6 +132,8 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
     from tokenomy.tokens.counter import TokenCounter
 
     parse_target(target)  # a bad target fails before minutes of embedding
+    if current is not None and no_guard:
+        raise click.UsageError("--current sets what the no-harm guard serves: drop --no-guard to use it")
     console = Console(stderr=True, quiet=not show_progress())
     say = lambda text: console.print(f"[dim]{text}[/dim]")  # noqa: E731
     names = list(EMBEDDERS) if embedder == "auto" else [embedder]
@@ -137,7 +142,8 @@ def train_cmd(data: tuple[Path, ...], out: Path, prices: Path | None, target: st
         embeds = {name: _cached(embed, folder, name, say) for name, embed in zip(names, bars, strict=True)}
         first = embeds.pop(names[0])
         report = train(list(data), out, embed=first, counter=TokenCounter(), prices=_prices(prices), target=target,
-                       base=FeatureConfig(embedder=names[0]), rivals=embeds, progress=say, no_harm=not no_guard)
+                       base=FeatureConfig(embedder=names[0]), rivals=embeds, progress=say, no_harm=not no_guard,
+                       current=current)
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -184,6 +190,11 @@ def _print_no_harm(no_harm: dict[str, Any]) -> None:
         click.echo(f"  {span:>9}  {100 * band['uplift']:+6.2f} +/- {100 * band['spread']:5.2f}  "
                    f"({band['points']} points) -> {kept}")
     click.echo(no_harm["verdict"])
+    if no_harm.get("current"):
+        served = no_harm["hull_served"]
+        click.echo(f"your current model {no_harm['current']}: " + (
+            "served where learning does not pay" if no_harm["current"] in served else
+            f"not served: on these rows the hull's choices ({', '.join(served)}) do better at their cost"))
 
 
 @route_group.command("eval")

@@ -77,19 +77,25 @@ def hull_at(costs: Sequence[float], scores: Sequence[float], cost: float) -> flo
     return float(ys[k - 1] + frac * (ys[k] - ys[k - 1]))
 
 
-def sure_vertices(costs: np.ndarray, scores: np.ndarray, members: Sequence[np.ndarray]) -> list[int]:
+def sure_vertices(costs: np.ndarray, scores: np.ndarray, members: Sequence[np.ndarray],
+                  current: int | None = None) -> list[int]:
     """The hull's choices that are not a gamble: the cheapest and the best model (highest mean score); between them,
     from the cheapest up, a dearer model joins only when it beats the hull of the models already in by more than the
     fold-to-fold noise at its cost (per fold, on that fold's rows). On few rows two models whose scores differ by
     noise are not told apart: the one already in (the cheaper; at one price, the better on these rows) stays the
-    choice. ``costs``/``scores``: ``(rows, models)``; ``members``: each fold's rows."""
+    choice. ``current`` (the model a team calls today, ``route train --current``) takes the best model's place: it is
+    in from the start, and any other model, the best on these rows included, joins only by beating the hull of the
+    models already in (``current`` among them) by more than the noise. ``costs``/``scores``: ``(rows, models)``;
+    ``members``: each fold's rows."""
     import numpy as np
 
     mean_c, mean_s = costs.mean(axis=0), scores.mean(axis=0)
     order = sorted(range(costs.shape[1]), key=lambda j: (mean_c[j], -mean_s[j]))
-    best = max(range(costs.shape[1]), key=lambda j: (mean_s[j], -mean_c[j]))
-    chosen = [order[0]]
+    best = max(range(costs.shape[1]), key=lambda j: (mean_s[j], -mean_c[j])) if current is None else current
+    chosen = [order[0]] if current is None or current == order[0] else [order[0], current]
     for j in order[1:]:
+        if j == current:
+            continue
         if j == best:  # the best single model is always served where a target asks for it: a team's own model
             chosen.append(j)
             continue
@@ -99,7 +105,7 @@ def sure_vertices(costs: np.ndarray, scores: np.ndarray, members: Sequence[np.nd
         if per_fold.mean() > _spread(per_fold) + _EPS:
             chosen.append(j)
     kept = hull_vertices([mean_c[v] for v in chosen], [mean_s[v] for v in chosen])
-    return [chosen[k] for k in kept]
+    return sorted((chosen[k] for k in kept), key=lambda v: mean_c[v])
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +119,19 @@ class _Measured:
 
 def annotate(table: list[dict[str, Any]], models: Sequence[str], frontier: str, expected: np.ndarray,
              est_costs: np.ndarray, scores: np.ndarray, costs: np.ndarray,
-             folds: np.ndarray) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+             folds: np.ndarray, current: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The calibration ``table`` with every row's verdict (``uplift``, ``spread``, ``band``, ``beats_hull``,
     ``fallback``) and one ``single`` row per model; and the report of the bands. All arrays are of the training rows
-    with a score for every model; ``expected`` are out-of-fold predictions, ``folds`` the fold of each row."""
+    with a score for every model; ``expected`` are out-of-fold predictions, ``folds`` the fold of each row;
+    ``current``: the model a team calls today (:func:`sure_vertices`)."""
     import numpy as np
 
     mean_s, mean_c = scores.mean(axis=0), costs.mean(axis=0)
     fold_ids = sorted(set(folds.tolist()))
     members = [np.nonzero(folds == f)[0] for f in fold_ids]
     full = hull_vertices(list(mean_c), list(mean_s))  # the hull learned points must beat: every model's
-    vertices = sure_vertices(costs, scores, members)  # the hull's choices served: those not within noise
+    vertices = sure_vertices(costs, scores, members,  # the hull's choices served: those not within noise
+                             None if current is None else models.index(current))
     cheap_cost, best_cost = float(mean_c[full[0]]), float(mean_c[full[-1]])
     sizes = np.array([len(m) for m in members], dtype=float)
     fold_singles = [(list(costs[m].mean(axis=0)), list(scores[m].mean(axis=0))) for m in members]
@@ -168,7 +176,7 @@ def annotate(table: list[dict[str, Any]], models: Sequence[str], frontier: str, 
     kept_rows = sum(1 for r in annotated if r.get("beats_hull"))
     report = {"bands": bands, "points": len(table), "points_kept": kept_rows,
               "hull": [models[v] for v in full], "hull_served": [models[v] for v in vertices],
-              "verdict": verdict(bands, models[vertices[-1]])}
+              "verdict": verdict(bands, models[vertices[-1]]), "current": current}
     return annotated, report
 
 

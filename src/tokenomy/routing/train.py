@@ -36,13 +36,14 @@ Progress = Callable[[str], None]
 def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCounter,
           prices: dict[str, ModelPrice] | None = None, target: str = calibrate.DEFAULT_TARGET,
           base: FeatureConfig | None = None, rivals: Mapping[str, Embed] | None = None,
-          progress: Progress = lambda _: None, no_harm: bool = True) -> dict[str, Any]:
+          progress: Progress = lambda _: None, no_harm: bool = True, current: str | None = None) -> dict[str, Any]:
     """Train a router on ``paths`` into ``out``; returns the training report (also written to ``out``).
     ``base`` sets the embedding window and names ``embed``'s embedder (default :class:`FeatureConfig`'s);
     ``rivals`` (embedder name → embed function) are measured against it on the same folds, and the router keeps
     the one :func:`pick_embedder` prefers. ``no_harm`` (default) keeps the learned rule only at the operating
     points where it beats the hull of single models out of fold (:mod:`tokenomy.routing.guard`); False serves the
-    learned rule everywhere (for tests of its mechanics)."""
+    learned rule everywhere (for tests of its mechanics). ``current``: the model the team calls today; the guard
+    serves it in place of the best model on the rows unless another beats it by more than the fold-to-fold noise."""
     import numpy as np
 
     started = time.monotonic()
@@ -55,6 +56,9 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
     models = list(dict.fromkeys(m for r in rows for m in r.outcomes))
     if len(models) < 2:
         raise OutcomeDataError(f"the training rows name only {models}: routing needs at least two models")
+    if current is not None and current not in models:
+        raise OutcomeDataError(f"--current {current!r} is not a model of the training rows (they name "
+                               f"{', '.join(models)})")
     priced = resolve_prices(models, rows, {**data.prices, **(prices or {})})
     scores = score_matrix(rows, models)
     costs = cost_matrix(rows, models, priced, counter)
@@ -104,7 +108,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
             honest = "nested out-of-fold predictions (the learner selected without the held-out fold)"
         table, no_harm_report = guard_mod.annotate(table, models, frontier, measured_on[complete],
                                                    est_costs[complete], scores[complete], costs[complete],
-                                                   fold_of(ids)[complete])
+                                                   fold_of(ids)[complete], current)
         no_harm_report = {"guard": True, "measured_on": honest, **no_harm_report}
     frontier_score = float(means[models.index(frontier)])
 
@@ -130,7 +134,7 @@ def train(paths: Sequence[Path], out: Path, *, embed: Embed, counter: TokenCount
                                                "gain_quantiles": cascade_report["gain_quantiles"],
                                                "verdicts": cascade_report.get("verdicts", [])},
         "policy": policy, "parts": None if parts is None else parts.to_json(),
-        "trained_on": [str(p) for p in paths], "training_rows": len(rows)}
+        "trained_on": [str(p) for p in paths], "training_rows": len(rows), "current": current}
     report = {
         "rows": len(rows), "models": models, "frontier": frontier, "cheapest": cheapest, "groups": groups,
         "mean_score": {m: float(means[j]) for j, m in enumerate(models)},
