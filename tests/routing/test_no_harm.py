@@ -22,7 +22,7 @@ from tokenomy.config.settings import DeploymentConfig, LedgerConfig, LocalConfig
 from tokenomy.routing import store
 from tokenomy.routing.calibrate import OperatingPoint, parse_target
 from tokenomy.routing.evaluate import evaluate
-from tokenomy.routing.guard import NOT_PAYING, hull_at, hull_vertices
+from tokenomy.routing.guard import NOT_PAYING, NOT_PAYING_CURRENT, hull_at, hull_vertices
 from tokenomy.routing.router import Router
 from tokenomy.routing.train import train
 
@@ -142,7 +142,7 @@ def test_the_current_model_stays_unless_another_beats_it_beyond_noise() -> None:
     assert sure_vertices(costs, scores, members, current=0) == [0, 2]
 
 
-def test_route_train_current_serves_the_teams_model(tmp_path: Path, counter: Any) -> None:
+def test_route_train_current_serves_the_teams_model(noisy: Path, tmp_path: Path, counter: Any) -> None:
     from click.testing import CliRunner
 
     from tokenomy.cli.main import cli
@@ -165,6 +165,8 @@ def test_route_train_current_serves_the_teams_model(tmp_path: Path, counter: Any
     assert kept["no_harm"]["hull_served"] == [SMALL, MID] and kept["no_harm"]["current"] == MID
     router = _router(tmp_path / "kept", counter)
     assert router.at_point(router.decide("alpha beta question?"), OperatingPoint(0.0), None).model == MID
+    on_big = train([noisy], tmp_path / "on_big", embed=hashed_embed, counter=counter, current=BIG)
+    assert on_big["no_harm"]["verdict"].startswith(f"{NOT_PAYING_CURRENT} ({BIG};")  # where learning does not pay
 
     runner = CliRunner()
     base = ["route", "train", "--data", str(data), "--embedder", "wordllama-l2-supercat", "--no-embedding-cache"]

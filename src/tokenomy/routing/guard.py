@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 BANDS = 10
 _EPS = 1e-9  # a point that serves one model everywhere is on the hull, not above it: rounding is no uplift
 NOT_PAYING = "serving the best single model: routing does not beat it here"
+NOT_PAYING_CURRENT = "serving your current model: routing does not beat it here"
 
 
 def hull_vertices(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
@@ -176,7 +177,7 @@ def annotate(table: list[dict[str, Any]], models: Sequence[str], frontier: str, 
     kept_rows = sum(1 for r in annotated if r.get("beats_hull"))
     report = {"bands": bands, "points": len(table), "points_kept": kept_rows,
               "hull": [models[v] for v in full], "hull_served": [models[v] for v in vertices],
-              "verdict": verdict(bands, models[vertices[-1]]), "current": current}
+              "verdict": verdict(bands, models[vertices[-1]], models[vertices[-1]] == current), "current": current}
     return annotated, report
 
 
@@ -194,11 +195,13 @@ def _fallback(vertices: Sequence[int], mean_scores: Sequence[float], mean_costs:
                                         -mean_costs[v]))
 
 
-def verdict(bands: Sequence[dict[str, Any]], best: str) -> str:
-    """One plain line: where learning pays on this data, or that it does not."""
+def verdict(bands: Sequence[dict[str, Any]], best: str, current: bool = False) -> str:
+    """One plain line: where learning pays on this data, or that it does not (``current``: ``best`` is the team's
+    own model, ``route train --current``)."""
     kept = [b for b in bands if b["beats_hull"]]
     if not kept:
-        return f"{NOT_PAYING} ({best}; out of fold no cost band beats the hull of single models by more than " \
+        said = NOT_PAYING_CURRENT if current else NOT_PAYING
+        return f"{said} ({best}; out of fold no cost band beats the hull of single models by more than " \
                "the fold-to-fold noise)"
     where = ", ".join(_band_name(b) for b in kept)
     best_band = max(kept, key=lambda b: b["uplift"])
