@@ -136,3 +136,25 @@ async def test_a_minute_boundary_does_not_let_a_small_limit_through_again() -> N
     assert 55 <= refused.value.retry_after_s <= 60  # until the first request has slid out of the minute
     with mock.patch.object(memory.time, "time", return_value=start + 60.5):
         await limiter.admit(one, 0)  # a minute later it is admitted again
+
+
+async def test_what_is_left_past_a_minute_boundary_is_the_unrounded_count() -> None:
+    """A provider batch's lines are admitted on what the window has left (``remaining``); just past a minute
+    boundary the library's own figure, from the count rounded down, said one more request fit ``rpm: 1``."""
+    from unittest import mock
+
+    import limits.aio.storage.memory as memory
+
+    from tokenomy.control.ratelimit import Limit, RateLimiter
+
+    limiter = RateLimiter(None, "t")
+    one = Limit("key:left", "requests", 1)
+    start = (int(time.time()) // 60 + 1) * 60 - 0.5  # half a second before a minute boundary
+    with mock.patch.object(memory.time, "time", return_value=start):
+        assert (await limiter.remaining(one))[0] == 1
+        await limiter.admit([one], 0)
+        assert (await limiter.remaining(one))[0] == 0
+    with mock.patch.object(memory.time, "time", return_value=start + 1.0):
+        assert (await limiter.remaining(one))[0] == 0  # the library says 1 here
+    with mock.patch.object(memory.time, "time", return_value=start + 60.5):
+        assert (await limiter.remaining(one))[0] == 1

@@ -100,14 +100,18 @@ class RateLimiter:
 
     async def remaining(self, limit: Limit) -> tuple[int, float]:
         """What the limit's window has left, and the seconds until it resets; ``RateLimitStoreError`` when Redis
-        cannot be read."""
+        cannot be read. What is left is counted from the unrounded weighted count, as :meth:`admit` checks it (the
+        library's own figure rounds the count down, and a provider batch admitted on it took a second line of
+        ``rpm: 1`` just past a minute boundary)."""
         from redis.exceptions import RedisError
 
         try:
-            stats = await self._limiter.get_window_stats(self._item(limit.per_minute), limit.scope, limit.kind)
+            window, stats = await asyncio.gather(self._window(limit), self._limiter.get_window_stats(
+                self._item(limit.per_minute), limit.scope, limit.kind))
         except RedisError as exc:
             raise RateLimitStoreError(f"rate limits (redis) unavailable: {exc}") from exc
-        return int(stats.remaining), max(0.0, float(stats.reset_time) - time.time())
+        left = max(0, min(int(stats.remaining), math.floor(limit.per_minute - window.count + 1e-9)))
+        return left, max(0.0, float(stats.reset_time) - time.time())
 
     async def charge(self, limit: Limit, cost: int) -> None:
         """Count ``cost`` whatever the window already holds (tokens learned after the call)."""
