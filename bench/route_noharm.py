@@ -101,8 +101,9 @@ def _one(path: Path, prices: dict[str, Any], embedder_name: str, cache: Path, gu
     best_cost = result["reference"]["best_cost"]
     hull_points = result["no_harm"]["hull_points"]
     mine = result["summary"].get(f"single:{current}")
-    within = [p["score"] for p in result["points"]["router"] if mine and p["cost_usd"] <= mine["cost_usd"] * (1 + 1e-6)]
-    vs_current = None if mine is None or not within else 100 * (max(within) - mine["score"])
+    within = [] if mine is None else [p["score"] for p in result["points"]["router"]
+                                      if p["cost_usd"] <= mine["cost_usd"] * (1 + 1e-6)]
+    vs_current = 100 * (max(within) - mine["score"]) if mine is not None and within else None
     return {"harm": 100 * summary["harm"], "uplift_mean": 100 * summary["uplift_mean"],
             "harm_training_hull": 100 * (summary.get("harm_vs_training_hull") or 0.0),
             "harm_auto": 100 * auto["harm"],

@@ -34,10 +34,8 @@ from tokenomy.routing.outcomes import read_outcomes, read_prices
 from tokenomy.routing.selection import fold_of
 from tokenomy.tokens.counter import TokenCounter
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/data/routing")
-FILES = {"mmlu": "routellm_mmlu.jsonl", "gsm8k": "routellm_gsm8k.jsonl", "nim": "llmrouter_nim.jsonl"}
-ROUTELLM_PRICES = ROOT / "tests/routing/data/routellm.models.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench: bench/ is not a package
+from route_noharm import FILES, ROUTELLM_PRICES, SHARED  # the same files, prices and samples
 
 
 def _harm(vertices: list[int], test_costs: np.ndarray, test_scores: np.ndarray) -> float:

@@ -57,6 +57,16 @@ class Window:
         """The sliding minute's count, unrounded."""
         return self.previous * self.previous_ttl / self.expiry + self.current
 
+    def reset_s(self) -> float:
+        """Seconds until the count next drops, as the library reports its reset time: the sooner of the previous
+        minute's next request sliding out and the end of the current minute (0 with nothing counted)."""
+        soonest = math.inf
+        if self.previous:
+            soonest = self.previous_ttl % (self.expiry / self.previous)
+        if self.current:
+            soonest = min(soonest, self.current_ttl % self.expiry)
+        return 0.0 if soonest == math.inf else soonest
+
     def wait_s(self, room: int) -> float:
         """Seconds until the count is at most ``room`` (the previous minute's weight decays linearly; a current
         minute over ``room`` first has to become the previous one), at most one minute: by then every request the
@@ -100,18 +110,16 @@ class RateLimiter:
 
     async def remaining(self, limit: Limit) -> tuple[int, float]:
         """What the limit's window has left, and the seconds until it resets; ``RateLimitStoreError`` when Redis
-        cannot be read. What is left is counted from the unrounded weighted count, as :meth:`admit` checks it (the
-        library's own figure rounds the count down, and a provider batch admitted on it took a second line of
-        ``rpm: 1`` just past a minute boundary)."""
+        cannot be read. One read of the window: what is left is counted from the unrounded weighted count, as
+        :meth:`admit` checks it (the library's own figure rounds the count down, and a provider batch admitted on
+        it took a second line of ``rpm: 1`` just past a minute boundary)."""
         from redis.exceptions import RedisError
 
         try:
-            window, stats = await asyncio.gather(self._window(limit), self._limiter.get_window_stats(
-                self._item(limit.per_minute), limit.scope, limit.kind))
+            window = await self._window(limit)
         except RedisError as exc:
             raise RateLimitStoreError(f"rate limits (redis) unavailable: {exc}") from exc
-        left = max(0, min(int(stats.remaining), math.floor(limit.per_minute - window.count + 1e-9)))
-        return left, max(0.0, float(stats.reset_time) - time.time())
+        return max(0, math.floor(limit.per_minute - window.count + 1e-9)), window.reset_s()
 
     async def charge(self, limit: Limit, cost: int) -> None:
         """Count ``cost`` whatever the window already holds (tokens learned after the call)."""

@@ -92,8 +92,9 @@ def sure_vertices(costs: np.ndarray, scores: np.ndarray, members: Sequence[np.nd
 
     mean_c, mean_s = costs.mean(axis=0), scores.mean(axis=0)
     order = sorted(range(costs.shape[1]), key=lambda j: (mean_c[j], -mean_s[j]))
-    best = max(range(costs.shape[1]), key=lambda j: (mean_s[j], -mean_c[j])) if current is None else current
-    chosen = [order[0]] if current is None or current == order[0] else [order[0], current]
+    # with a current model the best on these rows gets no pass: it joins beyond the noise or not at all
+    best = max(range(costs.shape[1]), key=lambda j: (mean_s[j], -mean_c[j])) if current is None else None
+    chosen = [order[0]] if current in (None, order[0]) else [order[0], current]
     for j in order[1:]:
         if j == current:
             continue
